@@ -1,0 +1,122 @@
+"""Which backends exist on this machine, and why the others do not.
+
+Backends: ``numpy`` (the reference, always there), ``cpp`` (the compiled extension
+``sparsedream_fast._core``), ``numba`` (JIT-compiled CPU kernels), ``cuda`` (the optional
+compiled module ``sparsedream_fast._cuda`` plus a visible GPU).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+__all__ = ["BackendInfo", "backends", "available", "resolve_backend", "NAMES"]
+
+NAMES = ("numpy", "cpp", "numba", "cuda")
+#: Preference of ``backend="auto"`` among the usable ones.
+AUTO_ORDER = ("cpp", "numba", "numpy")
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Availability of one backend.
+
+    Attributes
+    ----------
+    name : str
+    available : bool
+    reason : str
+        Why it is not available, or a short description of what runs when it is.
+    """
+
+    name: str
+    available: bool
+    reason: str
+
+    def __str__(self) -> str:
+        mark = "yes" if self.available else "no "
+        return f"{self.name:6s} {mark}  {self.reason}"
+
+
+def _probe_cpp() -> BackendInfo:
+    try:
+        core = importlib.import_module("sparsedream_fast._core")
+    except ImportError as exc:
+        return BackendInfo("cpp", False, "the compiled extension sparsedream_fast._core is not "
+                           f"installed (built with SPARSEDREAM_CPP=OFF, or a source checkout "
+                           f"without `pip install .`): {exc}")
+    return BackendInfo("cpp", True, core.build_info())
+
+
+def _probe_numba() -> BackendInfo:
+    try:
+        numba = importlib.import_module("numba")
+    except ImportError as exc:
+        return BackendInfo("numba", False, f"numba is not importable: {exc} (pip install numba)")
+    return BackendInfo("numba", True, f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")
+
+
+def _probe_cuda() -> BackendInfo:
+    try:
+        cuda = importlib.import_module("sparsedream_fast._cuda")
+    except ImportError as exc:
+        return BackendInfo("cuda", False, "the CUDA module sparsedream_fast._cuda was not built "
+                           f"(no CUDA compiler at build time, or SPARSEDREAM_CUDA=OFF): {exc}")
+    try:
+        n = cuda.device_count()
+    except Exception as exc:  # a broken driver must not break import
+        return BackendInfo("cuda", False, f"CUDA module built, but the driver failed: {exc}")
+    if n == 0:
+        return BackendInfo("cuda", False, "CUDA module built, but no CUDA GPU is visible")
+    return BackendInfo("cuda", False, f"{n} GPU(s) visible ({cuda.device_name(0)}), but the CUDA "
+                       "kernels of rule A are not implemented yet (issue 3)")
+
+
+@lru_cache(maxsize=None)
+def _probe(name: str) -> BackendInfo:
+    if name == "numpy":
+        import numpy
+        return BackendInfo("numpy", True, f"numpy {numpy.__version__} reference (the specification)")
+    return {"cpp": _probe_cpp, "numba": _probe_numba, "cuda": _probe_cuda}[name]()
+
+
+def backends() -> dict:
+    """Every backend and whether it is usable here.
+
+    Returns
+    -------
+    dict of str -> BackendInfo
+        Keys ``numpy``, ``cpp``, ``numba``, ``cuda``; ``info.reason`` says why one is not usable.
+
+    Examples
+    --------
+    >>> import sparsedream_fast as sdf
+    >>> for info in sdf.backends().values():
+    ...     print(info)                                  # doctest: +SKIP
+    """
+    return {name: _probe(name) for name in NAMES}
+
+
+def available(name: str) -> bool:
+    """True when the backend ``name`` is usable here."""
+    return name in NAMES and _probe(name).available
+
+
+def resolve_backend(name) -> str:
+    """Check a backend request and return the concrete backend name.
+
+    ``"auto"`` picks the first usable of ``cpp``, ``numba``, ``numpy``.
+    Raises ``ValueError`` for an unknown name or a backend not usable here (saying why).
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string, got {type(name).__name__}")
+    if name == "auto":
+        for cand in AUTO_ORDER:
+            if _probe(cand).available:
+                return cand
+    if name not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {('auto',) + NAMES}")
+    info = _probe(name)
+    if not info.available:
+        raise ValueError(f"backend {name!r} is not available here: {info.reason}")
+    return name
