@@ -1,0 +1,25 @@
+"""The one place where sample orders are drawn, so every backend sees the same order."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["epoch_order"]
+
+
+def epoch_order(rng: np.random.Generator, n_samples: int, epochs: int, shuffle: bool,
+                steps_per_epoch: int | None = None) -> np.ndarray:
+    """Sample indices of every epoch.
+
+    With ``shuffle`` each epoch draws ``rng.permutation(n_samples)`` (as the notebooks'
+    ``data[np.random.permutation(n)]``) and keeps its first ``steps_per_epoch``; without it
+    every epoch is ``arange(steps_per_epoch)`` and nothing is drawn.
+
+    Returns
+    -------
+    ndarray of shape (epochs, steps_per_epoch), int64, C-contiguous
+    """
+    steps = n_samples if steps_per_epoch is None else steps_per_epoch
+    if shuffle:
+        rows = [rng.permutation(n_samples)[:steps] for _ in range(epochs)]
+        return np.ascontiguousarray(np.stack(rows), dtype=np.int64)
+    return np.ascontiguousarray(np.tile(np.arange(steps, dtype=np.int64), (epochs, 1)))

@@ -1,0 +1,64 @@
+"""The ``sparsedream`` command: ``demo``, ``bench``, ``backends`` (and more to come).
+
+Each subcommand lives in its own module with a ``add_arguments(parser)`` and a
+``run(args)`` function; this file only wires them together.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main"]
+
+#: subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "demo": ("sparsedream_fast.demo", "train the seed 001 map on tapestry frames and report speed and error"),
+    "bench": ("sparsedream_fast.bench", "benchmark the backends against the numpy reference and the notebook loop"),
+    "backends": ("sparsedream_fast.cli", "list the backends and why any is unavailable here"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``sparsedream backends`` (none)."""
+
+
+def run(args) -> int:
+    """``sparsedream backends``: print one line per backend."""
+    from . import backends
+    for info in backends().values():
+        print(info)
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``sparsedream`` command; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="sparsedream",
+        description="Fast competitive Hebbian learning (SparseDream online k-WTA and friends).",
+        epilog="Run 'sparsedream COMMAND --help' for the options and examples of each command.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    mods = {}
+    for name, (modname, helptext) in SUBCOMMANDS.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ImportError as exc:  # a subcommand whose optional deps are missing stays listed
+            p = sub.add_parser(name, help=f"{helptext} (unavailable: {exc})")
+            mods[name] = None
+            continue
+        doc = (mod.run.__doc__ or helptext).strip()
+        p = sub.add_parser(name, help=helptext, description=doc,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        mods[name] = mod
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if mods[args.command] is None:
+        parser.error(f"'{args.command}' is unavailable here")
+    return int(mods[args.command].run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""The ``SparseDream`` estimator: rule A behind a scikit-learn-style API."""
+from __future__ import annotations
+
+import importlib
+import numbers
+import sys
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import lateral as _lateral
+from .._backends import resolve_backend
+from .._estimator import ParamsMixin
+from .._rng import epoch_order
+from .._validation import (check_choice, check_data, check_dtype, check_float, check_int,
+                           as_host_array)
+from .config import Competition, Output, SparseDreamConfig, TrainState
+
+__all__ = ["SparseDream", "backend_module"]
+
+_COMPETITIONS = {c.name.lower(): c for c in Competition}
+_OUTPUTS = {o.name.lower(): o for o in Output}
+_MODULES = {"numpy": "reference", "cpp": "_cpp", "numba": "_numba"}
+
+
+def backend_module(name: str):
+    """The module implementing rule A for a concrete backend name (numpy, cpp, numba)."""
+    if name not in _MODULES:
+        raise ValueError(f"backend {name!r} has no rule A implementation yet")
+    return importlib.import_module(f"{__package__}.{_MODULES[name]}")
+
+
+class SparseDream(ParamsMixin):
+    """Online k-winner-take-all map with multiplicative reconstruction updates (rule A).
+
+    One input at a time: drive ``p = W v``, a competition value ``c`` (optionally with
+    lateral excitation on the neuron grid), the ``k`` winners, the reconstruction
+    ``r = W^T o`` from the winners' activity ``o``, and the multiplicative update
+    ``W_j += lr * o_j * W_j * e / max(r, prec)`` of the winners' rows only.
+    See ``ALGORITHMS.md`` part A and ``docs/design.md``.
+
+    Parameters
+    ----------
+    n_inputs : int or None
+        D, the length of one input. None: taken from the first data seen.
+    grid : (int, int) or int
+        (rows, cols) of the neuron grid, N = rows * cols; neuron n sits at row n // cols,
+        column n % cols. An int N means a 1 x N grid.
+    k : int
+        Number of winners per input, 1 <= k <= N.
+    lr : float
+        Learning rate (> 0).
+    competition : {"drive", "lateral", "normalized_lateral", "mean_lateral", "weighted_average"}
+    output : {"drive", "competition"}
+        The winners' activity: their drive ``p`` or their competition value ``c``.
+    lateral : spec, ndarray of shape (N, N), scipy.sparse matrix, or None
+        ``sdf.lateral.box(radius, strength)`` (default: radius 2, strength 0.1),
+        ``sdf.lateral.normalized_box(...)``, ``sdf.lateral.stencil(kernel)``,
+        ``sdf.lateral.random(...)`` (for learning), an explicit matrix, or None.
+    error_clip : float or None
+        Clip the reconstruction error to [-error_clip, error_clip] (seed 001: 1.0).
+    trace : float or None
+        Trace rate alpha (seed 001: 0.5): ``o += alpha * (a - o)``; None: no trace.
+    learn_lateral : bool
+        Learn the lateral matrix (seed 000); its zero pattern is kept.
+    lateral_lr : float or None
+        Learning rate of the lateral; None: ``lr``.
+    w_max : float or None
+        Every ``clip_every`` steps clip W (and a learned lateral) to [0, w_max];
+        ``np.inf`` gives max(W, 0); None (default): no bounds.
+    clip_every : int
+        Period of the bounds, counted from step 0 of each epoch.
+    prec : float
+        Guard of every division.
+    init : (float, float) or ndarray of shape (N, D)
+        Uniform range of the initial weights, or the initial weights themselves.
+    dtype : {"float32", "float64"}
+    backend : {"auto", "numpy", "cpp", "numba", "cuda"}
+        ``auto`` picks the fastest usable here (see ``sparsedream_fast.backends()``).
+    seed : int or None
+        Seeds the one generator of the model: initial weights, random lateral, epoch orders.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (N, D)
+        The current weights (the model's own array, updated in place by training).
+    lateral_ : scipy.sparse.csr_array of shape (N, N) or None
+        The lateral matrix in use (a copy; learned or fixed).
+    trace_ : ndarray of shape (N,)
+        The current trace (zeros without a trace).
+    n_steps_ : int
+        Learning steps taken since the weights were initialised.
+    backend_ : str
+        The concrete backend that ran.
+
+    Examples
+    --------
+    >>> import numpy as np, sparsedream_fast as sdf
+    >>> X = np.random.default_rng(0).random((500, 64))
+    >>> m = sdf.SparseDream(n_inputs=64, grid=(8, 8), k=3, lr=0.05).fit(X, epochs=1)
+    >>> m.winners(X[:2]).shape
+    (2, 3)
+    """
+
+    def __init__(self, n_inputs=400, grid=(80, 80), k=5, lr=0.1, competition="lateral",
+                 output="drive", lateral=_lateral.Box(2, 0.1), error_clip=1.0, trace=None,
+                 learn_lateral=False, lateral_lr=None, w_max=None, clip_every=100, prec=1e-10,
+                 init=(0.15, 0.16), dtype="float32", backend="auto", seed=0):
+        self.n_inputs = n_inputs
+        self.grid = grid
+        self.k = k
+        self.lr = lr
+        self.competition = competition
+        self.output = output
+        self.lateral = lateral
+        self.error_clip = error_clip
+        self.trace = trace
+        self.learn_lateral = learn_lateral
+        self.lateral_lr = lateral_lr
+        self.w_max = w_max
+        self.clip_every = clip_every
+        self.prec = prec
+        self.init = init
+        self.dtype = dtype
+        self.backend = backend
+        self.seed = seed
+
+    # ------------------------------------------------------------------ validation
+    def _grid(self):
+        g = self.grid
+        if isinstance(g, numbers.Integral) and not isinstance(g, bool):
+            g = (1, int(g))
+        try:
+            rows, cols = g
+        except (TypeError, ValueError):
+            raise ValueError(f"grid must be (rows, cols) or an int, got {self.grid!r}") from None
+        return (check_int(rows, "grid rows", 1), check_int(cols, "grid cols", 1))
+
+    def _config(self, n_inputs=None) -> SparseDreamConfig:
+        """Check every parameter; return the config (raises before anything changes)."""
+        d = self.n_inputs if self.n_inputs is not None else n_inputs
+        d = check_int(d, "n_inputs", 1)
+        grid = self._grid()
+        n = grid[0] * grid[1]
+        if self.k is None or isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral):
+            raise TypeError(f"k must be an integer, got {self.k!r}")
+        if not 1 <= self.k <= n:
+            raise ValueError(f"k must be between 1 and the number of neurons N={n}, got k={self.k}")
+        lr = check_float(self.lr, "lr", positive=True)
+        comp = _COMPETITIONS[check_choice(self.competition, "competition", _COMPETITIONS)]
+        out = _OUTPUTS[check_choice(self.output, "output", _OUTPUTS)]
+        clip = check_float(self.error_clip, "error_clip", positive=True, allow_none=True, allow_inf=True)
+        trace = check_float(self.trace, "trace", positive=True, allow_none=True, upper=1.0)
+        if not isinstance(self.learn_lateral, (bool, np.bool_)):
+            raise TypeError(f"learn_lateral must be True or False, got {self.learn_lateral!r}")
+        if self.learn_lateral and self.lateral is None:
+            raise ValueError("learn_lateral=True needs a lateral matrix to learn (lateral=None)")
+        lat_lr = check_float(self.lateral_lr, "lateral_lr", positive=True, allow_none=True)
+        w_max = check_float(self.w_max, "w_max", positive=True, allow_none=True, allow_inf=True)
+        clip_every = check_int(self.clip_every, "clip_every", 1)
+        prec = check_float(self.prec, "prec", positive=True)
+        dtype = check_dtype(self.dtype)
+        return SparseDreamConfig(
+            n_neurons=n, n_inputs=d, grid=grid, k=int(self.k), lr=lr, competition=comp, output=out,
+            error_clip=clip, trace=trace, learn_lateral=bool(self.learn_lateral),
+            lateral_lr=lr if lat_lr is None else lat_lr, w_max=w_max, clip_every=clip_every,
+            prec=prec, dtype=dtype)
+
+    def _check_init(self, cfg):
+        init = self.init
+        if isinstance(init, (tuple, list)) and len(init) == 2 and all(
+                isinstance(x, numbers.Real) and not isinstance(x, bool) for x in init):
+            lo, hi = (check_float(init[0], "init low"), check_float(init[1], "init high"))
+            if hi < lo:
+                raise ValueError(f"init range must have low <= high, got {init!r}")
+            return (lo, hi)
+        W0 = as_host_array(init, "init")
+        if W0.dtype == object or W0.dtype.kind not in "biuf":
+            raise TypeError(f"init must be (low, high) or an (N, D) array of numbers, got {init!r:.80}")
+        shape = (cfg.n_neurons, cfg.n_inputs)
+        if W0.shape != shape:
+            raise ValueError(f"init array must have shape (N, D) = {shape}, got {W0.shape}")
+        if not np.isfinite(W0).all():
+            raise ValueError("init array contains NaN or inf")
+        return W0
+
+    def _new_state(self, cfg, rng) -> TrainState:
+        init = self._check_init(cfg)
+        shape = (cfg.n_neurons, cfg.n_inputs)
+        if isinstance(init, tuple):
+            W = rng.uniform(init[0], init[1], shape).astype(cfg.dtype)
+        else:
+            W = np.array(init, dtype=cfg.dtype, order="C", copy=True)
+        lat = _lateral.resolve(self.lateral, cfg.grid, cfg.dtype, rng, learn=cfg.learn_lateral)
+        return TrainState(W=W, lateral=lat, trace=np.zeros(cfg.n_neurons, cfg.dtype))
+
+    def _prepare(self, X, fresh: bool):
+        """Validate parameters and data; returns (cfg, backend name, X as dtype)."""
+        if fresh or not hasattr(self, "_state"):
+            Xa = as_host_array(X)
+            cfg = self._config(Xa.shape[-1] if Xa.ndim >= 1 else None)
+        else:
+            cfg = self.config_
+        backend = resolve_backend(self.backend)
+        Xc = check_data(X, cfg.n_inputs, cfg.dtype)
+        return cfg, backend, Xc
+
+    # --------------------------------------------------------------------- training
+    def fit(self, X, y=None, epochs=10, shuffle=True, steps_per_epoch=None, progress=None,
+            callback=None, callback_every=None):
+        """Initialise the weights from ``init`` and train for ``epochs`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : ignored (scikit-learn compatibility)
+        epochs : int
+        shuffle : bool
+            Draw a fresh permutation of the samples every epoch (seeds 000/001); False runs
+            X in order every epoch (the trace run of seed 001).
+        steps_per_epoch : int or None
+            Inputs per epoch (the notebooks' ``T_s``): the first ones of the epoch's order.
+        progress : bool or None
+            Show a tqdm progress bar; None: only for long fits on a terminal.
+        callback : callable(model, epoch, step) or None
+            Called every ``callback_every`` steps (default: once per epoch) with the model's
+            state current; training runs natively between calls.
+        callback_every : int or None
+
+        Returns
+        -------
+        self
+        """
+        cfg, backend, Xc = self._prepare(X, fresh=True)
+        epochs = check_int(epochs, "epochs", 1)
+        n = Xc.shape[0]
+        steps = n if steps_per_epoch is None else check_int(steps_per_epoch, "steps_per_epoch", 1, n)
+        cb_every = None if callback_every is None else check_int(callback_every, "callback_every", 1)
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable(model, epoch, step)")
+        rng = np.random.default_rng(self.seed)
+        state = self._new_state(cfg, rng)
+        order = epoch_order(rng, n, epochs, bool(shuffle), steps)
+        self.config_, self.backend_, self._state, self._rng = cfg, backend, state, rng
+        self.n_steps_ = 0
+        self._run(Xc, order, reset_trace=True, progress=progress, callback=callback,
+                  callback_every=cb_every)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One pass over X in order, continuing the current state (weights, lateral, trace).
+
+        The first call initialises the weights like ``fit``. Bounds fall on steps
+        0, clip_every, ... of this pass. Returns self.
+        """
+        fresh = not hasattr(self, "_state")
+        cfg, backend, Xc = self._prepare(X, fresh=fresh)
+        if fresh:
+            rng = np.random.default_rng(self.seed)
+            self._state = self._new_state(cfg, rng)
+            self.config_, self._rng, self.n_steps_ = cfg, rng, 0
+        self.backend_ = backend
+        order = epoch_order(self._rng, Xc.shape[0], 1, False)
+        self._run(Xc, order, reset_trace=False, progress=False)
+        return self
+
+    def _run(self, Xc, order, reset_trace, progress, callback=None, callback_every=None):
+        mod = backend_module(self.backend_)
+        state, cfg = self._state, self.config_
+        E, S = order.shape
+        if progress is None:
+            progress = E * S >= 200_000 and sys.stderr.isatty()
+        if not progress and callback is None:
+            mod.fit(state, Xc, order, cfg, reset_trace, 0)
+            self.n_steps_ += E * S
+        else:
+            chunk = callback_every or (S if callback is not None else max(1, min(S, 20_000)))
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=E * S, unit="step", desc=f"SparseDream[{self.backend_}]")
+            try:
+                for e in range(E):
+                    for s0 in range(0, S, chunk):
+                        part = np.ascontiguousarray(order[e:e + 1, s0:s0 + chunk])
+                        mod.fit(state, Xc, part, cfg, reset_trace and s0 == 0, s0)
+                        self.n_steps_ += part.shape[1]
+                        if bar is not None:
+                            bar.update(part.shape[1])
+                        if callback is not None:
+                            callback(self, e, s0 + part.shape[1])
+            finally:
+                if bar is not None:
+                    bar.close()
+        if not np.isfinite(state.W).all():
+            warnings.warn("the weights became NaN or inf during training; lower lr or set error_clip",
+                          RuntimeWarning, stacklevel=3)
+
+    # -------------------------------------------------------------------- inference
+    def _check_fitted(self):
+        if not hasattr(self, "_state"):
+            raise AttributeError(f"this {type(self).__name__} is not fitted yet: call fit or partial_fit first")
+
+    def _infer(self, X):
+        self._check_fitted()
+        cfg = self.config_
+        Xc = check_data(X, cfg.n_inputs, cfg.dtype, allow_1d=True)
+        mod = backend_module(resolve_backend(self.backend))
+        return mod.infer(self._state.W, self._state.lateral, Xc, cfg)
+
+    def winners(self, X) -> np.ndarray:
+        """Winners of every input, without learning.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, k), int64, in competition order (strongest first,
+        ties to the lower index).
+        """
+        return self._infer(X)[0]
+
+    def transform(self, X, sparse: bool = False):
+        """The activity ``a`` (winners' drive or competition value, 0 elsewhere), without learning.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        sparse : bool
+            Return a scipy.sparse ``csr_array`` instead of a dense array.
+
+        Returns
+        -------
+        ndarray or csr_array of shape (n_samples, N), model dtype
+        """
+        win, val = self._infer(X)
+        n, k = win.shape
+        N = self.config_.n_neurons
+        if sparse:
+            order = np.argsort(win, axis=1, kind="stable")
+            cols = np.take_along_axis(win, order, 1).ravel()
+            data = np.take_along_axis(val, order, 1).ravel()
+            return sp.csr_array((data, cols, np.arange(0, n * k + 1, k)), shape=(n, N))
+        A = np.zeros((n, N), dtype=val.dtype)
+        np.put_along_axis(A, win, val, axis=1)
+        return A
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit(X, **fit_params)`` then ``transform(X)``."""
+        return self.fit(X, **fit_params).transform(X)
+
+    def reconstruct(self, X) -> np.ndarray:
+        """Reconstruction ``r = W^T a`` of every input from its winners, without learning.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_inputs), model dtype
+        """
+        win, val = self._infer(X)
+        W = self._state.W
+        out = np.empty((win.shape[0], W.shape[1]), dtype=W.dtype)
+        for s in range(0, win.shape[0], 1024):
+            out[s:s + 1024] = np.einsum("nk,nkd->nd", val[s:s + 1024], W[win[s:s + 1024]])
+        return out
+
+    def reconstruction_error(self, X) -> float:
+        """Mean squared reconstruction error over all inputs and pixels (no learning)."""
+        self._check_fitted()
+        Xc = check_data(X, self.config_.n_inputs, self.config_.dtype, allow_1d=True)
+        R = self.reconstruct(Xc)
+        return float(np.mean((Xc.astype(np.float64) - R) ** 2))
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def weights_(self) -> np.ndarray:
+        """The current weights, shape (N, D), model dtype."""
+        self._check_fitted()
+        return self._state.W
+
+    @property
+    def lateral_(self):
+        """The lateral matrix in use as a scipy.sparse csr_array (N, N), or None."""
+        self._check_fitted()
+        lat = self._state.lateral
+        return None if lat is None else lat.to_scipy()
+
+    @property
+    def trace_(self) -> np.ndarray:
+        """The current trace ``o``, shape (N,)."""
+        self._check_fitted()
+        return self._state.trace
