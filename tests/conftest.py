@@ -1,0 +1,5 @@
+"""Test configuration: make tests/testing.py importable under --import-mode=importlib."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))

@@ -1,0 +1,34 @@
+"""What the tests can run here: backends and dtypes present, shared case builders."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sparsedream_fast as sdf
+
+#: Backends usable on this machine, besides the reference itself.
+FAST_BACKENDS = [n for n, i in sdf.backends().items() if i.available and n != "numpy"]
+#: Every backend, each with a skip mark naming why when it is not usable here.
+ALL_BACKENDS = [
+    pytest.param(n, marks=() if i.available else pytest.mark.skip(reason=f"{n}: {i.reason}"))
+    for n, i in sdf.backends().items() if n != "numpy"
+]
+DTYPES = ["float64", "float32"]
+
+#: float32 tolerance. One step's drive is a sum of D products: a different summation order
+#: (SIMD lanes, threads, BLAS blocking) changes it by about sqrt(D) ulp ~ 20 * 6e-8 ~ 1e-6
+#: relative; the multiplicative update carries such differences into W, and over a few
+#: dozen steps they stay below 1e-4 relative while the winners (gaps ~1e-2) do not flip.
+F32_RTOL, F32_ATOL = 1e-4, 1e-6
+#: float64: the same reasoning with eps = 1.1e-16 gives ~1e-14 per step.
+F64_RTOL, F64_ATOL = 1e-9, 1e-12
+
+
+def tol(dtype):
+    """(rtol, atol) for comparing a backend with the reference in ``dtype``."""
+    return (F64_RTOL, F64_ATOL) if np.dtype(dtype) == np.float64 else (F32_RTOL, F32_ATOL)
+
+
+def random_inputs(n, d, seed):
+    """Fresh random inputs in [0, 1], float64, shape (n, d)."""
+    return np.random.default_rng(seed).random((n, d))
