@@ -15,6 +15,8 @@ __all__ = ["main"]
 SUBCOMMANDS = {
     "demo": ("sparsedream_fast.demo", "train the seed 001 map on tapestry frames and report speed and error"),
     "bench": ("sparsedream_fast.bench", "benchmark the backends against the numpy reference and the notebook loop"),
+    "train": ("sparsedream_fast.train_cli", "train any model on a loader's data or a file, config from flags or TOML"),
+    "show": ("sparsedream_fast.show_cli", "pictures and metrics of a saved checkpoint"),
     "backends": ("sparsedream_fast.cli", "list the backends and why any is unavailable here"),
 }
 
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
     for name, (modname, helptext) in SUBCOMMANDS.items():
         try:
             mod = importlib.import_module(modname)
-        except ImportError as exc:  # a subcommand whose optional deps are missing stays listed
+        except ModuleNotFoundError as exc:  # a subcommand whose optional deps are missing stays listed
             p = sub.add_parser(name, help=f"{helptext} (unavailable: {exc})")
             mods[name] = None
             continue

@@ -80,6 +80,10 @@ class SparseDream(ParamsMixin):
         ``auto`` picks the fastest usable here (see ``sparsedream_fast.backends()``).
     seed : int or None
         Seeds the one generator of the model: initial weights, random lateral, epoch orders.
+    warm_start : bool
+        When True and the model is already fitted (or loaded), ``fit`` continues from the
+        current weights, lateral and generator instead of re-initialising: ``fit(X, 5)``
+        then ``fit(X, 5)`` with warm_start equals ``fit(X, 10)``.
 
     Attributes
     ----------
@@ -106,7 +110,7 @@ class SparseDream(ParamsMixin):
     def __init__(self, n_inputs=400, grid=(80, 80), k=5, lr=0.1, competition="lateral",
                  output="drive", lateral=_lateral.Box(2, 0.1), error_clip=1.0, trace=None,
                  learn_lateral=False, lateral_lr=None, w_max=None, clip_every=100, prec=1e-10,
-                 init=(0.15, 0.16), dtype="float32", backend="auto", seed=0):
+                 init=(0.15, 0.16), dtype="float32", backend="auto", seed=0, warm_start=False):
         self.n_inputs = n_inputs
         self.grid = grid
         self.k = k
@@ -125,6 +129,7 @@ class SparseDream(ParamsMixin):
         self.dtype = dtype
         self.backend = backend
         self.seed = seed
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------------ validation
     def _grid(self):
@@ -232,18 +237,23 @@ class SparseDream(ParamsMixin):
         -------
         self
         """
-        cfg, backend, Xc = self._prepare(X, fresh=True)
+        warm = bool(self.warm_start) and hasattr(self, "_state")
+        cfg, backend, Xc = self._prepare(X, fresh=not warm)
         epochs = check_int(epochs, "epochs", 1)
         n = Xc.shape[0]
         steps = n if steps_per_epoch is None else check_int(steps_per_epoch, "steps_per_epoch", 1, n)
         cb_every = None if callback_every is None else check_int(callback_every, "callback_every", 1)
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(model, epoch, step)")
-        rng = np.random.default_rng(self.seed)
-        state = self._new_state(cfg, rng)
+        if warm:
+            rng, state = self._rng, self._state
+        else:
+            rng = np.random.default_rng(self.seed)
+            state = self._new_state(cfg, rng)
         order = epoch_order(rng, n, epochs, bool(shuffle), steps)
         self.config_, self.backend_, self._state, self._rng = cfg, backend, state, rng
-        self.n_steps_ = 0
+        if not warm:
+            self.n_steps_ = 0
         self._run(Xc, order, reset_trace=True, progress=progress, callback=callback,
                   callback_every=cb_every)
         return self
@@ -372,6 +382,29 @@ class SparseDream(ParamsMixin):
         Xc = check_data(X, self.config_.n_inputs, self.config_.dtype, allow_1d=True)
         R = self.reconstruct(Xc)
         return float(np.mean((Xc.astype(np.float64) - R) ** 2))
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path) -> str:
+        """Write the whole model to ``path`` (a ``.npz`` file; the suffix is added if missing).
+
+        The file holds the constructor parameters, the weights, the lateral in use, the
+        trace, the generator's state and the step count, so that ``load`` followed by
+        ``fit`` with ``warm_start=True`` continues exactly as an uninterrupted run.
+        Format (numpy ``.npz``, no pickles): see ``docs/checkpoint.md``.
+
+        Returns
+        -------
+        str : the path written
+        """
+        from .checkpoint import save_model
+        self._check_fitted()
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path, backend=None) -> "SparseDream":
+        """Read a model written by ``save``; ``backend`` overrides the saved backend choice."""
+        from .checkpoint import load_model
+        return load_model(cls, path, backend)
 
     # ------------------------------------------------------------------ attributes
     @property
