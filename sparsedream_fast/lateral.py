@@ -24,7 +24,7 @@ import scipy.sparse as sp
 __all__ = [
     "box", "normalized_box", "stencil", "random",
     "Box", "NormalizedBox", "StencilSpec", "RandomLateral",
-    "Stencil", "CSR", "resolve", "box_matrix",
+    "Stencil", "CSR", "resolve", "box_matrix", "needs_clip",
 ]
 
 
@@ -264,6 +264,18 @@ class CSR:
     def astype(self, dtype) -> "CSR":
         """The same matrix in another dtype."""
         return CSR(self.indptr, self.indices, self.data.astype(dtype), self._n)
+
+
+def needs_clip(op, w_max: float) -> bool:
+    """True when clipping the operator's matrix to [0, w_max] would change it."""
+    if op is None:
+        return False
+    if isinstance(op, Stencil):
+        scale = np.ones(1) if op.row_scale is None else op.row_scale
+        vals = np.concatenate([(op.kernel.ravel()[:, None] * scale[None, :]).ravel(), [0.0]])
+    else:
+        vals = op.data
+    return bool(vals.size and (vals.min() < 0 or vals.max() > w_max))
 
 
 def box_matrix(grid, radius: int, strength: float = 1.0) -> sp.csr_array:

@@ -221,9 +221,10 @@ def _case_000_in6b_learned_lateral_max0():
 # In [58] clips its fixed lateral with the weights. The notebook's off-by-one row-normalized
 # matrix has one entry above max_syn = 0.5: the last neuron (bottom-right corner) has a
 # single neighbour, weight 1.0, which the notebook clips to 0.5 after step 0. The library
-# never clips a fixed lateral, so the matrix handed to both is the clipped one (every other
-# entry is <= 0.5 and unchanged); test_in58_notebook_matrix checks that on this data the
-# notebook's own unclipped start gives the very same result.
+# does the same (ALGORITHMS.md A.10: a fixed lateral the bounds would change is clipped with
+# W), so both get the notebook's own matrix; test_in58_library_clips_fixed_lateral checks
+# that the library's lateral_ ends clipped.
+NOTEBOOK_ROWNORM = nb.notebook_lateral_row_normalized(KY, KX, ex=1)
 NOTEBOOK_ROWNORM_CLIPPED = np.clip(nb.notebook_lateral_row_normalized(KY, KX, ex=1), 0, 0.5)
 
 
@@ -232,10 +233,10 @@ def _case_000_in58_mean_lateral():
     return dict(
         X=X_RANDOM, W0=W0_HALF, shuffle=True,
         oracle=lambda w0: nb.seed000_in58_mean_lateral(
-            w0, NOTEBOOK_ROWNORM_CLIPPED, X_RANDOM, _perms(N_SAMPLES), STEPS, n_w=8, xi=0.005,
+            w0, NOTEBOOK_ROWNORM, X_RANDOM, _perms(N_SAMPLES), STEPS, n_w=8, xi=0.005,
             max_syn=0.5),
         opts=dict(k=8, lr=0.005, competition="mean_lateral", output="drive",
-                  lateral=NOTEBOOK_ROWNORM_CLIPPED, error_clip=None, w_max=0.5, clip_every=100))
+                  lateral=NOTEBOOK_ROWNORM, error_clip=None, w_max=0.5, clip_every=100))
 
 
 def _case_001_in23_library_box():
@@ -389,6 +390,13 @@ def test_reference_matches_notebook(sdf, name):
         # the pattern never grows: stored entries lie inside the initial non-zeros
         assert np.all(case["L0"][dense != 0] != 0)
         assert_allclose(dense, expected[1], rtol=RTOL, atol=0)
+
+
+def test_in58_library_clips_fixed_lateral(sdf):
+    """The fixed notebook matrix (corner entry 1.0) is clipped to [0, 0.5] by the bounds."""
+    m = _fit_library(sdf, _case_000_in58_mean_lateral())
+    assert_array_equal(m.lateral_.toarray(), NOTEBOOK_ROWNORM_CLIPPED)
+    assert NOTEBOOK_ROWNORM.max() == 1.0  # so the clip did act
 
 
 def test_library_box_is_the_correct_box(sdf):

@@ -128,8 +128,8 @@ def load_model(cls, path, backend=None):
         if backend is not None:
             params["backend"] = backend
         model = cls(**params)
-        cfg = model._config()
         W = np.ascontiguousarray(z["W"]).copy()
+        cfg = model._with_clip_flag(model._config(W.shape[1]))
         state = TrainState(W=W, lateral=lat, trace=z["trace"].copy())
         rng = np.random.default_rng()
         rng.bit_generator.state = json.loads(str(z["rng"]))

@@ -55,6 +55,9 @@ class SparseDreamConfig:
     trace : float or None
         Trace rate alpha in (0, 1]; None: no trace.
     learn_lateral : bool
+    clip_lateral : bool
+        The bounds clip the lateral too (a learned lateral, or a fixed CSR lateral with
+        entries outside [0, w_max], ALGORITHMS.md A.10). The lateral is then a CSR.
     lateral_lr : float
         Learning rate of a learned lateral (``lr`` when the user gave None).
     w_max : float or None
@@ -77,6 +80,7 @@ class SparseDreamConfig:
     error_clip: float | None = None
     trace: float | None = None
     learn_lateral: bool = False
+    clip_lateral: bool = False
     lateral_lr: float = 0.0
     w_max: float | None = None
     clip_every: int = 100
@@ -109,6 +113,7 @@ class SparseDreamConfig:
             use_trace=self.trace is not None,
             trace_alpha=float(self.trace) if self.trace is not None else 1.0,
             learn_lateral=bool(self.learn_lateral),
+            clip_lateral=bool(self.clip_lateral),
             lateral_lr=float(self.lateral_lr),
             use_bounds=self.w_max is not None,
             w_max=float(self.w_max) if self.w_max is not None else math.inf,

@@ -1,6 +1,7 @@
 """The ``SparseDream`` estimator: rule A behind a scikit-learn-style API."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import numbers
 import sys
@@ -198,13 +199,28 @@ class SparseDream(ParamsMixin):
         else:
             W = np.array(init, dtype=cfg.dtype, order="C", copy=True)
         lat = _lateral.resolve(self.lateral, cfg.grid, cfg.dtype, rng, learn=cfg.learn_lateral)
+        if cfg.clip_lateral and lat is not None and lat.kind == "stencil":
+            lat = lat.to_csr()  # the bounds will change this fixed matrix: store it explicitly
         return TrainState(W=W, lateral=lat, trace=np.zeros(cfg.n_neurons, cfg.dtype))
+
+    def _with_clip_flag(self, cfg):
+        """Set ``clip_lateral`` (ALGORITHMS.md A.10): learned laterals, and fixed ones the bounds change."""
+        if not cfg.has_bounds or self.lateral is None:
+            return cfg
+        if cfg.learn_lateral:
+            return dataclasses.replace(cfg, clip_lateral=True)
+        probe = _lateral.resolve(self.lateral, cfg.grid, cfg.dtype) if not isinstance(
+            self.lateral, _lateral.RandomLateral) else None
+        if probe is None:  # a random lateral drawn in [low, high]: decided by its range
+            spec = self.lateral
+            return dataclasses.replace(cfg, clip_lateral=spec.low < 0 or spec.high > cfg.w_max)
+        return dataclasses.replace(cfg, clip_lateral=_lateral.needs_clip(probe, cfg.w_max))
 
     def _prepare(self, X, fresh: bool):
         """Validate parameters and data; returns (cfg, backend name, X as dtype)."""
         if fresh or not hasattr(self, "_state"):
             Xa = as_host_array(X)
-            cfg = self._config(Xa.shape[-1] if Xa.ndim >= 1 else None)
+            cfg = self._with_clip_flag(self._config(Xa.shape[-1] if Xa.ndim >= 1 else None))
         else:
             cfg = self.config_
         backend = resolve_backend(self.backend)

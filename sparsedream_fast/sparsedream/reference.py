@@ -152,9 +152,9 @@ def _learn_lateral(L, o: np.ndarray, active: np.ndarray, cfg: SparseDreamConfig)
 
 
 def apply_bounds(state: TrainState, cfg: SparseDreamConfig) -> None:
-    """Clip W (and a learned lateral) to [0, w_max] in place."""
+    """Clip W (and the lateral when ``cfg.clip_lateral``) to [0, w_max] in place."""
     np.clip(state.W, 0, cfg.w_max, out=state.W)
-    if cfg.learn_lateral:
+    if cfg.clip_lateral:
         np.clip(state.lateral.data, 0, cfg.w_max, out=state.lateral.data)
 
 
