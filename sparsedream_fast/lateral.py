@@ -237,8 +237,8 @@ class CSR:
     def from_scipy(cls, m, dtype) -> "CSR":
         """From any scipy.sparse matrix/array (explicit zeros dropped, indices sorted)."""
         m = sp.csr_array(m, dtype=dtype, copy=True)
+        m.sum_duplicates()  # also sorts the indices
         m.eliminate_zeros()
-        m.sort_indices()
         return cls(m.indptr, m.indices, m.data, m.shape[0])
 
     def to_scipy(self) -> sp.csr_array:

@@ -56,7 +56,10 @@ def _weights(W):
 
 
 def _rows(idx, vals, n, dtype):
-    idx = np.ascontiguousarray(np.asarray(idx), dtype=np.int64)
+    idx = np.asarray(idx)
+    if idx.size and idx.dtype.kind not in "iu":
+        raise TypeError(f"idx must hold integers, got dtype {idx.dtype}")
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
     if idx.ndim != 1:
         raise ValueError(f"idx must be 1-D, got shape {idx.shape}")
     if idx.size and (idx.min() < 0 or idx.max() >= n):

@@ -211,9 +211,6 @@ def test_csr_from_scipy_unsorted_with_explicit_zeros():
     np.testing.assert_array_equal(op.to_scipy().toarray(), m.toarray())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: lateral.resolve/CSR.from_scipy keep duplicate (i, m) entries of a "
-                   "non-canonical scipy CSR input; a learned lateral then clips each duplicate separately "
-                   "(clip(a) + clip(b) != clip(a + b)) and native kernels get repeated column indices")
 def test_csr_from_scipy_sums_duplicates():
     m = sp.csr_array((np.array([1.0, 2.0, 3.0]), np.array([1, 1, 0]), np.array([0, 3, 3])), shape=(2, 2))
     op = lat.resolve(m, (1, 2), np.float64)

@@ -480,8 +480,6 @@ def test_bad_backend_raises(Wv):
                 ops.topk([1.0, 2.0], 1, backend=name)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ops._rows casts idx with np.ascontiguousarray(..., dtype=int64), "
-                   "silently truncating fractional indices (0.7 -> row 0) instead of rejecting them")
 def test_fractional_idx_rejected(Wv):
     W, _ = Wv
     with pytest.raises((TypeError, ValueError), match="idx"):

@@ -362,9 +362,6 @@ def test_auto_backend_runs():
 
 
 # -------------------------------------------------- partial_fit after set_params
-@pytest.mark.xfail(strict=True, reason="BUG: partial_fit (and fit with warm_start=True) on a fitted model reuse "
-                   "config_ from the first fit and never re-validate parameters changed with set_params: lr=-1 "
-                   "(likewise k=0, trace=0.5 ...) is silently ignored instead of raising or taking effect")
 @pytest.mark.parametrize("params", [dict(lr=-1.0), dict(k=0)])
 @pytest.mark.parametrize("method", ["partial_fit", "warm_start_fit"])
 def test_continuing_validates_parameters_changed_by_set_params(method, params):
@@ -374,6 +371,32 @@ def test_continuing_validates_parameters_changed_by_set_params(method, params):
     m.set_params(**params)
     with pytest.raises(ValueError, match="lr must be > 0|k must be between"):
         m.partial_fit(X) if method == "partial_fit" else m.fit(X, epochs=1)
+    snap.check(m)
+
+
+@pytest.mark.parametrize("method", ["partial_fit", "warm_start_fit"])
+def test_continuing_uses_parameters_changed_by_set_params(method):
+    """A valid change (lr) takes effect when training continues: equal to a model built with it."""
+    X = data()
+    a = make("numpy", warm_start=method == "warm_start_fit", trace=0.5).partial_fit(X)
+    b = make("numpy", warm_start=method == "warm_start_fit", trace=0.5).partial_fit(X)
+    a.set_params(lr=a.lr / 3)
+    for m in (a, b):
+        m.partial_fit(X) if method == "partial_fit" else m.fit(X, epochs=1, shuffle=False)
+    ref = make("numpy", trace=0.5).partial_fit(X).set_params(lr=a.lr)
+    ref.partial_fit(X) if method == "partial_fit" else None
+    if method == "partial_fit":
+        np.testing.assert_array_equal(a.weights_, ref.weights_)
+    assert not np.array_equal(a.weights_, b.weights_)
+
+
+def test_continuing_rejects_a_changed_grid():
+    X = data()
+    m = make("numpy").fit(X, epochs=1)
+    snap = Snapshot(m)
+    m.set_params(grid=(1, m.config_.n_neurons + 1))
+    with pytest.raises(ValueError, match="grid changed"):
+        m.partial_fit(X)
     snap.check(m)
 
 

@@ -129,7 +129,9 @@ def load_model(cls, path, backend=None):
             params["backend"] = backend
         model = cls(**params)
         W = np.ascontiguousarray(z["W"]).copy()
-        cfg = model._with_clip_flag(model._config(W.shape[1]))
+        cfg = model._config(W.shape[1])
+        from .model import _lateral_for
+        cfg, lat = _lateral_for(cfg, lat)
         state = TrainState(W=W, lateral=lat, trace=z["trace"].copy())
         rng = np.random.default_rng()
         rng.bit_generator.state = json.loads(str(z["rng"]))

@@ -32,6 +32,18 @@ def backend_module(name: str):
     return importlib.import_module(f"{__package__}.{_MODULES[name]}")
 
 
+def _lateral_for(cfg, lat):
+    """Set ``cfg.clip_lateral`` from the operator in use, and store it as a CSR where needed.
+
+    The bounds clip the lateral when it is learned, or when it is fixed but has entries
+    outside [0, w_max] (ALGORITHMS.md A.10); a learned or clipped lateral must be a CSR.
+    """
+    clip = cfg.has_bounds and lat is not None and (cfg.learn_lateral or _lateral.needs_clip(lat, cfg.w_max))
+    if lat is not None and lat.kind == "stencil" and (clip or cfg.learn_lateral):
+        lat = lat.to_csr()
+    return dataclasses.replace(cfg, clip_lateral=bool(clip)), lat
+
+
 class SparseDream(ParamsMixin):
     """Online k-winner-take-all map with multiplicative reconstruction updates (rule A).
 
@@ -191,7 +203,8 @@ class SparseDream(ParamsMixin):
             raise ValueError("init array contains NaN or inf")
         return W0
 
-    def _new_state(self, cfg, rng) -> TrainState:
+    def _new_state(self, cfg, rng):
+        """Fresh weights, lateral and trace; returns (state, cfg with clip_lateral set)."""
         init = self._check_init(cfg)
         shape = (cfg.n_neurons, cfg.n_inputs)
         if isinstance(init, tuple):
@@ -199,33 +212,34 @@ class SparseDream(ParamsMixin):
         else:
             W = np.array(init, dtype=cfg.dtype, order="C", copy=True)
         lat = _lateral.resolve(self.lateral, cfg.grid, cfg.dtype, rng, learn=cfg.learn_lateral)
-        if cfg.clip_lateral and lat is not None and lat.kind == "stencil":
-            lat = lat.to_csr()  # the bounds will change this fixed matrix: store it explicitly
-        return TrainState(W=W, lateral=lat, trace=np.zeros(cfg.n_neurons, cfg.dtype))
-
-    def _with_clip_flag(self, cfg):
-        """Set ``clip_lateral`` (ALGORITHMS.md A.10): learned laterals, and fixed ones the bounds change."""
-        if not cfg.has_bounds or self.lateral is None:
-            return cfg
-        if cfg.learn_lateral:
-            return dataclasses.replace(cfg, clip_lateral=True)
-        probe = _lateral.resolve(self.lateral, cfg.grid, cfg.dtype) if not isinstance(
-            self.lateral, _lateral.RandomLateral) else None
-        if probe is None:  # a random lateral drawn in [low, high]: decided by its range
-            spec = self.lateral
-            return dataclasses.replace(cfg, clip_lateral=spec.low < 0 or spec.high > cfg.w_max)
-        return dataclasses.replace(cfg, clip_lateral=_lateral.needs_clip(probe, cfg.w_max))
+        cfg, lat = _lateral_for(cfg, lat)
+        return TrainState(W=W, lateral=lat, trace=np.zeros(cfg.n_neurons, cfg.dtype)), cfg
 
     def _prepare(self, X, fresh: bool):
-        """Validate parameters and data; returns (cfg, backend name, X as dtype)."""
-        if fresh or not hasattr(self, "_state"):
-            Xa = as_host_array(X)
-            cfg = self._with_clip_flag(self._config(Xa.shape[-1] if Xa.ndim >= 1 else None))
-        else:
-            cfg = self.config_
+        """Validate parameters and data (nothing changes on error).
+
+        Returns (cfg, backend name, X as the model dtype). On a fitted model that continues
+        (``partial_fit``, ``warm_start``), changed scalar parameters (lr, k, competition, ...)
+        take effect; parameters that shape the state (n_inputs, grid, dtype) need a fresh
+        ``fit``, and the lateral and init in use stay those of the state.
+        """
+        Xa = as_host_array(X)
+        d = Xa.shape[-1] if Xa.ndim >= 1 else None
+        cfg = self._config(d if fresh else self.config_.n_inputs)
+        if not fresh:
+            old = self.config_
+            for name in ("n_inputs", "grid", "dtype"):
+                if getattr(cfg, name) != getattr(old, name):
+                    raise ValueError(f"{name} changed from {getattr(old, name)} to {getattr(cfg, name)} since "
+                                     "the model was fitted; call fit with warm_start=False to start afresh")
         backend = resolve_backend(self.backend)
         Xc = check_data(X, cfg.n_inputs, cfg.dtype)
         return cfg, backend, Xc
+
+    def _continue(self, cfg):
+        """Adopt ``cfg`` for the existing state (lateral stored as CSR where the config needs it)."""
+        cfg, self._state.lateral = _lateral_for(cfg, self._state.lateral)
+        self.config_ = cfg
 
     # --------------------------------------------------------------------- training
     def fit(self, X, y=None, epochs=10, shuffle=True, steps_per_epoch=None, progress=None,
@@ -262,12 +276,13 @@ class SparseDream(ParamsMixin):
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(model, epoch, step)")
         if warm:
-            rng, state = self._rng, self._state
+            self._continue(cfg)
+            rng = self._rng
         else:
             rng = np.random.default_rng(self.seed)
-            state = self._new_state(cfg, rng)
+            self._state, self.config_ = self._new_state(cfg, rng)
         order = epoch_order(rng, n, epochs, bool(shuffle), steps)
-        self.config_, self.backend_, self._state, self._rng = cfg, backend, state, rng
+        self.backend_, self._rng = backend, rng
         if not warm:
             self.n_steps_ = 0
         self._run(Xc, order, reset_trace=True, progress=progress, callback=callback,
@@ -283,9 +298,11 @@ class SparseDream(ParamsMixin):
         fresh = not hasattr(self, "_state")
         cfg, backend, Xc = self._prepare(X, fresh=fresh)
         if fresh:
-            rng = np.random.default_rng(self.seed)
-            self._state = self._new_state(cfg, rng)
-            self.config_, self._rng, self.n_steps_ = cfg, rng, 0
+            self._rng = np.random.default_rng(self.seed)
+            self._state, self.config_ = self._new_state(cfg, self._rng)
+            self.n_steps_ = 0
+        else:
+            self._continue(cfg)
         self.backend_ = backend
         order = epoch_order(self._rng, Xc.shape[0], 1, False)
         self._run(Xc, order, reset_trace=False, progress=False)
