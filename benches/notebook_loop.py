@@ -1,0 +1,143 @@
+"""The notebook's training loop (seed 001, In [29]: the 80 x 80 run), the speed baseline.
+
+This is the loop every benchmark compares against ("x notebook"). It is the notebook's own
+code with ``cp`` replaced by ``xp`` (numpy by default, cupy when asked for and present):
+column vectors of shape (N, 1), the dense (N, N) lateral matrix ``lat_ex`` with the
+notebook's off-by-one slice, the dense lateral product, a full ``argsort`` per step and the
+dense update of all N rows, in float64 as in the notebook. The only changes: the initial
+weights and the frames are arguments (so the run is comparable), the epoch permutation is
+left out (the frames are taken in the order given) and the plotting and tqdm are gone.
+
+It deliberately imports no part of ``sparsedream_fast``: it is the baseline, not the library.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+__all__ = ["notebook_lateral", "notebook_run", "notebook_lateral_bytes", "notebook_fits",
+           "cupy_or_none", "time_notebook"]
+
+
+def notebook_lateral(Ky, Kx, ex=2, value=0.1, xp=np):
+    """The notebook's dense lateral matrix ``lat_ex`` (N, N), off-by-one included.
+
+    Seed 001 In [29], line for line: ``min(Ky - 1, y + ex + 1)`` leaves the last grid row
+    and column out of every neighbourhood. Returns an ``xp`` array, float64.
+    """
+    lat_ex = []
+
+    for y in range(Ky):
+        for x in range(Kx):
+            curr_ex = np.zeros((Ky, Kx))
+            curr_ex[max(0, y - ex): min(Ky - 1, y + ex + 1), max(0, x - ex): min(Kx - 1, x + ex + 1)] = value
+            lat_ex.append(curr_ex.reshape(-1))
+
+    lat_ex = xp.array(lat_ex)
+    xp.fill_diagonal(lat_ex, 0)
+    return lat_ex
+
+
+def notebook_run(w, lat_ex, frames, steps=None, *, n_w=5, xi=0.1, prec=1e-10, xp=np):
+    """Train ``w`` (N, D) in place on ``frames[:steps]`` with the notebook's loop; return ``w``.
+
+    Parameters
+    ----------
+    w : xp array of shape (N, D), float64, updated in place
+    lat_ex : xp array of shape (N, N), float64 (from :func:`notebook_lateral`), or None to
+        drop the lateral product (``c = p``: the baseline of the no-lateral benchmarks)
+    frames : xp array of shape (n, D), float64
+    steps : int or None
+        Number of steps (frames taken in order, wrapping around); None: all frames once.
+    """
+    N = w.shape[0]
+    n = frames.shape[0]
+    steps = n if steps is None else steps
+    for i in range(steps):
+        v = frames[i % n].reshape(-1, 1)
+        p = w @ v
+        c = p + (lat_ex @ p) if lat_ex is not None else p
+        winners = xp.argsort(c, axis=0)[-n_w:]
+        mask = xp.zeros((N, 1))
+        mask[winners] = 1
+        o = mask * p
+        r = w.T @ o
+        mod_r = xp.maximum(r, prec)
+        e = xp.clip(v - r, -1, 1)
+
+        w += w * o * (e / mod_r).T * xi
+    return w
+
+
+def notebook_lateral_bytes(N):
+    """Peak bytes the notebook needs to build ``lat_ex``: the list of N rows plus the array."""
+    return 2 * N * N * 8
+
+
+def _mem_available():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def notebook_fits(N, D=400, bandwidth=None, max_step_s=1.0, mem_fraction=0.6):
+    """Whether the numpy notebook loop can run at N neurons here; (ok, reason).
+
+    It cannot when building ``lat_ex`` needs more than ``mem_fraction`` of the available
+    memory, or when one step (dominated by the N x N lateral product read from memory at
+    ``bandwidth`` bytes/s) would take longer than ``max_step_s``.
+    """
+    need = notebook_lateral_bytes(N) + 3 * N * D * 8
+    avail = _mem_available()
+    if avail is not None and need > mem_fraction * avail:
+        return False, (f"notebook skipped: its dense {N}x{N} lateral needs {need / 1e9:.1f} GB "
+                       f"to build, {avail / 1e9:.1f} GB available")
+    if bandwidth:
+        est = (N * N * 8 + 4 * N * D * 8) / bandwidth
+        if est > max_step_s:
+            return False, f"notebook skipped: about {est:.1f} s per step (N x N lateral product)"
+    return True, ""
+
+
+def cupy_or_none():
+    """The cupy module when cupy imports and a CUDA GPU is visible, else None."""
+    try:
+        import cupy as cp
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            return None
+        return cp
+    except Exception:  # no cupy, no driver, no GPU
+        return None
+
+
+def time_notebook(grid, frames, steps, *, seed=0, xp=np, n_w=5, xi=0.1, ex=2, value=0.1,
+                  repeat=3, warmup=3):
+    """Steps per second of the notebook loop at ``grid`` = (Ky, Kx) on ``frames`` (n, D).
+
+    The weights are drawn as in the notebook (``uniform(.15, .16)``, float64, seeded here) and
+    ``lat_ex`` is built once, outside the timing. Each repeat trains for ``steps`` steps
+    (continuing from the previous repeat, as a longer run would); returns
+    ``(list of steps/s per repeat, w, lat_ex)``.
+    """
+    Ky, Kx = grid
+    N = Ky * Kx
+    rng = np.random.default_rng(seed)
+    w = xp.asarray(rng.uniform(.15, .16, (N, frames.shape[1])))
+    lat_ex = notebook_lateral(Ky, Kx, ex, value, xp=xp)
+    fr = xp.asarray(np.asarray(frames, dtype=np.float64))
+    sync = (lambda: None) if xp is np else xp.cuda.Stream.null.synchronize
+    notebook_run(w, lat_ex, fr, warmup, n_w=n_w, xi=xi, xp=xp)
+    sync()
+    rates = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        notebook_run(w, lat_ex, fr, steps, n_w=n_w, xi=xi, xp=xp)
+        sync()
+        rates.append(steps / (time.perf_counter() - t0))
+    return rates, w, lat_ex

@@ -1,0 +1,743 @@
+"""``sparsedream bench``: speed of every backend against the numpy reference and the notebook loop.
+
+One run measures, per grid size and dtype, the training speed (steps/s) of each backend
+through the public API, the notebook's own loop (seed 001 In [29], float64 numpy, and cupy
+when a GPU is present) as the baseline, and two machine references: the DRAM floor (one
+pass over the weights at this machine's measured memory bandwidth) and a numpy ``W @ v``
+pass (the real bound while the weights sit in the L3 cache). It prints a table, writes
+``bench.json`` and draws ``bench.png``.
+
+How a figure is made (``docs/design.md`` and ``STYLE.md`` point 5):
+
+1. correctness first: each backend trains ``--check-steps`` steps from the same seed on the
+   same frames as the numpy reference; its weights must match to the tests' tolerances
+   and its winners on the next frames must be equal (column ``check``); the notebook loop
+   is checked the same way against the reference given the notebook's own lateral matrix;
+2. a 2-step fit before it is the warm-up (Numba compiles there); the checked run is the
+   peak-memory probe (peak resident memory above the level before it: model, weights,
+   scratch; compilers' memory is not counted);
+3. timing: ``partial_fit`` over ``S`` fresh frames (continuing the trained state, so the
+   weights' initialisation is not counted, as the notebook's setup is not), ``--repeat``
+   times; steps/s is the median. ``S`` is chosen to take about ``--seconds`` unless
+   ``--steps`` fixes it.
+
+The notebook loop needs a dense N x N float64 lateral (12.8 GB at 200 x 200); it is skipped,
+and the table says why, where that does not fit in memory or one step would take too long.
+"""
+from __future__ import annotations
+
+import ctypes
+import datetime as _dt
+import gc
+import json
+import os
+import platform
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+__all__ = ["add_arguments", "run", "notebook_lateral", "notebook_run", "memory_bandwidth",
+           "gemv_rate", "machine_info", "PeakMemory"]
+
+DEFAULT_GRIDS = "20,40,80"
+
+
+# ====================================================================== the notebook loop
+# Seed 001 In [29] with cp -> xp; the same code as benches/notebook_loop.py (the benches
+# check that the two agree). Imports nothing from the library: it is the baseline.
+def notebook_lateral(Ky, Kx, ex=2, value=0.1, xp=np):
+    """The notebook's dense lateral ``lat_ex`` (N, N), float64, off-by-one slice included."""
+    lat_ex = []
+
+    for y in range(Ky):
+        for x in range(Kx):
+            curr_ex = np.zeros((Ky, Kx))
+            curr_ex[max(0, y - ex): min(Ky - 1, y + ex + 1), max(0, x - ex): min(Kx - 1, x + ex + 1)] = value
+            lat_ex.append(curr_ex.reshape(-1))
+
+    lat_ex = xp.array(lat_ex)
+    xp.fill_diagonal(lat_ex, 0)
+    return lat_ex
+
+
+def notebook_run(w, lat_ex, frames, steps=None, *, n_w=5, xi=0.1, prec=1e-10, xp=np):
+    """The notebook's training loop on ``frames[:steps]`` (in order, wrapping), ``w`` in place.
+
+    ``lat_ex=None`` drops the lateral product (``c = p``: the ``--no-lateral`` baseline).
+    """
+    N = w.shape[0]
+    n = frames.shape[0]
+    steps = n if steps is None else steps
+    for i in range(steps):
+        v = frames[i % n].reshape(-1, 1)
+        p = w @ v
+        c = p + (lat_ex @ p) if lat_ex is not None else p
+        winners = xp.argsort(c, axis=0)[-n_w:]
+        mask = xp.zeros((N, 1))
+        mask[winners] = 1
+        o = mask * p
+        r = w.T @ o
+        mod_r = xp.maximum(r, prec)
+        e = xp.clip(v - r, -1, 1)
+
+        w += w * o * (e / mod_r).T * xi
+    return w
+
+
+def _cupy_or_none():
+    try:
+        import cupy as cp
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            return None
+        return cp
+    except Exception:  # no cupy, no driver, no GPU
+        return None
+
+
+# ===================================================================== machine references
+def _read(path, default=None):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return default
+
+
+def _meminfo(key):
+    txt = _read("/proc/meminfo", "")
+    for line in txt.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _l3_bytes():
+    for idx in range(6):
+        base = f"/sys/devices/system/cpu/cpu0/cache/index{idx}"
+        if _read(f"{base}/level") == "3":
+            s = _read(f"{base}/size", "")
+            mult = {"K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}.get(s[-1:].upper(), 1)
+            try:
+                return int(s.rstrip("KMGkmg")) * mult
+            except ValueError:
+                return None
+    return None
+
+
+def machine_info() -> dict:
+    """CPU model, core count, L3 size, memory, library versions and the date."""
+    cpu = platform.processor() or platform.machine()
+    for line in (_read("/proc/cpuinfo", "") or "").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    info = {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpu": cpu, "cores": os.cpu_count(), "l3_bytes": _l3_bytes(),
+        "mem_total_bytes": _meminfo("MemTotal"), "python": platform.python_version(),
+        "numpy": np.__version__, "platform": platform.platform(),
+    }
+    try:
+        from threadpoolctl import threadpool_info
+        info["blas"] = [f"{d.get('internal_api')} {d.get('version')} {d.get('num_threads')} threads"
+                        for d in threadpool_info() if d.get("user_api") == "blas"]
+    except Exception:
+        pass
+    return info
+
+
+def memory_bandwidth(nbytes=256 * 2 ** 20, repeat=5) -> float:
+    """This machine's memory bandwidth in bytes/s: best ``np.copyto`` of ``nbytes`` (> L3).
+
+    Counts the bytes read plus the bytes written (2 * nbytes per copy). One thread (numpy's
+    copy is not threaded); the caches are far smaller than the arrays.
+    """
+    src = np.ones(nbytes // 8)
+    dst = np.zeros_like(src)
+    np.copyto(dst, src)
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.nbytes / best
+
+
+def gemv_rate(N, D, dtype, seconds=0.15) -> float:
+    """Passes per second of numpy's ``W @ v`` for W (N, D) of ``dtype`` (the drive pass alone).
+
+    The weights stay in whatever cache holds them, as a training loop's would.
+    """
+    rng = np.random.default_rng(0)
+    W = rng.random((N, D)).astype(dtype)
+    v = rng.random(D).astype(dtype)
+    out = np.empty(N, dtype)
+    np.matmul(W, v, out=out)
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(W, v, out=out)
+        dt = time.perf_counter() - t0
+        if dt >= seconds / 3 or reps >= 1 << 20:
+            break
+        reps *= 4
+    rates = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.matmul(W, v, out=out)
+        rates.append(reps / (time.perf_counter() - t0))
+    return float(np.median(rates))
+
+
+# ========================================================================== peak memory
+def _malloc_trim():
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except Exception:
+        pass
+
+
+def _status_kb(key):
+    for line in (_read("/proc/self/status", "") or "").splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+class PeakMemory:
+    """Peak memory used inside a ``with`` block, in bytes (``.peak``).
+
+    On Linux: the peak resident set size (VmHWM, reset through ``/proc/self/clear_refs``)
+    above the resident size at entry, after returning freed heap memory to the system: it
+    sees every allocation (numpy, C++, Numba). Elsewhere: tracemalloc's peak (Python and
+    numpy allocations only). ``.method`` names which.
+    """
+
+    def __enter__(self):
+        gc.collect()
+        _malloc_trim()
+        self.method = "tracemalloc"
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            self.base = _status_kb("VmRSS")
+            if self.base is not None and _status_kb("VmHWM") is not None:
+                self.method = "rss"
+        except OSError:
+            pass
+        if self.method == "tracemalloc":
+            tracemalloc.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.method == "rss":
+            self.peak = max(0, _status_kb("VmHWM") - self.base)
+        else:
+            self.peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        return False
+
+
+# ============================================================================= backends
+def usable_backends() -> dict:
+    """Backend name -> None when usable here, else the reason it is not."""
+    from . import backends
+    from .sparsedream.model import backend_module
+    out = {}
+    for name, info in backends().items():
+        if not info.available:
+            out[name] = info.reason
+            continue
+        try:
+            backend_module(name)
+        except Exception as exc:  # listed, but its rule A module is not there (yet)
+            out[name] = f"no rule A implementation importable: {exc}"
+            continue
+        out[name] = None
+    return out
+
+
+def backend_threads(name):
+    """Threads the backend computes with, as far as can be told (None: unknown)."""
+    try:
+        if name == "numba":
+            import numba
+            return int(numba.get_num_threads())
+        if name == "numpy":
+            from threadpoolctl import threadpool_info
+            n = [d["num_threads"] for d in threadpool_info() if d.get("user_api") == "blas"]
+            return int(max(n)) if n else 1
+        if name in ("cpp", "cuda"):
+            import importlib
+            mod = importlib.import_module("sparsedream_fast._core" if name == "cpp" else "sparsedream_fast._cuda")
+            for attr in ("num_threads", "get_num_threads", "max_threads"):
+                if hasattr(mod, attr):
+                    return int(getattr(mod, attr)())
+    except Exception:
+        pass
+    return None
+
+
+def _model(backend, grid, dtype, k, lateral, seed, **extra):
+    from . import SparseDream, lateral as L
+    kw = dict(n_inputs=400, grid=grid, k=k, lr=0.1, competition="lateral", output="drive",
+              lateral=L.box(2, 0.1) if lateral else None, error_clip=1.0, dtype=dtype,
+              backend=backend, seed=seed, init=(0.15, 0.16))
+    kw.update(extra)
+    return SparseDream(**kw)
+
+
+def _frames_window(frames, start, n):
+    idx = (start + np.arange(n)) % frames.shape[0]
+    return np.ascontiguousarray(frames[idx])
+
+
+def _steps_for(rate, seconds, lo=5, hi=50_000):
+    return int(min(hi, max(lo, rate * seconds)))
+
+
+def _time_partial_fit(m, frames, start, steps, repeat):
+    """Steps/s of ``repeat`` calls of ``m.partial_fit`` on ``steps`` fresh frames each."""
+    rates = []
+    for r in range(repeat):
+        X = _frames_window(frames, start + r * steps, steps)
+        t0 = time.perf_counter()
+        m.partial_fit(X)
+        rates.append(steps / (time.perf_counter() - t0))
+    return rates
+
+
+def _probe_rate(fn, first=8, min_s=0.05, max_steps=4096):
+    """Rough steps/s of ``fn(steps)``: doubles steps until a call takes ``min_s``."""
+    s = first
+    while True:
+        t0 = time.perf_counter()
+        fn(s)
+        dt = time.perf_counter() - t0
+        if dt >= min_s or s >= max_steps:
+            return s / max(dt, 1e-9)
+        s *= 2
+
+
+def _tol(dtype):
+    return (1e-9, 1e-12) if np.dtype(dtype) == np.float64 else (1e-4, 1e-6)
+
+
+def _compare(m, ref, Xnext, dtype):
+    """'ok' when m matches the reference model ref, else a short description."""
+    rtol, atol = _tol(dtype)
+    W, R = m.weights_, ref["W"]
+    if not np.all(np.isfinite(W)):
+        return "FAIL: NaN/inf weights"
+    err = np.max(np.abs(W.astype(np.float64) - R) / (atol + rtol * np.abs(R)))
+    if err > 1:
+        return f"FAIL: weights off by {err:.1f}x the tolerance (rtol {rtol:g})"
+    win = m.winners(Xnext)
+    if not np.array_equal(win, ref["winners"]):
+        return f"FAIL: winners differ on {int(np.any(win != ref['winners'], axis=1).sum())} of {len(win)} frames"
+    return "ok"
+
+
+def measure_backend(backend, grid, dtype, k, lateral, frames, opts, ref=None):
+    """One row of the table: check, warm-up + peak memory, then timing."""
+    chk = opts["check_steps"]
+    X = frames
+    # warm-up (Numba compiles here), then the peak-memory probe on a second, identical run
+    _model(backend, grid, dtype, k, lateral, opts["seed"]).fit(X[:2], epochs=1, shuffle=False)
+    with PeakMemory() as pm:
+        m = _model(backend, grid, dtype, k, lateral, opts["seed"]).fit(X[:chk], epochs=1, shuffle=False)
+    Xnext = X[chk:chk + 8]
+    if ref is None:
+        check = "ref"
+        ref = {"W": m.weights_.astype(np.float64), "winners": m.winners(Xnext)}
+    else:
+        check = _compare(m, ref, Xnext, dtype)
+    pos = chk
+    if opts["steps"]:
+        steps = opts["steps"]
+    else:
+        def go(s):
+            nonlocal pos
+            m.partial_fit(_frames_window(X, pos, s))
+            pos += s
+        steps = _steps_for(_probe_rate(go), opts["seconds"])
+    rates = _time_partial_fit(m, X, pos, steps, opts["repeat"])
+    row = dict(backend=backend, dtype=np.dtype(dtype).name, grid=f"{grid[0]}x{grid[1]}",
+               N=grid[0] * grid[1], k=k, lateral=bool(lateral), steps=steps, repeat=len(rates),
+               steps_per_s=float(np.median(rates)), rates=[float(r) for r in rates],
+               peak_mb=pm.peak / 1e6, peak_method=pm.method, check=check,
+               threads=backend_threads(backend), backend_used=m.backend_)
+    return row, ref
+
+
+def check_notebook(grid, frames, k, lateral, steps=10, seed=0):
+    """The notebook loop against the numpy reference given the notebook's own lateral."""
+    from . import SparseDream
+    N = grid[0] * grid[1]
+    rng = np.random.default_rng(seed)
+    w0 = rng.uniform(.15, .16, (N, frames.shape[1]))
+    lat = notebook_lateral(*grid) if lateral else None
+    w = notebook_run(w0.copy(), lat, frames, steps, n_w=k)
+    m = SparseDream(n_inputs=frames.shape[1], grid=grid, k=k, lr=0.1, competition="lateral",
+                    lateral=lat, error_clip=1.0, init=w0, dtype="float64", backend="numpy")
+    m.fit(frames[:steps], epochs=1, shuffle=False)
+    ok = np.allclose(m.weights_, w, rtol=1e-9, atol=1e-12)
+    return "ok" if ok else "FAIL: notebook loop differs from the reference"
+
+
+def measure_notebook(grid, frames64, k, lateral, opts, bandwidth, xp=np, name="notebook"):
+    """The notebook loop's row (float64), or a row saying why it was skipped."""
+    N = grid[0] * grid[1]
+    D = frames64.shape[1]
+    row = dict(backend=name, dtype="float64", grid=f"{grid[0]}x{grid[1]}", N=N, k=k,
+               lateral=bool(lateral), threads=backend_threads("numpy") if xp is np else None)
+    if xp is np:
+        need = 2 * N * N * 8 * bool(lateral) + 4 * N * D * 8
+        avail = _meminfo("MemAvailable")
+        if avail is not None and need > 0.6 * avail:
+            row["skipped"] = (f"needs {need / 1e9:.1f} GB for its dense {N}x{N} lateral, "
+                              f"{avail / 1e9:.1f} GB available")
+            return row
+        est = (N * N * 8 * bool(lateral) + 4 * N * D * 8) / bandwidth
+        if est * opts["repeat"] * 3 > opts["notebook_max_s"]:
+            row["skipped"] = (f"about {est:.2f} s per step (dense {N}x{N} lateral product): "
+                              f"over the --notebook-max-s budget")
+            return row
+    rng = np.random.default_rng(opts["seed"])
+    sync = (lambda: None) if xp is np else xp.cuda.Stream.null.synchronize
+    with PeakMemory() as pm:
+        w = xp.asarray(rng.uniform(.15, .16, (N, D)))
+        lat = notebook_lateral(*grid, xp=xp) if lateral else None
+        fr = xp.asarray(frames64[:4096])
+        notebook_run(w, lat, fr, 3, n_w=k, xp=xp)
+        sync()
+    pos = 3
+
+    def go(s):
+        nonlocal pos
+        notebook_run(w, lat, fr, s, n_w=k, xp=xp)
+        sync()
+        pos += s
+
+    rate = _probe_rate(go, first=2, min_s=0.05)
+    steps = _steps_for(rate, opts["seconds"], lo=3)
+    if opts["steps"]:
+        steps = min(steps, opts["steps"])
+    rates = []
+    for _ in range(opts["repeat"]):
+        t0 = time.perf_counter()
+        notebook_run(w, lat, fr, steps, n_w=k, xp=xp)
+        sync()
+        rates.append(steps / (time.perf_counter() - t0))
+    row.update(steps=steps, repeat=len(rates), steps_per_s=float(np.median(rates)),
+               rates=[float(r) for r in rates], peak_mb=pm.peak / 1e6, peak_method=pm.method)
+    if xp is np and opts["check_notebook"]:
+        row["check"] = check_notebook(grid, frames64[:64], k, lateral, steps=10, seed=opts["seed"])
+    else:
+        row["check"] = "-"
+    return row
+
+
+# ================================================================================ output
+def _fmt_rate(x):
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+
+def format_table(rows, floors) -> str:
+    """The result rows as a fixed-width text table, then the machine references."""
+    head = ("backend", "dtype", "grid", "N", "thr", "steps/s", "x notebook", "x numpy ref", "peak MB", "check")
+    lines = []
+    for r in rows:
+        if "skipped" in r:
+            lines.append((r["backend"], r["dtype"], r["grid"], str(r["N"]), "-", "skipped",
+                          "-", "-", "-", r["skipped"]))
+            continue
+        xn, xr = r.get("x_notebook"), r.get("x_numpy")
+        lines.append((r["backend"], r["dtype"], r["grid"], str(r["N"]),
+                      "-" if r.get("threads") is None else str(r["threads"]),
+                      _fmt_rate(r["steps_per_s"]),
+                      "-" if xn is None else f"{xn:,.1f}", "-" if xr is None else f"{xr:,.2f}",
+                      f"{r['peak_mb']:,.1f}", r.get("check", "-")))
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if i < len(head) - 1 else 0
+              for i, h in enumerate(head)]
+    fmt = lambda cells: "  ".join(c.rjust(w) if 3 <= i <= 8 else c.ljust(w)
+                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    out = [fmt(head), fmt(["-" * w if w else "-----" for w in widths])]
+    out += [fmt(l) for l in lines]
+    if floors:
+        out.append("")
+        out.append("machine references (steps/s if a step were only one pass over the weights):")
+        fh = ("dtype", "grid", "N", "W MB", "in L3", "DRAM floor", "numpy W@v")
+        fl = [(f["dtype"], f["grid"], str(f["N"]), f"{f['weights_mb']:.1f}",
+               {True: "yes", False: "no", None: "?"}[f["in_l3"]],
+               _fmt_rate(f["dram_steps_per_s"]), _fmt_rate(f["gemv_steps_per_s"])) for f in floors]
+        fw = [max(len(h), *(len(l[i]) for l in fl)) for i, h in enumerate(fh)]
+        ff = lambda cells: "  ".join(c.rjust(w) if i >= 2 else c.ljust(w)
+                                     for i, (c, w) in enumerate(zip(cells, fw)))
+        out += [ff(fh)] + [ff(l) for l in fl]
+    return "\n".join(out)
+
+
+def draw(result, path):
+    """steps/s against neurons, log-log, one line per backend and dtype, with the floors."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["results"] if "skipped" not in r]
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    series = {}
+    for r in rows:
+        series.setdefault((r["backend"], r["dtype"]), []).append((r["N"], r["steps_per_s"]))
+    colors = {"cpp": "C0", "numba": "C1", "numpy": "C2", "cuda": "C3", "notebook": "k",
+              "notebook-cupy": "0.4"}
+    for (b, dt), pts in sorted(series.items()):
+        pts.sort()
+        x, y = zip(*pts)
+        ls = "-" if dt == "float32" else "--"
+        mk = "x" if b.startswith("notebook") else "o"
+        ax.plot(x, y, ls, marker=mk, color=colors.get(b), label=f"{b} {dt}")
+    for dt in sorted({f["dtype"] for f in result["floors"]}):
+        fs = sorted((f for f in result["floors"] if f["dtype"] == dt), key=lambda f: f["N"])
+        x = [f["N"] for f in fs]
+        ls = "-" if dt == "float32" else "--"
+        ax.plot(x, [f["dram_steps_per_s"] for f in fs], ls, color="0.6", lw=3, alpha=0.5,
+                label=f"DRAM floor {dt} ({result['bandwidth_bytes_per_s'] / 1e9:.0f} GB/s, one pass over W)")
+        ax.plot(x, [f["gemv_steps_per_s"] for f in fs], ls, color="m", lw=1, alpha=0.7,
+                label=f"numpy W @ v alone {dt}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("neurons N (grid rows x cols), D = 400")
+    ax.set_ylabel("training steps per second")
+    m = result["machine"]
+    ax.set_title(f"SparseDream rule A, k={result['k']}, lateral={'box r=2' if result['lateral'] else 'none'}\n"
+                 f"{m['cpu']}, {m['cores']} cores, {m['date'][:10]}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# =================================================================================== CLI
+def _parse_grids(text):
+    grids = []
+    for part in str(text).split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if "x" in part:
+            a, b = part.split("x", 1)
+            g = (int(a), int(b))
+        else:
+            g = (int(part), int(part))
+        if g[0] < 1 or g[1] < 1:
+            raise ValueError(f"grid sizes must be positive, got {part!r}")
+        grids.append(g)
+    if not grids:
+        raise ValueError("no grid given")
+    return grids
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``sparsedream bench``."""
+    parser.add_argument("--grids", default=DEFAULT_GRIDS,
+                        help="comma-separated grid sides, '80' for 80x80 or '40x60' (default %(default)s)")
+    parser.add_argument("--backends", default="all",
+                        help="comma-separated backends (numpy, cpp, numba, cuda) or 'all' usable "
+                             "(default); the numpy reference always runs: it is the ratio's base "
+                             "and the correctness oracle")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64", "both"),
+                        help="weights' dtype (default %(default)s); the notebook loop is always float64")
+    parser.add_argument("--k", type=int, default=5, help="winners per step (default %(default)s)")
+    parser.add_argument("--no-lateral", action="store_true",
+                        help="no lateral excitation (c = p) instead of the box of radius 2, strength 0.1")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps per timed repeat (default: as many as take --seconds; the "
+                             "notebook loop never runs more than that)")
+    parser.add_argument("--seconds", type=float, default=0.4,
+                        help="target seconds per timed repeat when --steps is not given (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed repeats; the median is reported (default %(default)s)")
+    parser.add_argument("--check-steps", type=int, default=20,
+                        help="steps of the correctness run against the numpy reference (default %(default)s)")
+    parser.add_argument("--no-notebook", action="store_true", help="skip the notebook loop baseline")
+    parser.add_argument("--notebook-max-s", type=float, default=30.0,
+                        help="skip the notebook loop at a grid where its estimated time exceeds this (default %(default)s)")
+    parser.add_argument("--data", default="tapestry", choices=("tapestry", "random"),
+                        help="frames: the notebooks' walk over a digit tapestry (20x20 windows) or uniform random (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and frames (default %(default)s)")
+    parser.add_argument("--out", default="bench_out", help="folder for bench.json and bench.png (default %(default)s)")
+    parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+
+
+def _frames(kind, n, seed):
+    if kind == "tapestry":
+        try:
+            from .data import digit_tapestry_frames
+            F, info = digit_tapestry_frames(n, seed=seed)
+            return np.ascontiguousarray(F), info
+        except Exception as exc:  # data module missing or broken: fall back, say so
+            note = f" (tapestry frames unavailable: {exc})"
+    else:
+        note = ""
+    return np.random.default_rng(seed).random((n, 400)), f"uniform random frames in [0, 1){note}"
+
+
+def run(args) -> int:
+    """Benchmark the backends of rule A against the numpy reference and the notebook loop.
+
+    For every grid and dtype: train through the public API (``SparseDream(...).partial_fit``
+    after a checked warm-up ``fit``), report steps/s, the ratio to the notebook's own loop
+    (seed 001 In [29], float64 numpy, measured in the same run) and to the numpy reference,
+    and the peak memory; then write bench.json and bench.png (steps/s against neurons,
+    log-log, with the DRAM floor and a numpy ``W @ v`` pass drawn in). The default run
+    (grids 20, 40, 80, float32, every usable backend) takes about a minute on 2 cores.
+    Settings are seed 001's: D = 400 (20x20 tapestry frames), k = 5, box lateral radius 2,
+    strength 0.1, error clip 1, lr 0.1.
+
+    Examples
+    --------
+      sparsedream bench                              # quick default, writes bench_out/
+      sparsedream bench --grids 80 --dtype both      # the 80x80 comparison, float32 and float64
+      sparsedream bench --grids 20,40,80,100,200 --no-notebook --out results/
+      sparsedream bench --backends cpp,numba --k 20 --no-lateral
+      sparsedream bench --steps 2000 --repeat 5      # fixed steps per repeat
+    """
+    try:
+        grids = _parse_grids(args.grids)
+    except ValueError as exc:
+        print(f"sparsedream bench: error: --grids: {exc}", file=sys.stderr)
+        return 2
+    for name in ("k", "repeat", "check_steps"):
+        if getattr(args, name) < 1:
+            print(f"sparsedream bench: error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    if args.steps is not None and args.steps < 1:
+        print("sparsedream bench: error: --steps must be >= 1", file=sys.stderr)
+        return 2
+    if args.seconds <= 0:
+        print("sparsedream bench: error: --seconds must be > 0", file=sys.stderr)
+        return 2
+    bad_k = [g for g in grids if args.k > g[0] * g[1]]
+    if bad_k:
+        print(f"sparsedream bench: error: --k {args.k} exceeds the neurons of grid {bad_k[0]}", file=sys.stderr)
+        return 2
+
+    usable = usable_backends()
+    if args.backends == "all":
+        chosen = [b for b, why in usable.items() if why is None]
+    else:
+        chosen = [b.strip() for b in args.backends.split(",") if b.strip()]
+        for b in chosen:
+            if b not in usable:
+                print(f"sparsedream bench: error: unknown backend {b!r}; choose from {', '.join(usable)}", file=sys.stderr)
+                return 2
+            if usable[b] is not None:
+                print(f"sparsedream bench: error: backend {b!r} is not usable here: {usable[b]}", file=sys.stderr)
+                return 2
+    order = ["numpy"] + [b for b in ("cpp", "numba", "cuda") if b in chosen and b != "numpy"]
+    dtypes = ["float32", "float64"] if args.dtype == "both" else [args.dtype]
+    lateral = not args.no_lateral
+    opts = dict(check_steps=args.check_steps, steps=args.steps, seconds=args.seconds,
+                repeat=args.repeat, seed=args.seed, notebook_max_s=args.notebook_max_s,
+                check_notebook=True)
+
+    t_start = time.perf_counter()
+    machine = machine_info()
+    print(f"machine: {machine['cpu']}, {machine['cores']} cores, L3 "
+          f"{(machine['l3_bytes'] or 0) / 2**20:.0f} MiB, {machine['date']}")
+    for b, why in usable.items():
+        print(f"  backend {b:6s} {'used' if b in order else ('not chosen' if why is None else 'unusable: ' + why)}")
+    bw = memory_bandwidth()
+    print(f"memory bandwidth (numpy copy, read + write): {bw / 1e9:.1f} GB/s")
+    n_frames = 10_000
+    frames64, data_info = _frames(args.data, n_frames, args.seed)
+    print(f"frames: {data_info}")
+    framesd = {dt: np.ascontiguousarray(frames64, dtype=dt) for dt in dtypes}
+
+    cp = None if args.no_notebook else _cupy_or_none()
+    rows, floors, notes = [], [], []
+    for grid in grids:
+        N = grid[0] * grid[1]
+        nb = None
+        if not args.no_notebook:
+            nb = measure_notebook(grid, frames64, args.k, lateral, opts, bw)
+            rows.append(nb)
+            print(f"  {nb['grid']:>8s} notebook  "
+                  + (f"{nb['steps_per_s']:10.1f} steps/s  check {nb['check']}" if "skipped" not in nb else "skipped: " + nb["skipped"]))
+            if "skipped" in nb:
+                notes.append(f"notebook loop skipped at {nb['grid']}: {nb['skipped']}")
+            if cp is not None:
+                rows.append(measure_notebook(grid, frames64, args.k, lateral, opts, bw, xp=cp,
+                                             name="notebook-cupy"))
+        for dt in dtypes:
+            itemsize = np.dtype(dt).itemsize
+            wbytes = N * 400 * itemsize
+            l3 = machine["l3_bytes"]
+            floors.append(dict(dtype=dt, grid=f"{grid[0]}x{grid[1]}", N=N, weights_mb=wbytes / 1e6,
+                               in_l3=None if not l3 else wbytes <= l3,
+                               dram_steps_per_s=bw / wbytes, gemv_steps_per_s=gemv_rate(N, 400, dt)))
+            ref = None
+            ref_rate = None
+            for b in order:
+                try:
+                    row, r0 = measure_backend(b, grid, dt, args.k, lateral, framesd[dt], opts, ref)
+                except Exception as exc:  # a backend failing must not hide the others' figures
+                    row = dict(backend=b, dtype=dt, grid=f"{grid[0]}x{grid[1]}", N=N, k=args.k,
+                               lateral=lateral, skipped=f"error: {type(exc).__name__}: {exc}")
+                    rows.append(row)
+                    print(f"  {row['grid']:>8s} {b:8s} {dt}: {row['skipped']}")
+                    continue
+                if b == "numpy":
+                    ref, ref_rate = r0, row["steps_per_s"]
+                row["x_numpy"] = row["steps_per_s"] / ref_rate if ref_rate else None
+                row["x_notebook"] = (row["steps_per_s"] / nb["steps_per_s"]
+                                     if nb is not None and "skipped" not in nb else None)
+                row["in_order"] = b in chosen
+                print(f"  {row['grid']:>8s} {b:8s} {dt}  {row['steps_per_s']:10.1f} steps/s  check {row['check']}")
+                rows.append(row)
+    for r in rows:
+        if r["backend"] == "notebook" and "skipped" not in r:
+            r["x_notebook"], r["x_numpy"] = 1.0, None
+    elapsed = time.perf_counter() - t_start
+    for f in floors:
+        if f["in_l3"]:
+            notes.append(f"{f['grid']} {f['dtype']}: the weights ({f['weights_mb']:.1f} MB) fit in the "
+                         f"L3 cache, so the DRAM floor is not the bound there; numpy's W @ v is the "
+                         f"realistic one-pass reference")
+    result = dict(machine=machine, bandwidth_bytes_per_s=bw, data=data_info, k=args.k,
+                  lateral=lateral, grids=[f"{g[0]}x{g[1]}" for g in grids], dtypes=dtypes,
+                  backends=order, usable={b: (w or "usable") for b, w in usable.items()},
+                  options=vars(args).copy(), floors=floors, results=rows, notes=notes,
+                  elapsed_s=elapsed)
+    result["options"].pop("func", None)
+    print()
+    print(format_table(rows, floors))
+    if notes:
+        print()
+        for n in notes:
+            print("note: " + n)
+    os.makedirs(args.out, exist_ok=True)
+    jpath = os.path.join(args.out, "bench.json")
+    with open(jpath, "w") as f:
+        json.dump(result, f, indent=1, default=str)
+    print(f"\nwrote {jpath}", end="")
+    if not args.no_plot:
+        ppath = os.path.join(args.out, "bench.png")
+        try:
+            draw(result, ppath)
+            print(f" and {ppath}", end="")
+        except ImportError as exc:
+            print(f" (no PNG: matplotlib is missing: {exc})", end="")
+    print(f"  ({elapsed:.0f} s)")
+    bad = [r for r in rows if str(r.get("check", "")).startswith("FAIL")]
+    return 1 if bad else 0
+
+
+run.__doc__ = __import__("inspect").cleandoc(run.__doc__)
