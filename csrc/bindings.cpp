@@ -1,0 +1,472 @@
+// pybind11 bindings of the CPU kernels: module sparsedream_fast._core.
+// The only file that includes pybind11. Arrays arrive as numpy arrays (never converted:
+// W, trace and a learned lateral are updated in place), are checked for dtype, C-contiguity,
+// writability and shape, then the compute runs without the GIL on raw pointers.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <sstream>
+#include <string>
+
+#include "sparsedream/rule_a.hpp"
+
+namespace py = pybind11;
+using sd::i32;
+using sd::i64;
+
+namespace {
+
+// ------------------------------------------------------------------------ checks
+template <class T>
+const char* dtype_name() {
+    return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+template <class T>
+T* get_ptr(const py::array& a, const char* name, bool writable) {
+    if (!a.dtype().is(py::dtype::of<T>())) {
+        std::ostringstream s;
+        s << name << " must have dtype " << py::str(py::dtype::of<T>()).cast<std::string>() << ", got "
+          << py::str(a.dtype()).cast<std::string>();
+        throw py::type_error(s.str());
+    }
+    if (!(a.flags() & py::array::c_style))
+        throw py::value_error(std::string(name) + " must be C-contiguous");
+    if (writable && !a.writeable()) throw py::value_error(std::string(name) + " must be writable");
+    return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+void check_shape(const py::array& a, const char* name, std::initializer_list<i64> shape) {
+    bool ok = a.ndim() == py::ssize_t(shape.size());
+    int d = 0;
+    for (i64 s : shape) {
+        if (!ok) break;
+        if (s >= 0 && a.shape(d) != s) ok = false;
+        ++d;
+    }
+    if (!ok) {
+        std::ostringstream s;
+        s << name << " must have shape (";
+        d = 0;
+        for (i64 x : shape) s << (d++ ? ", " : "") << (x >= 0 ? std::to_string(x) : std::string("any"));
+        s << "), got (";
+        for (int i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+        s << ")";
+        throw py::value_error(s.str());
+    }
+}
+
+template <class V>
+V item(const py::dict& d, const char* key) {
+    if (!d.contains(key)) throw py::key_error(std::string("cfg is missing '") + key + "'");
+    return d[key].cast<V>();
+}
+
+sd::RuleAConfig parse_cfg(const py::dict& d) {
+    sd::RuleAConfig c;
+    c.n_neurons = item<i64>(d, "n_neurons");
+    c.n_inputs = item<i64>(d, "n_inputs");
+    c.grid_rows = item<i64>(d, "grid_rows");
+    c.grid_cols = item<i64>(d, "grid_cols");
+    c.k = item<i64>(d, "k");
+    c.lr = item<double>(d, "lr");
+    c.competition = item<int>(d, "competition");
+    c.output = item<int>(d, "output");
+    c.use_error_clip = item<bool>(d, "use_error_clip");
+    c.error_clip = item<double>(d, "error_clip");
+    c.use_trace = item<bool>(d, "use_trace");
+    c.trace_alpha = item<double>(d, "trace_alpha");
+    c.learn_lateral = item<bool>(d, "learn_lateral");
+    c.clip_lateral = d.contains("clip_lateral") ? d["clip_lateral"].cast<bool>() : false;
+    c.lateral_lr = item<double>(d, "lateral_lr");
+    c.use_bounds = item<bool>(d, "use_bounds");
+    c.w_max = item<double>(d, "w_max");
+    c.clip_every = item<i64>(d, "clip_every");
+    c.prec = item<double>(d, "prec");
+    c.trace_drop = item<double>(d, "trace_drop");
+    if (c.n_neurons < 1 || c.n_inputs < 1 || c.grid_rows * c.grid_cols != c.n_neurons)
+        throw py::value_error("cfg: inconsistent n_neurons / grid");
+    if (c.k < 1 || c.k > c.n_neurons) throw py::value_error("cfg: k must be in [1, n_neurons]");
+    if (c.competition < 0 || c.competition > 4) throw py::value_error("cfg: unknown competition");
+    if (c.output < 0 || c.output > 1) throw py::value_error("cfg: unknown output");
+    if (c.use_bounds && c.clip_every < 1) throw py::value_error("cfg: clip_every must be >= 1");
+    return c;
+}
+
+/// The lateral arguments every rule-A entry point takes, as a view (checked).
+struct LateralArgs {
+    int kind;
+    py::array kernel, row_scale;
+    bool uniform;
+    py::array indptr, indices, data;
+};
+
+template <class T>
+sd::LateralView<T> make_lateral(const LateralArgs& a, const sd::RuleAConfig& cfg) {
+    sd::LateralView<T> lat;
+    lat.kind = a.kind;
+    const i64 N = cfg.n_neurons;
+    if (a.kind == sd::LAT_STENCIL) {
+        if (a.kernel.ndim() != 2 || a.kernel.shape(0) != a.kernel.shape(1) || a.kernel.shape(0) % 2 != 1)
+            throw py::value_error("stencil kernel must be square with an odd side");
+        lat.st.kernel = get_ptr<T>(a.kernel, "kernel", false);
+        lat.st.radius = a.kernel.shape(0) / 2;
+        lat.st.rows = cfg.grid_rows;
+        lat.st.cols = cfg.grid_cols;
+        lat.st.uniform = a.uniform;
+        if (a.row_scale.size() > 0) {
+            check_shape(a.row_scale, "row_scale", {N});
+            lat.st.row_scale = get_ptr<T>(a.row_scale, "row_scale", false);
+        }
+        if (a.uniform) {  // the box path reads kernel[0] as the off-centre value
+            const i64 side = a.kernel.shape(0), r = side / 2;
+            for (i64 i = 0; i < side * side; ++i)
+                if (i != r * side + r && lat.st.kernel[i] != lat.st.kernel[0])
+                    throw py::value_error("stencil marked uniform but its off-centre entries differ");
+        }
+    } else if (a.kind == sd::LAT_CSR) {
+        check_shape(a.indptr, "indptr", {N + 1});
+        const i64* ip = get_ptr<i64>(a.indptr, "indptr", false);
+        const i64 nnz = ip[N];
+        check_shape(a.indices, "indices", {nnz});
+        check_shape(a.data, "data", {nnz});
+        const i32* ix = get_ptr<i32>(a.indices, "indices", false);
+        if (ip[0] != 0) throw py::value_error("indptr[0] must be 0");
+        for (i64 i = 0; i < N; ++i)
+            if (ip[i + 1] < ip[i]) throw py::value_error("indptr must be non-decreasing");
+        for (i64 k = 0; k < nnz; ++k)
+            if (ix[k] < 0 || ix[k] >= N) throw py::value_error("CSR column index out of range");
+        lat.csr.indptr = ip;
+        lat.csr.indices = ix;
+        lat.csr.data = get_ptr<T>(a.data, "data", cfg.learn_lateral || (cfg.use_bounds && cfg.clip_lateral));
+        lat.csr.n = N;
+    } else if (a.kind != sd::LAT_NONE) {
+        throw py::value_error("unknown lateral kind");
+    }
+    if (cfg.learn_lateral && a.kind != sd::LAT_CSR)
+        throw py::value_error("learn_lateral needs a CSR lateral");
+    if (cfg.use_bounds && cfg.clip_lateral && a.kind != sd::LAT_CSR)
+        throw py::value_error("clip_lateral needs a CSR lateral");
+    return lat;
+}
+
+bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+bool is_f64(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
+
+[[noreturn]] void bad_dtype(const char* name, const py::array& a) {
+    throw py::type_error(std::string(name) + " must be float32 or float64, got " +
+                         py::str(a.dtype()).cast<std::string>());
+}
+
+// ---------------------------------------------------------------------- functions
+template <class T>
+void fit_t(py::array W, py::array trace, py::array X, py::array order, const py::dict& cfgd,
+           const LateralArgs& la, bool reset_trace, i64 step0, int n_threads) {
+    const sd::RuleAConfig cfg = parse_cfg(cfgd);
+    const i64 N = cfg.n_neurons, D = cfg.n_inputs;
+    check_shape(W, "W", {N, D});
+    check_shape(trace, "trace", {N});
+    check_shape(X, "X", {-1, D});
+    check_shape(order, "order", {-1, -1});
+    T* w = get_ptr<T>(W, "W", true);
+    T* o = get_ptr<T>(trace, "trace", true);
+    const T* x = get_ptr<T>(X, "X", false);
+    const i64* ord = get_ptr<i64>(order, "order", false);
+    const i64 n = X.shape(0), E = order.shape(0), S = order.shape(1);
+    for (i64 i = 0; i < E * S; ++i)
+        if (ord[i] < 0 || ord[i] >= n) throw py::index_error("order has an index outside [0, len(X))");
+    const sd::LateralView<T> lat = make_lateral<T>(la, cfg);
+    py::gil_scoped_release nogil;
+    sd::fit<T>(cfg, w, o, lat, x, ord, E, S, reset_trace, step0, n_threads);
+}
+
+template <class T>
+py::tuple infer_t(py::array W, py::array X, const py::dict& cfgd, const LateralArgs& la, int n_threads) {
+    sd::RuleAConfig cfg = parse_cfg(cfgd);
+    cfg.learn_lateral = cfg.clip_lateral = false;  // no learning here
+    const i64 N = cfg.n_neurons, D = cfg.n_inputs, k = cfg.k;
+    check_shape(W, "W", {N, D});
+    check_shape(X, "X", {-1, D});
+    const T* w = get_ptr<T>(W, "W", false);
+    const T* x = get_ptr<T>(X, "X", false);
+    const i64 n = X.shape(0);
+    py::array_t<i64> win({n, k});
+    py::array_t<T> val({n, k});
+    const sd::LateralView<T> lat = make_lateral<T>(la, cfg);
+    i64* pw = win.mutable_data();
+    T* pv = val.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        sd::infer<T>(cfg, w, lat, x, n, pw, pv, n_threads);
+    }
+    return py::make_tuple(win, val);
+}
+
+template <class T>
+py::array_t<i64> topk_t(py::array c, i64 k) {
+    if (c.ndim() != 1) throw py::value_error("c must be 1-D");
+    const i64 n = c.shape(0);
+    if (k < 1 || k > n) throw py::value_error("k must be in [1, len(c)]");
+    const T* pc = get_ptr<T>(c, "c", false);
+    py::array_t<i64> out(k);
+    i64* po = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        std::vector<i64> scratch(k > sd::kTopkInsertionMax ? n : 0);
+        sd::topk(pc, n, k, po, scratch.data());
+    }
+    return out;
+}
+
+template <class T>
+py::tuple competition_t(py::array W, py::array v, const py::dict& cfgd, const LateralArgs& la) {
+    sd::RuleAConfig cfg = parse_cfg(cfgd);
+    cfg.learn_lateral = cfg.clip_lateral = false;  // read only here
+    const i64 N = cfg.n_neurons, D = cfg.n_inputs;
+    check_shape(W, "W", {N, D});
+    check_shape(v, "v", {D});
+    T* w = get_ptr<T>(W, "W", false);
+    const T* pv = get_ptr<T>(v, "v", false);
+    const sd::LateralView<T> lat = make_lateral<T>(la, cfg);
+    py::array_t<T> p(N), c(N);
+    T* pp = p.mutable_data();
+    T* pc = c.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        std::vector<T> dummy_trace(N, T(0));
+        sd::Engine<T> eng(cfg, w, dummy_trace.data(), lat, 1);
+        eng.competition_single(pv);
+        std::copy(eng.p(), eng.p() + N, pp);
+        std::copy(eng.c(), eng.c() + N, pc);
+    }
+    return py::make_tuple(p, c);
+}
+
+template <class T>
+py::array_t<i64> step_t(py::array W, py::array trace, py::array v, const py::dict& cfgd, const LateralArgs& la) {
+    const sd::RuleAConfig cfg = parse_cfg(cfgd);
+    const i64 N = cfg.n_neurons, D = cfg.n_inputs;
+    check_shape(W, "W", {N, D});
+    check_shape(trace, "trace", {N});
+    check_shape(v, "v", {D});
+    T* w = get_ptr<T>(W, "W", true);
+    T* o = get_ptr<T>(trace, "trace", true);
+    const T* pv = get_ptr<T>(v, "v", false);
+    const sd::LateralView<T> lat = make_lateral<T>(la, cfg);
+    py::array_t<i64> win(cfg.k);
+    i64* pw = win.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        sd::Engine<T> eng(cfg, w, o, lat, 1);
+        eng.step_single(pv);
+        std::copy(eng.winners(), eng.winners() + eng.k(), pw);
+    }
+    return win;
+}
+
+template <class T>
+py::array_t<T> reconstruct_t(py::array W, py::array idx, py::array vals) {
+    if (W.ndim() != 2) throw py::value_error("W must be 2-D");
+    const i64 N = W.shape(0), D = W.shape(1);
+    if (idx.ndim() != 1) throw py::value_error("idx must be 1-D");
+    const i64 m = idx.shape(0);
+    check_shape(vals, "vals", {m});
+    const T* w = get_ptr<T>(W, "W", false);
+    const i64* pi = get_ptr<i64>(idx, "idx", false);
+    const T* pv = get_ptr<T>(vals, "vals", false);
+    for (i64 t = 0; t < m; ++t)
+        if (pi[t] < 0 || pi[t] >= N) throw py::index_error("idx out of range");
+    py::array_t<T> r(D);
+    T* pr = r.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        std::fill(pr, pr + D, T(0));
+        for (i64 t = 0; t < m; ++t) sd::rows::axpy(pr, pv[t], w + pi[t] * D, D);
+    }
+    return r;
+}
+
+template <class T>
+py::array_t<T> update_rows_t(py::array W, py::array idx, py::array vals, py::array v, py::array r, double lr,
+                             bool use_error_clip, double error_clip, double prec) {
+    if (W.ndim() != 2) throw py::value_error("W must be 2-D");
+    const i64 N = W.shape(0), D = W.shape(1);
+    if (idx.ndim() != 1) throw py::value_error("idx must be 1-D");
+    const i64 m = idx.shape(0);
+    check_shape(vals, "vals", {m});
+    check_shape(v, "v", {D});
+    check_shape(r, "r", {D});
+    T* w = get_ptr<T>(W, "W", true);
+    const i64* pi = get_ptr<i64>(idx, "idx", false);
+    const T* pvals = get_ptr<T>(vals, "vals", false);
+    const T* pv = get_ptr<T>(v, "v", false);
+    const T* pr = get_ptr<T>(r, "r", false);
+    for (i64 t = 0; t < m; ++t)
+        if (pi[t] < 0 || pi[t] >= N) throw py::index_error("idx out of range");
+    py::array_t<T> e(D);
+    T* pe = e.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        std::vector<T> g(D);
+        sd::rows::error_and_gain(pv, pr, pe, g.data(), D, use_error_clip, T(error_clip), T(prec));
+        const T tlr = T(lr);
+        for (i64 t = 0; t < m; ++t) sd::rows::update_row(w + pi[t] * D, T(tlr * pvals[t]), (const T*)g.data(), D);
+    }
+    return e;
+}
+
+template <class T>
+void apply_bounds_t(py::array W, py::object data, double w_max) {
+    T* w = get_ptr<T>(W, "W", true);
+    T* d = nullptr;
+    i64 nnz = 0;
+    if (!data.is_none()) {
+        py::array a = data.cast<py::array>();
+        d = get_ptr<T>(a, "data", true);
+        nnz = a.size();
+    }
+    const i64 n = W.size();
+    py::gil_scoped_release nogil;
+    sd::rows::clip(w, n, T(0), T(w_max));
+    if (d) sd::rows::clip(d, nnz, T(0), T(w_max));
+}
+
+std::string build_info() {
+    std::ostringstream s;
+#if defined(__clang__)
+    s << "clang " << __clang_major__ << "." << __clang_minor__ << "." << __clang_patchlevel__;
+#elif defined(__GNUC__)
+    s << "gcc " << __GNUC__ << "." << __GNUC_MINOR__ << "." << __GNUC_PATCHLEVEL__;
+#elif defined(_MSC_VER)
+    s << "msvc " << _MSC_VER;
+#else
+    s << "unknown compiler";
+#endif
+#ifdef _OPENMP
+    s << ", OpenMP " << _OPENMP << " (" << sd::omp_max_threads() << " threads)";
+#else
+    s << ", no OpenMP (1 thread)";
+#endif
+    s << ", SIMD " << sd::simd::level_name(sd::simd::level()) << " (CPU supports "
+      << sd::simd::level_name(sd::simd::max_supported()) << ")";
+    return s.str();
+}
+
+// Lateral arguments (every rule-A entry point): kind 0 none / 1 stencil / 2 CSR, then the
+// stencil (kernel, row_scale or empty, uniform) and the CSR (indptr, indices, data).
+#define SD_LAT_ARGS py::array kernel, py::array row_scale, bool uniform, py::array indptr, py::array indices, py::array data
+#define SD_LAT_PACK LateralArgs{lat_kind, kernel, row_scale, uniform, indptr, indices, data}
+#define SD_LAT_PYARGS                                                                                     \
+    py::arg("lat_kind"), py::arg("kernel").noconvert(), py::arg("row_scale").noconvert(), py::arg("uniform"), \
+        py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert()
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "Compiled CPU kernels of sparsedream_fast (rule A: SparseDream online k-WTA).";
+
+    m.def("build_info", &build_info, "Compiler, OpenMP threads and SIMD level of this build.");
+    m.def("simd_level", [] { return std::string(sd::simd::level_name(sd::simd::level())); },
+          "The SIMD level the kernels use now: 'avx512', 'avx2' or 'scalar'.");
+    m.def("set_simd_level",
+          [](const std::string& name) {
+              int lvl = sd::simd::parse_level(name.c_str(), -1);
+              if (lvl < 0) throw py::value_error("SIMD level must be 'scalar', 'avx2' or 'avx512'");
+              return std::string(sd::simd::level_name(sd::simd::set_level(lvl)));
+          },
+          py::arg("level"), "Use at most this SIMD level (for tests); returns the level set.");
+    m.def("max_threads", &sd::omp_max_threads, "OpenMP's thread count (1 without OpenMP).");
+    m.attr("parallel_min_macs") = sd::kParallelMinMacs;
+
+    m.def(
+        "sparsedream_fit",
+        [](py::array W, py::array trace, py::array X, py::array order, const py::dict& cfg, int lat_kind,
+           SD_LAT_ARGS, bool reset_trace, i64 step0, int n_threads) {
+            const LateralArgs la = SD_LAT_PACK;
+            if (is_f32(W)) return fit_t<float>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads);
+            if (is_f64(W)) return fit_t<double>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("trace").noconvert(), py::arg("X").noconvert(),
+        py::arg("order").noconvert(), py::arg("cfg"), SD_LAT_PYARGS, py::arg("reset_trace") = true,
+        py::arg("step0") = 0, py::arg("n_threads") = 0,
+        "Rule A fit (reference.fit) in place on W, trace and a learned lateral's data, without the GIL.\n"
+        "order: int64 (E, S). n_threads: 0 automatic.");
+
+    m.def(
+        "sparsedream_infer",
+        [](py::array W, py::array X, const py::dict& cfg, int lat_kind, SD_LAT_ARGS, int n_threads) {
+            const LateralArgs la = SD_LAT_PACK;
+            if (is_f32(W)) return infer_t<float>(W, X, cfg, la, n_threads);
+            if (is_f64(W)) return infer_t<double>(W, X, cfg, la, n_threads);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("X").noconvert(), py::arg("cfg"), SD_LAT_PYARGS,
+        py::arg("n_threads") = 0,
+        "Rule A inference (reference.infer): (winners int64 (n, k), values (n, k)).");
+
+    m.def(
+        "topk",
+        [](py::array c, i64 k) {
+            if (is_f32(c)) return topk_t<float>(c, k);
+            if (is_f64(c)) return topk_t<double>(c, k);
+            bad_dtype("c", c);
+        },
+        py::arg("c").noconvert(), py::arg("k"),
+        "Indices (k,) int64 of the k largest entries of c, value descending, ties to the lower index.");
+
+    m.def(
+        "competition",
+        [](py::array W, py::array v, const py::dict& cfg, int lat_kind, SD_LAT_ARGS) {
+            const LateralArgs la = SD_LAT_PACK;
+            if (is_f32(W)) return competition_t<float>(W, v, cfg, la);
+            if (is_f64(W)) return competition_t<double>(W, v, cfg, la);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("v").noconvert(), py::arg("cfg"), SD_LAT_PYARGS,
+        "Drive and competition value (p, c) of one input (reference.competition).");
+
+    m.def(
+        "step",
+        [](py::array W, py::array trace, py::array v, const py::dict& cfg, int lat_kind, SD_LAT_ARGS) {
+            const LateralArgs la = SD_LAT_PACK;
+            if (is_f32(W)) return step_t<float>(W, trace, v, cfg, la);
+            if (is_f64(W)) return step_t<double>(W, trace, v, cfg, la);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("trace").noconvert(), py::arg("v").noconvert(), py::arg("cfg"),
+        SD_LAT_PYARGS, "One fused learning step in place (reference.step, no bounds); returns the winners.");
+
+    m.def(
+        "reconstruct",
+        [](py::array W, py::array idx, py::array vals) -> py::array {
+            if (is_f32(W)) return reconstruct_t<float>(W, idx, vals);
+            if (is_f64(W)) return reconstruct_t<double>(W, idx, vals);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("idx").noconvert(), py::arg("vals").noconvert(),
+        "r = sum_j vals[j] * W[idx[j]] (reference.reconstruct).");
+
+    m.def(
+        "update_rows",
+        [](py::array W, py::array idx, py::array vals, py::array v, py::array r, double lr, bool use_error_clip,
+           double error_clip, double prec) -> py::array {
+            if (is_f32(W)) return update_rows_t<float>(W, idx, vals, v, r, lr, use_error_clip, error_clip, prec);
+            if (is_f64(W)) return update_rows_t<double>(W, idx, vals, v, r, lr, use_error_clip, error_clip, prec);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("idx").noconvert(), py::arg("vals").noconvert(), py::arg("v").noconvert(),
+        py::arg("r").noconvert(), py::arg("lr"), py::arg("use_error_clip"), py::arg("error_clip"), py::arg("prec"),
+        "Multiplicative update of the rows idx in place (reference.update_rows); returns the error e.");
+
+    m.def(
+        "apply_bounds",
+        [](py::array W, double w_max, py::object data) {
+            if (is_f32(W)) return apply_bounds_t<float>(W, data, w_max);
+            if (is_f64(W)) return apply_bounds_t<double>(W, data, w_max);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("w_max"), py::arg("data") = py::none(),
+        "Clip W (and a learned lateral's data, when given) to [0, w_max] in place.");
+}

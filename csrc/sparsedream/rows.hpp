@@ -1,0 +1,113 @@
+// Element-wise kernels on rows of W and vectors of length D (reconstruction, error,
+// multiplicative update, bounds, numpy-exact row sums). Plain C++ compiled per SIMD level
+// by SD_MULTIVERSION; no lane reductions, so every level gives the same bits. The
+// expressions follow the numpy reference operation by operation (no FMA contraction:
+// the build uses -ffp-contract=off), so float32 results match numpy's to the bit.
+#pragma once
+
+#include <cmath>
+
+#include "common.hpp"
+#include "simd.hpp"
+
+namespace sd {
+namespace rows {
+
+/// y += a * x (length n).
+template <class T>
+SD_INLINE void axpy_impl(T* SD_RESTRICT y, T a, const T* SD_RESTRICT x, i64 n) {
+    for (i64 d = 0; d < n; ++d) y[d] = y[d] + a * x[d];
+}
+SD_MULTIVERSION(axpy, axpy_impl)
+
+/// Multiplicative update of one row: w += (a * w) * g, a = lr * o_j (ALGORITHMS.md A.8).
+template <class T>
+SD_INLINE void update_row_impl(T* SD_RESTRICT w, T a, const T* SD_RESTRICT g, i64 n) {
+    for (i64 d = 0; d < n; ++d) w[d] = w[d] + (a * w[d]) * g[d];
+}
+SD_MULTIVERSION(update_row, update_row_impl)
+
+/// e = clip(v - r, -clip, clip) (when use_clip), g = e / max(r, prec) (numpy maximum).
+template <class T>
+SD_INLINE void error_impl(const T* SD_RESTRICT v, const T* SD_RESTRICT r, T* SD_RESTRICT e,
+                          T* SD_RESTRICT g, i64 n, bool use_clip, T clip, T prec) {
+    const T lo = -clip;
+    if (use_clip) {
+        for (i64 d = 0; d < n; ++d) {
+            T x = v[d] - r[d];
+            x = (x != x || x > lo) ? x : lo;
+            x = (x != x || x < clip) ? x : clip;
+            e[d] = x;
+        }
+    } else {
+        for (i64 d = 0; d < n; ++d) e[d] = v[d] - r[d];
+    }
+    for (i64 d = 0; d < n; ++d) {
+        T m = (r[d] != r[d] || r[d] > prec) ? r[d] : prec;
+        g[d] = e[d] / m;
+    }
+}
+SD_MULTIVERSION(error_and_gain, error_impl)
+
+/// x = clip(x, lo, hi) in place, numpy semantics (NaN stays NaN, -0 becomes lo = +0).
+template <class T>
+SD_INLINE void clip_impl(T* SD_RESTRICT x, i64 n, T lo, T hi) {
+    for (i64 d = 0; d < n; ++d) {
+        T a = x[d];
+        a = (a != a || a > lo) ? a : lo;
+        a = (a != a || a < hi) ? a : hi;
+        x[d] = a;
+    }
+}
+SD_MULTIVERSION(clip, clip_impl)
+
+/// vv = v * v.
+template <class T>
+SD_INLINE void square_impl(const T* SD_RESTRICT v, T* SD_RESTRICT vv, i64 n) {
+    for (i64 d = 0; d < n; ++d) vv[d] = v[d] * v[d];
+}
+SD_MULTIVERSION(square, square_impl)
+
+/// numpy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src), reproduced
+/// exactly, so rowsum(W) equals numpy's W.sum(axis=1) to the bit.
+template <class T>
+inline T pairwise_sum_impl(const T* a, i64 n) {  // recursive: not always_inline
+    if (n < 8) {
+        T res = 0;
+        for (i64 i = 0; i < n; ++i) res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        T r[8];
+        for (int j = 0; j < 8; ++j) r[j] = a[j];
+        i64 i = 8;
+        for (; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+        T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; ++i) res += a[i];
+        return res;
+    }
+    i64 n2 = n / 2;
+    n2 -= n2 % 8;
+    return pairwise_sum_impl(a, n2) + pairwise_sum_impl(a + n2, n - n2);
+}
+
+/// rowsum[n] = sum of row n of W (numpy-exact) for n in [n0, n1).
+template <class T>
+SD_INLINE void row_sums_impl(const T* W, i64 D, i64 n0, i64 n1, T* rowsum) {
+    for (i64 n = n0; n < n1; ++n) rowsum[n] = pairwise_sum_impl(W + n * D, D);
+}
+SD_MULTIVERSION(row_sums, row_sums_impl)
+
+/// Clip rows [n0, n1) of W to [0, hi] and, when rowsum != nullptr, recompute their sums.
+template <class T>
+SD_INLINE void clip_rows_impl(T* W, i64 D, i64 n0, i64 n1, T hi, T* rowsum) {
+    for (i64 n = n0; n < n1; ++n) {
+        clip_impl(W + n * D, D, T(0), hi);
+        if (rowsum) rowsum[n] = pairwise_sum_impl(W + n * D, D);
+    }
+}
+SD_MULTIVERSION(clip_rows, clip_rows_impl)
+
+}  // namespace rows
+}  // namespace sd

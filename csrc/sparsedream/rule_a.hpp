@@ -1,0 +1,570 @@
+// Rule A (SparseDream online k-WTA, ALGORITHMS.md part A, docs/design.md): the config
+// struct mirroring SparseDreamConfig.native_dict(), the competition, the fused step, the
+// bounds and the whole fit loop. Header-only, raw pointers, no Python types.
+//
+// Work per step: the drive pass p = W v over all N rows (the only O(N D) part), the
+// competition (stencil O(N r^2) / CSR O(nnz)), a top-k selection, and the update of the
+// active rows only (O(|active| D)). The trace is kept as a sparse active set; row sums
+// (normalized modes) are maintained incrementally. With several threads, one OpenMP
+// region spans the whole fit: rows are split statically, phases are separated by
+// barriers, and the selection/update runs on thread 0. Nothing is allocated per step.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "common.hpp"
+#include "csr.hpp"
+#include "rows.hpp"
+#include "simd.hpp"
+#include "stencil.hpp"
+#include "topk.hpp"
+
+namespace sd {
+
+enum Competition : int {
+    COMP_DRIVE = 0,
+    COMP_LATERAL = 1,
+    COMP_NORMALIZED_LATERAL = 2,
+    COMP_MEAN_LATERAL = 3,
+    COMP_WEIGHTED_AVERAGE = 4,
+};
+enum Output : int { OUT_DRIVE = 0, OUT_COMPETITION = 1 };
+enum LateralKind : int { LAT_NONE = 0, LAT_STENCIL = 1, LAT_CSR = 2 };
+
+/// Mirror of SparseDreamConfig.native_dict() (sparsedream_fast/sparsedream/config.py).
+struct RuleAConfig {
+    i64 n_neurons = 0, n_inputs = 0, grid_rows = 0, grid_cols = 0, k = 1;
+    double lr = 0.0;
+    int competition = COMP_LATERAL;
+    int output = OUT_DRIVE;
+    bool use_error_clip = false;
+    double error_clip = INFINITY;
+    bool use_trace = false;
+    double trace_alpha = 1.0;
+    bool learn_lateral = false;
+    bool clip_lateral = false;  ///< the bounds clip the (CSR) lateral too
+    double lateral_lr = 0.0;
+    bool use_bounds = false;
+    double w_max = INFINITY;
+    i64 clip_every = 100;
+    double prec = 1e-10;
+    double trace_drop = 1e-12;
+
+    bool uses_rowsum() const {
+        return competition == COMP_NORMALIZED_LATERAL || competition == COMP_MEAN_LATERAL;
+    }
+};
+
+/// A lateral operator: none, a stencil, or a CSR matrix (learned in place when
+/// cfg.learn_lateral).
+template <class T>
+struct LateralView {
+    int kind = LAT_NONE;
+    StencilView<T> st;
+    CsrView<T> csr;
+};
+
+/// Multiply-adds per step below which a fit runs on one thread (measured on a 2-core Zen 5:
+/// at 20x20 x 400 = 160k the second thread's barriers cost more than it saves).
+constexpr i64 kParallelMinMacs = 400000;
+
+/// Pick the thread count: `requested` > 0 is used as given; 0 means automatic (all of
+/// OpenMP's threads when the drive pass is large enough, else one).
+inline int choose_threads(i64 macs_per_item, int requested, i64 max_useful) {
+    int nt = requested > 0 ? requested : (macs_per_item >= kParallelMinMacs ? omp_max_threads() : 1);
+    if (nt > max_useful) nt = int(max_useful > 0 ? max_useful : 1);
+    if (nt < 1) nt = 1;
+#ifndef _OPENMP
+    nt = 1;
+#endif
+    return nt;
+}
+
+// ----------------------------------------------------------------------- competition
+/// The model part the competition reads: W (N, D), the lateral, the row sums.
+template <class T>
+struct Model {
+    const RuleAConfig* cfg;
+    T* W;
+    i64 N, D;
+    LateralView<T> lat;
+    T* rowsum;  ///< (N,) when cfg->uses_rowsum(), else nullptr
+
+    bool lateral_phase() const {
+        const int m = cfg->competition;
+        return lat.kind != LAT_NONE &&
+               (m == COMP_LATERAL || m == COMP_NORMALIZED_LATERAL || m == COMP_MEAN_LATERAL);
+    }
+};
+
+/// Per-input vectors of length N (shared by the threads of a fit, each writing its range).
+template <class T>
+struct CompBuffers {
+    T* p;   ///< drive W v
+    T* c;   ///< competition value
+    T* q;   ///< p / max(rowsum, prec) (normalized modes)
+    T* p2;  ///< W (v*v) (weighted_average)
+    T* lx;  ///< L x
+};
+
+/// Phase 1 after the dot products, on rows [n0, n1): q, and c where it needs no lateral.
+template <class T>
+inline void competition_post_drive(const Model<T>& m, const CompBuffers<T>& b, i64 n0, i64 n1) {
+    const RuleAConfig& cfg = *m.cfg;
+    const T prec = T(cfg.prec);
+    const int mode = cfg.competition;
+    if (mode == COMP_WEIGHTED_AVERAGE) {  // c = W (v*v) / max(p, prec)
+        for (i64 n = n0; n < n1; ++n) {
+            const T pn = b.p[n];
+            const T den = (pn != pn || pn > prec) ? pn : prec;
+            b.c[n] = b.p2[n] / den;
+        }
+        return;
+    }
+    if (cfg.uses_rowsum()) {  // q = p / max(rowsum, prec)
+        for (i64 n = n0; n < n1; ++n) {
+            const T rs = m.rowsum[n];
+            const T den = (rs != rs || rs > prec) ? rs : prec;
+            b.q[n] = b.p[n] / den;
+        }
+    }
+    if (m.lateral_phase()) return;
+    // no lateral term (L = None: L x = 0), or a competition that does not use it
+    if (mode == COMP_MEAN_LATERAL) {
+        for (i64 n = n0; n < n1; ++n) b.c[n] = (T(3) * b.q[n] + T(0)) / T(4);
+    } else if (mode == COMP_NORMALIZED_LATERAL) {
+        for (i64 n = n0; n < n1; ++n) b.c[n] = b.p[n] + T(0);
+    } else {
+        for (i64 n = n0; n < n1; ++n) b.c[n] = b.p[n];
+    }
+}
+
+/// Phase 1 on rows [n0, n1): the drive p = W v (and p2 = W (v*v)), then q and c where it
+/// needs no lateral. vv = v*v (weighted_average only).
+template <class T>
+inline void competition_drive(const Model<T>& m, const T* v, const T* vv, const CompBuffers<T>& b,
+                              i64 n0, i64 n1) {
+    if (m.cfg->competition == COMP_WEIGHTED_AVERAGE)
+        simd::dot2_rows((const T*)m.W, m.D, n0, n1, v, vv, b.p, b.p2);
+    else
+        simd::dot_rows((const T*)m.W, m.D, n0, n1, v, b.p);
+    competition_post_drive(m, b, n0, n1);
+}
+
+/// Phase 2 on rows [n0, n1) (whole grid rows for a stencil): c from p, q and L x.
+/// Needs p / q of every neuron (phase 1 done on all rows). tmp: stencil scratch.
+template <class T>
+inline void competition_lateral(const Model<T>& m, const CompBuffers<T>& b, i64 n0, i64 n1, T* tmp) {
+    const int mode = m.cfg->competition;
+    const T* x = mode == COMP_LATERAL ? b.p : b.q;
+    if (m.lat.kind == LAT_STENCIL) {
+        const i64 cols = m.lat.st.cols;
+        stencil_rows(m.lat.st, x, b.lx, n0 / cols, n1 / cols, tmp);
+    } else {
+        csr_matvec_rows(m.lat.csr, x, b.lx, n0, n1);
+    }
+    if (mode == COMP_MEAN_LATERAL) {
+        for (i64 n = n0; n < n1; ++n) b.c[n] = (T(3) * b.q[n] + b.lx[n]) / T(4);
+    } else {
+        for (i64 n = n0; n < n1; ++n) b.c[n] = b.p[n] + b.lx[n];
+    }
+}
+
+/// Scratch entries of the stencil for rows [n0, n1).
+template <class T>
+inline i64 lateral_tmp_size(const Model<T>& m) {
+    return m.lat.kind == LAT_STENCIL ? stencil_tmp_size(m.lat.st, 0, m.lat.st.rows) : 0;
+}
+
+// ----------------------------------------------------------------------------- engine
+/// State and scratch of a fit (or of single steps) on one model. Constructed outside the
+/// parallel region (all allocation happens here); run() is called by every thread.
+template <class T>
+class Engine {
+public:
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+    Engine(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& lat, int n_threads)
+        : cfg_(cfg), trace_(trace), nt_(n_threads) {
+        N_ = cfg.n_neurons;
+        D_ = cfg.n_inputs;
+        k_ = cfg.k < N_ ? cfg.k : N_;
+        m_.cfg = &cfg_;
+        m_.W = W;
+        m_.N = N_;
+        m_.D = D_;
+        m_.lat = lat;
+        m_.rowsum = nullptr;
+        if (cfg.uses_rowsum()) {
+            rowsum_.assign(N_, T(0));
+            m_.rowsum = rowsum_.data();
+        }
+        p_.assign(N_, T(0));
+        c_.assign(N_, T(0));
+        b_.p = p_.data();
+        b_.c = c_.data();
+        b_.q = b_.p2 = b_.lx = nullptr;
+        if (cfg.uses_rowsum()) { q_.assign(N_, T(0)); b_.q = q_.data(); }
+        if (cfg.competition == COMP_WEIGHTED_AVERAGE) { p2_.assign(N_, T(0)); b_.p2 = p2_.data(); }
+        if (m_.lateral_phase()) { lx_.assign(N_, T(0)); b_.lx = lx_.data(); }
+        vv_.assign(cfg.competition == COMP_WEIGHTED_AVERAGE ? size_t(nt_) * D_ : 0, T(0));
+        tmp_.assign(size_t(nt_) * (lateral_tmp_size(m_) + 1), T(0));
+        tmp_stride_ = lateral_tmp_size(m_) + 1;
+        cand_.assign(size_t(nt_) * k_, 0);
+        cand_cnt_.assign(nt_, 0);
+        topk_scratch_.assign(k_ > kTopkInsertionMax ? N_ : 0, 0);
+        win_.assign(k_, 0);
+        win_sorted_.assign(k_, 0);
+        merged_.assign(size_t(nt_) * k_, 0);
+        active_.reserve(N_ + k_);
+        next_.reserve(N_ + k_);
+        is_win_.reserve(N_ + k_);
+        ov_.reserve(N_ + k_);
+        r_.assign(D_, T(0));
+        e_.assign(D_, T(0));
+        g_.assign(D_, T(0));
+        if (cfg.learn_lateral) u_.assign(N_, T(0));
+        // thread ranges: drive split evenly by rows (multiples of 4), competition by grid
+        // rows when a stencil needs halos, else the same as the drive ranges
+        dr_.resize(nt_ + 1);
+        cr_.resize(nt_ + 1);
+        for (int t = 0; t <= nt_; ++t) {
+            i64 a = (N_ * t / nt_) & ~i64(3);
+            dr_[t] = t == nt_ ? N_ : a;
+        }
+        if (m_.lateral_phase() && lat.kind == LAT_STENCIL) {
+            const i64 rows = lat.st.rows, cols = lat.st.cols;
+            for (int t = 0; t <= nt_; ++t) cr_[t] = (rows * t / nt_) * cols;
+        } else {
+            cr_ = dr_;
+        }
+        init_trace_state();
+    }
+
+    int threads() const { return nt_; }
+    const T* p() const { return p_.data(); }
+    const T* c() const { return c_.data(); }
+    const i64* winners() const { return win_.data(); }
+    i64 k() const { return k_; }
+
+    /// The whole fit loop (reference.fit), called by every thread of the region.
+    void run(int tid, const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0) {
+        init_rowsums(tid);
+        for (i64 e = 0; e < E; ++e) {
+            if (reset_trace && tid == 0) reset_trace_state();
+            for (i64 i = 0; i < S; ++i) {
+                const T* v = X + order[e * S + i] * D_;
+                step_parallel(tid, v);
+                if (tid == 0 && cfg_.use_bounds && (step0 + i) % cfg_.clip_every == 0) {
+                    bounds_pending_ = true;
+                    if (cfg_.clip_lateral) clip_lateral_data();
+                }
+                barrier();
+            }
+        }
+        if (bounds_pending_) {  // bounds due after the last step: clip the rest now
+            rows::clip_rows(m_.W, D_, dr_[tid], dr_[tid + 1], T(cfg_.w_max), (T*)nullptr);
+            barrier();
+            if (tid == 0) bounds_pending_ = false;
+        }
+    }
+
+    /// One step (reference.step) on one thread, without bounds; returns nothing, winners().
+    void step_single(const T* v) {
+        init_rowsums(0);
+        step_parallel(0, v);
+    }
+
+    /// Competition only, on one thread (reference.competition): p(), c().
+    void competition_single(const T* v) {
+        init_rowsums(0);
+        const T* vv = prepare_vv(0, v);
+        competition_drive(m_, v, vv, b_, 0, N_);
+        if (m_.lateral_phase()) competition_lateral(m_, b_, 0, N_, tmp_.data());
+    }
+
+    /// Clip W (and a learned lateral) to [0, w_max] (reference.apply_bounds), one thread.
+    void apply_bounds_single() {
+        rows::clip_rows(m_.W, D_, i64(0), N_, T(cfg_.w_max), (T*)nullptr);
+        if (cfg_.clip_lateral) clip_lateral_data();
+    }
+
+private:
+    void barrier() {
+#ifdef _OPENMP
+        if (nt_ > 1) {
+#pragma omp barrier
+        }
+#endif
+    }
+
+    const T* prepare_vv(int tid, const T* v) {
+        if (cfg_.competition != COMP_WEIGHTED_AVERAGE) return nullptr;
+        T* vv = vv_.data() + size_t(tid) * D_;
+        rows::square(v, vv, D_);
+        return vv;
+    }
+
+    void init_rowsums(int tid) {
+        if (!cfg_.uses_rowsum()) return;
+        rows::row_sums((const T*)m_.W, D_, dr_[tid], dr_[tid + 1], m_.rowsum);
+        barrier();
+    }
+
+    void step_parallel(int tid, const T* v) {
+        const i64 n0 = dr_[tid], n1 = dr_[tid + 1];
+        const T* vv = prepare_vv(tid, v);
+        // phase 1: (pending bounds: clip the rows first, block by block, while in cache)
+        // then the drive pass on this thread's rows
+        if (bounds_pending_) {
+            T* rs = cfg_.uses_rowsum() ? m_.rowsum : nullptr;
+            for (i64 a = n0; a < n1; a += 64) {
+                const i64 b = a + 64 < n1 ? a + 64 : n1;
+                rows::clip_rows(m_.W, D_, a, b, T(cfg_.w_max), rs);
+                competition_drive(m_, v, vv, b_, a, b);
+            }
+        } else {
+            competition_drive(m_, v, vv, b_, n0, n1);
+        }
+        // phase 2: lateral term on this thread's competition rows
+        if (m_.lateral_phase()) {
+            barrier();
+            competition_lateral(m_, b_, cr_[tid], cr_[tid + 1], tmp_.data() + size_t(tid) * tmp_stride_);
+        }
+        // local selection, then the merge and the update on thread 0
+        cand_cnt_[tid] = topk_range(c_.data(), cr_[tid], cr_[tid + 1], k_, cand_.data() + size_t(tid) * k_,
+                                    topk_scratch_.empty() ? nullptr : topk_scratch_.data() + cr_[tid]);
+        barrier();
+        if (tid == 0) {
+            bounds_pending_ = false;
+            select_winners();
+            update(v);
+        }
+    }
+
+    void select_winners() {
+        if (nt_ == 1) {
+            std::copy(cand_.begin(), cand_.begin() + k_, win_.begin());
+            return;
+        }
+        i64 nc = 0;
+        for (int t = 0; t < nt_; ++t)
+            for (i64 j = 0; j < cand_cnt_[t]; ++j) merged_[nc++] = cand_[size_t(t) * k_ + j];
+        topk_merge(c_.data(), merged_.data(), nc, k_, win_.data());
+    }
+
+    void init_trace_state() {
+        active_.clear();
+        trace_dirty_ = false;
+        if (cfg_.use_trace) {
+            for (i64 n = 0; n < N_; ++n)
+                if (trace_[n] != T(0)) active_.push_back(n);
+        } else {
+            trace_dirty_ = true;  // previous activity unknown: zero it all at the next step
+        }
+    }
+
+    void reset_trace_state() {
+        std::fill(trace_, trace_ + N_, T(0));
+        active_.clear();
+        trace_dirty_ = false;
+    }
+
+    /// Trace, reconstruction, error and the update of the active rows (thread 0).
+    void update(const T* v) {
+        const T* s = cfg_.output == OUT_DRIVE ? p_.data() : c_.data();
+        T* o = trace_;
+        std::copy(win_.begin(), win_.end(), win_sorted_.begin());
+        std::sort(win_sorted_.begin(), win_sorted_.end());
+        const i64* rows_sorted;  // active rows ascending (for L^T o)
+        if (!cfg_.use_trace) {
+            if (trace_dirty_) {
+                std::fill(o, o + N_, T(0));
+                trace_dirty_ = false;
+            } else {
+                for (i64 j : active_) o[j] = T(0);
+            }
+            active_.assign(win_.begin(), win_.end());  // competition order, as the reference
+            ov_.resize(k_);
+            for (i64 t = 0; t < k_; ++t) {
+                ov_[t] = s[win_[t]];
+                o[win_[t]] = ov_[t];
+            }
+            rows_sorted = win_sorted_.data();
+        } else {
+            // union of the previous active set and the winners, ascending
+            next_.clear();
+            is_win_.clear();
+            size_t a = 0, b = 0;
+            while (a < active_.size() || b < size_t(k_)) {
+                if (b == size_t(k_) || (a < active_.size() && active_[a] < win_sorted_[b])) {
+                    next_.push_back(active_[a++]);
+                    is_win_.push_back(0);
+                } else {
+                    if (a < active_.size() && active_[a] == win_sorted_[b]) ++a;
+                    next_.push_back(win_sorted_[b++]);
+                    is_win_.push_back(1);
+                }
+            }
+            const T alpha = T(cfg_.trace_alpha);
+            T big = T(0);
+            for (size_t t = 0; t < next_.size(); ++t) {
+                const i64 j = next_[t];
+                const T aj = is_win_[t] ? s[j] : T(0);
+                const T oj = o[j] + alpha * (aj - o[j]);
+                o[j] = oj;
+                const T mag = std::abs(oj);
+                if (mag > big || mag != mag) big = (big != big) ? big : mag;
+            }
+            const T thr = T(cfg_.trace_drop) * big;
+            active_.clear();
+            ov_.clear();
+            for (i64 j : next_) {
+                if (std::abs(o[j]) < thr) o[j] = T(0);
+                if (o[j] != T(0)) {
+                    active_.push_back(j);
+                    ov_.push_back(o[j]);
+                }
+            }
+            rows_sorted = active_.data();
+        }
+        const i64 na = i64(active_.size());
+        // reconstruction r = sum_j o_j W_j (W before this step's update)
+        std::fill(r_.begin(), r_.end(), T(0));
+        for (i64 t = 0; t < na; ++t) rows::axpy(r_.data(), ov_[t], (const T*)(m_.W + active_[t] * D_), D_);
+        rows::error_and_gain(v, (const T*)r_.data(), e_.data(), g_.data(), D_, cfg_.use_error_clip,
+                             T(cfg_.error_clip), T(cfg_.prec));
+        const T lr = T(cfg_.lr);
+        for (i64 t = 0; t < na; ++t) {
+            T* w = m_.W + active_[t] * D_;
+            rows::update_row(w, T(lr * ov_[t]), (const T*)g_.data(), D_);
+            if (m_.rowsum) m_.rowsum[active_[t]] = rows::pairwise_sum_impl((const T*)w, D_);
+        }
+        if (cfg_.learn_lateral)
+            csr_learn(m_.lat.csr, (const T*)o, rows_sorted, cfg_.use_trace ? na : k_, T(cfg_.lateral_lr),
+                      T(cfg_.prec), u_.data());
+    }
+
+    void clip_lateral_data() {
+        CsrView<T>& L = m_.lat.csr;
+        rows::clip(L.data, L.indptr[L.n], T(0), T(cfg_.w_max));
+    }
+
+    RuleAConfig cfg_;
+    T* trace_;
+    int nt_;
+    i64 N_ = 0, D_ = 0, k_ = 0;
+    Model<T> m_;
+    CompBuffers<T> b_;
+    std::vector<T> rowsum_, p_, c_, q_, p2_, lx_, vv_, tmp_, r_, e_, g_, u_, ov_;
+    i64 tmp_stride_ = 0;
+    std::vector<i64> cand_, cand_cnt_, topk_scratch_, win_, win_sorted_, merged_, active_, next_;
+    std::vector<char> is_win_;
+    std::vector<i64> dr_, cr_;
+    bool trace_dirty_ = false;
+    bool bounds_pending_ = false;
+};
+
+// ------------------------------------------------------------------------ entry points
+/// reference.fit: train on X[order[e, i]] for every epoch row e, in place on W, trace and a
+/// learned lateral. n_threads: 0 automatic. Call without the GIL.
+template <class T>
+inline void fit(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& lat, const T* X,
+                const i64* order, i64 E, i64 S, bool reset_trace, i64 step0, int n_threads) {
+    const i64 macs = cfg.n_neurons * cfg.n_inputs * (cfg.competition == COMP_WEIGHTED_AVERAGE ? 2 : 1);
+    const int nt = choose_threads(macs, n_threads, cfg.n_neurons / 16);
+    Engine<T> eng(cfg, W, trace, lat, nt);
+    if (nt == 1) {
+        eng.run(0, X, order, E, S, reset_trace, step0);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        eng.run(omp_get_thread_num(), X, order, E, S, reset_trace, step0);
+    }
+#endif
+}
+
+/// reference.infer: winners (n, k) and their activity s for each row of X, no learning.
+/// Samples are processed in blocks sharing one read of W; blocks are split over threads.
+template <class T>
+inline void infer(const RuleAConfig& cfg, const T* W, const LateralView<T>& lat, const T* X, i64 n,
+                  i64* win_out, T* val_out, int n_threads) {
+    const i64 N = cfg.n_neurons, D = cfg.n_inputs, k = cfg.k < N ? cfg.k : N;
+    const bool wa = cfg.competition == COMP_WEIGHTED_AVERAGE;
+    constexpr int kBlock = 8;
+    const i64 nblocks = (n + kBlock - 1) / kBlock;
+    const int nt = choose_threads(N * D * (wa ? 2 : 1) * (n > 1 ? 2 : 1), n_threads, nblocks);
+    Model<T> m;
+    m.cfg = &cfg;
+    m.W = const_cast<T*>(W);
+    m.N = N;
+    m.D = D;
+    m.lat = lat;
+    std::vector<T> rowsum(cfg.uses_rowsum() ? N : 0);
+    m.rowsum = rowsum.empty() ? nullptr : rowsum.data();
+    if (m.rowsum) rows::row_sums(W, D, i64(0), N, m.rowsum);
+    const i64 tmpn = lateral_tmp_size(m) + 1;
+    const bool lat_phase = m.lateral_phase();
+    // per-thread scratch, allocated here (no allocation inside the parallel region):
+    // kBlock drives (and W (x*x) for weighted_average), c, q, L x, stencil scratch, x*x
+    struct Scratch {
+        std::vector<T> P, P2, c, q, lx, tmp, XX;
+        std::vector<i64> sel;
+    };
+    std::vector<Scratch> ws(nt);
+    for (Scratch& w : ws) {
+        w.P.resize(size_t(kBlock) * N);
+        w.P2.resize(wa ? size_t(kBlock) * N : 0);
+        w.c.resize(N);
+        w.q.resize(cfg.uses_rowsum() ? N : 0);
+        w.lx.resize(lat_phase ? N : 0);
+        w.tmp.resize(tmpn);
+        w.XX.resize(wa ? size_t(kBlock) * D : 0);
+        w.sel.resize(k > kTopkInsertionMax ? N : 0);
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#endif
+    for (i64 blk = 0; blk < nblocks; ++blk) {
+        Scratch& w = ws[omp_thread_id()];
+        const i64 s0 = blk * kBlock;
+        const int ns = int(std::min<i64>(kBlock, n - s0));
+        const T* xs[2 * kBlock];
+        T* outs[2 * kBlock];
+        int nv = 0;
+        for (int s = 0; s < ns; ++s) {
+            xs[nv] = X + (s0 + s) * D;
+            outs[nv++] = w.P.data() + size_t(s) * N;
+        }
+        if (wa) {
+            for (int s = 0; s < ns; ++s) {
+                rows::square(X + (s0 + s) * D, w.XX.data() + size_t(s) * D, D);
+                xs[nv] = w.XX.data() + size_t(s) * D;
+                outs[nv++] = w.P2.data() + size_t(s) * N;
+            }
+        }
+        for (i64 a = 0; a < N; a += 64)  // W rows in L2-sized tiles, each read once per block
+            simd::dot_rows_batch(W, D, a, std::min<i64>(N, a + 64), xs, outs, nv);
+        for (int s = 0; s < ns; ++s) {
+            CompBuffers<T> b;
+            b.p = w.P.data() + size_t(s) * N;
+            b.p2 = wa ? w.P2.data() + size_t(s) * N : nullptr;
+            b.c = w.c.data();
+            b.q = w.q.empty() ? nullptr : w.q.data();
+            b.lx = w.lx.empty() ? nullptr : w.lx.data();
+            competition_post_drive(m, b, 0, N);
+            if (lat_phase) competition_lateral(m, b, 0, N, w.tmp.data());
+            i64* win = win_out + (s0 + s) * k;
+            topk(b.c, N, k, win, w.sel.empty() ? nullptr : w.sel.data());
+            const T* sv = cfg.output == OUT_DRIVE ? b.p : b.c;
+            for (i64 j = 0; j < k; ++j) val_out[(s0 + s) * k + j] = sv[win[j]];
+        }
+    }
+}
+
+}  // namespace sd

@@ -1,0 +1,269 @@
+// Run-time SIMD dispatch and the dot-product kernels of the drive pass.
+//
+// The drive pass p = W v is the whole cost of a step; its kernels are written with
+// intrinsics for AVX-512 and AVX2+FMA and picked at run time by CPU checks (never by
+// -march=native). Every dot product has one fixed summation order per SIMD level, whatever
+// the number of rows processed together or the thread that computes it: chunk j of the row
+// (width w lanes) goes to accumulator j % 2, the masked tail chunk likewise, and the two
+// accumulators are added and reduced in a fixed tree. So results do not depend on the
+// thread count, and W v in `infer` equals W v in `fit` bit for bit.
+//
+// Element-wise kernels (row updates, clipping, sums) are plain C++ compiled three times
+// (SD_MULTIVERSION) so the compiler's vectorizer uses the wide registers; they contain no
+// reductions across lanes, so they give the same bits at every level.
+#pragma once
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "common.hpp"
+
+#if SD_HAVE_SIMD_DISPATCH
+#include <immintrin.h>
+#endif
+
+namespace sd {
+namespace simd {
+
+enum Level : int { SCALAR = 0, AVX2 = 1, AVX512 = 2 };
+
+inline const char* level_name(int lvl) {
+    switch (lvl) {
+        case AVX512: return "avx512";
+        case AVX2: return "avx2";
+        default: return "scalar";
+    }
+}
+
+/// The best level this CPU supports.
+inline int max_supported() {
+#if SD_HAVE_SIMD_DISPATCH
+    static const int lvl = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+            __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+            __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+            return int(AVX512);
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return int(AVX2);
+        return int(SCALAR);
+    }();
+    return lvl;
+#else
+    return SCALAR;
+#endif
+}
+
+inline int parse_level(const char* s, int fallback) {
+    if (!s) return fallback;
+    if (!std::strcmp(s, "scalar")) return SCALAR;
+    if (!std::strcmp(s, "avx2")) return AVX2;
+    if (!std::strcmp(s, "avx512")) return AVX512;
+    return fallback;
+}
+
+inline std::atomic<int>& level_ref() {
+    // Environment override SPARSEDREAM_SIMD=scalar|avx2|avx512 (capped at what the CPU has).
+    static std::atomic<int> lvl{[] {
+        int best = max_supported();
+        int want = parse_level(std::getenv("SPARSEDREAM_SIMD"), best);
+        return want < best ? want : best;
+    }()};
+    return lvl;
+}
+
+/// The level the kernels use now.
+inline int level() { return level_ref().load(std::memory_order_relaxed); }
+
+/// Choose a level (capped at the best supported); returns the level set.
+inline int set_level(int lvl) {
+    int best = max_supported();
+    if (lvl < 0) lvl = 0;
+    if (lvl > best) lvl = best;
+    level_ref().store(lvl);
+    return lvl;
+}
+
+// ------------------------------------------------------------------- scalar dot kernels
+template <class T>
+inline void dot_rows_scalar(const T* W, i64 D, i64 n0, i64 n1, const T* v, T* out) {
+    for (i64 n = n0; n < n1; ++n) {
+        const T* w = W + n * D;
+        T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        i64 d = 0;
+        for (; d + 4 <= D; d += 4) {
+            a0 += w[d] * v[d];
+            a1 += w[d + 1] * v[d + 1];
+            a2 += w[d + 2] * v[d + 2];
+            a3 += w[d + 3] * v[d + 3];
+        }
+        for (; d < D; ++d) a0 += w[d] * v[d];
+        out[n] = (a0 + a1) + (a2 + a3);
+    }
+}
+
+template <class T>
+inline void dot2_rows_scalar(const T* W, i64 D, i64 n0, i64 n1, const T* v, const T* vv,
+                             T* out1, T* out2) {
+    dot_rows_scalar(W, D, n0, n1, v, out1);
+    dot_rows_scalar(W, D, n0, n1, vv, out2);
+}
+
+#if SD_HAVE_SIMD_DISPATCH
+// --------------------------------------------------------------------------- AVX-512
+namespace avx512 {
+#define SD_TGT SD_TARGET_AVX512
+template <class T> struct W_;
+template <> struct W_<float> { static constexpr int w = 16; };
+template <> struct W_<double> { static constexpr int w = 8; };
+SD_TGT SD_INLINE __m512 vload(const float* p) { return _mm512_loadu_ps(p); }
+SD_TGT SD_INLINE __m512d vload(const double* p) { return _mm512_loadu_pd(p); }
+SD_TGT SD_INLINE __m512 vtail(const float* p, int n) {
+    return _mm512_maskz_loadu_ps(__mmask16((1u << n) - 1u), p);
+}
+SD_TGT SD_INLINE __m512d vtail(const double* p, int n) {
+    return _mm512_maskz_loadu_pd(__mmask8((1u << n) - 1u), p);
+}
+SD_TGT SD_INLINE __m512 vzero(float) { return _mm512_setzero_ps(); }
+SD_TGT SD_INLINE __m512d vzero(double) { return _mm512_setzero_pd(); }
+SD_TGT SD_INLINE __m512 vfma(__m512 a, __m512 b, __m512 c) { return _mm512_fmadd_ps(a, b, c); }
+SD_TGT SD_INLINE __m512d vfma(__m512d a, __m512d b, __m512d c) { return _mm512_fmadd_pd(a, b, c); }
+SD_TGT SD_INLINE __m512 vmul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
+SD_TGT SD_INLINE __m512d vmul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
+SD_TGT SD_INLINE float vsum(__m512 a, __m512 b) {
+    __m512 s = _mm512_add_ps(a, b);
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(s), 1)));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
+}
+SD_TGT SD_INLINE double vsum(__m512d a, __m512d b) {
+    __m512d s = _mm512_add_pd(a, b);
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(s), _mm512_extractf64x4_pd(s, 1));
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    q = _mm_add_sd(q, _mm_unpackhi_pd(q, q));
+    return _mm_cvtsd_f64(q);
+}
+#include "simd_dot.inc"
+#undef SD_TGT
+}  // namespace avx512
+
+// ------------------------------------------------------------------------------ AVX2
+namespace avx2 {
+#define SD_TGT SD_TARGET_AVX2
+template <class T> struct W_;
+template <> struct W_<float> { static constexpr int w = 8; };
+template <> struct W_<double> { static constexpr int w = 4; };
+alignas(32) static const std::int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                      0,  0,  0,  0,  0,  0,  0,  0};
+alignas(32) static const std::int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
+SD_TGT SD_INLINE __m256 vload(const float* p) { return _mm256_loadu_ps(p); }
+SD_TGT SD_INLINE __m256d vload(const double* p) { return _mm256_loadu_pd(p); }
+SD_TGT SD_INLINE __m256 vtail(const float* p, int n) {
+    return _mm256_maskload_ps(p, _mm256_loadu_si256((const __m256i*)(kMask32 + 8 - n)));
+}
+SD_TGT SD_INLINE __m256d vtail(const double* p, int n) {
+    return _mm256_maskload_pd(p, _mm256_loadu_si256((const __m256i*)(kMask64 + 4 - n)));
+}
+SD_TGT SD_INLINE __m256 vzero(float) { return _mm256_setzero_ps(); }
+SD_TGT SD_INLINE __m256d vzero(double) { return _mm256_setzero_pd(); }
+SD_TGT SD_INLINE __m256 vfma(__m256 a, __m256 b, __m256 c) { return _mm256_fmadd_ps(a, b, c); }
+SD_TGT SD_INLINE __m256d vfma(__m256d a, __m256d b, __m256d c) { return _mm256_fmadd_pd(a, b, c); }
+SD_TGT SD_INLINE __m256 vmul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+SD_TGT SD_INLINE __m256d vmul(__m256d a, __m256d b) { return _mm256_mul_pd(a, b); }
+SD_TGT SD_INLINE float vsum(__m256 a, __m256 b) {
+    __m256 s = _mm256_add_ps(a, b);
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+    return _mm_cvtss_f32(q);
+}
+SD_TGT SD_INLINE double vsum(__m256d a, __m256d b) {
+    __m256d s = _mm256_add_pd(a, b);
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    q = _mm_add_sd(q, _mm_unpackhi_pd(q, q));
+    return _mm_cvtsd_f64(q);
+}
+#include "simd_dot.inc"
+#undef SD_TGT
+}  // namespace avx2
+#endif  // SD_HAVE_SIMD_DISPATCH
+
+// ------------------------------------------------------------------------- dispatch
+/// out[n] = W[n, :] . v for n in [n0, n1) (W row-major, D columns).
+template <class T>
+inline void dot_rows(const T* W, i64 D, i64 n0, i64 n1, const T* v, T* out) {
+#if SD_HAVE_SIMD_DISPATCH
+    switch (level()) {
+        case AVX512: avx512::dot_rows(W, D, n0, n1, v, out); return;
+        case AVX2: avx2::dot_rows(W, D, n0, n1, v, out); return;
+        default: break;
+    }
+#endif
+    dot_rows_scalar(W, D, n0, n1, v, out);
+}
+
+/// out1[n] = W[n] . v and out2[n] = W[n] . vv in one pass over the rows [n0, n1).
+template <class T>
+inline void dot2_rows(const T* W, i64 D, i64 n0, i64 n1, const T* v, const T* vv, T* out1,
+                      T* out2) {
+#if SD_HAVE_SIMD_DISPATCH
+    switch (level()) {
+        case AVX512: avx512::dot2_rows(W, D, n0, n1, v, vv, out1, out2); return;
+        case AVX2: avx2::dot2_rows(W, D, n0, n1, v, vv, out1, out2); return;
+        default: break;
+    }
+#endif
+    dot2_rows_scalar(W, D, n0, n1, v, vv, out1, out2);
+}
+
+/// outs[s][n] = W[n] . xs[s] for n in [n0, n1) and s < ns: several samples share one read of
+/// each row (batch inference). Same summation order as dot_rows.
+template <class T>
+inline void dot_rows_batch(const T* W, i64 D, i64 n0, i64 n1, const T* const* xs,
+                           T* const* outs, int ns) {
+    int s = 0;
+#if SD_HAVE_SIMD_DISPATCH
+    switch (level()) {
+        case AVX512:
+            for (; s + 4 <= ns; s += 4) avx512::dot_rows_multi<T, 4>(W, D, n0, n1, xs + s, outs + s);
+            for (; s < ns; ++s) avx512::dot_rows(W, D, n0, n1, xs[s], outs[s]);
+            return;
+        case AVX2:
+            for (; s + 2 <= ns; s += 2) avx2::dot_rows_multi<T, 2>(W, D, n0, n1, xs + s, outs + s);
+            for (; s < ns; ++s) avx2::dot_rows(W, D, n0, n1, xs[s], outs[s]);
+            return;
+        default: break;
+    }
+#endif
+    for (; s < ns; ++s) dot_rows_scalar(W, D, n0, n1, xs[s], outs[s]);
+}
+
+}  // namespace simd
+}  // namespace sd
+
+// Compile an element-wise kernel `impl` (an always-inline template, plain C++) once per
+// SIMD level and dispatch at run time: `name(args...)`.
+#if SD_HAVE_SIMD_DISPATCH
+#define SD_MULTIVERSION(name, impl)                                                  \
+    template <class... A>                                                            \
+    SD_TARGET_AVX512 auto name##_avx512(A... a) { return impl(a...); }               \
+    template <class... A>                                                            \
+    SD_TARGET_AVX2 auto name##_avx2(A... a) { return impl(a...); }                   \
+    template <class... A>                                                            \
+    auto name##_scalar(A... a) { return impl(a...); }                                \
+    template <class... A>                                                            \
+    inline auto name(A... a) {                                                       \
+        switch (::sd::simd::level()) {                                               \
+            case ::sd::simd::AVX512: return name##_avx512(a...);                     \
+            case ::sd::simd::AVX2: return name##_avx2(a...);                         \
+            default: return name##_scalar(a...);                                     \
+        }                                                                            \
+    }
+#else
+#define SD_MULTIVERSION(name, impl)                                                  \
+    template <class... A>                                                            \
+    inline auto name(A... a) { return impl(a...); }
+#endif
