@@ -1,0 +1,928 @@
+"""Numba kernels of rule A (backend ``"numba"``).
+
+The same functions and signatures as the numpy reference (``reference.py``), computed by
+jitted kernels. The whole ``fit`` loop (every epoch, every step) runs inside one jitted
+function; Python only prepares the arguments.
+
+Numerics. Every elementwise operation is the reference's, in the same order and in the
+model dtype (``fastmath=False``: no reassociation, no fused multiply-add), and the three
+reductions are the reference's own:
+
+* the drive ``W v`` (and ``W (v*v)``) and the reconstruction ``vals @ W[active]`` call BLAS
+  gemv through ``np.dot`` (numba calls scipy's BLAS; in a pip install that is OpenBLAS
+  with the same kernels as numpy's, so the results are usually bitwise equal to the
+  reference's; elsewhere they agree to rounding). BLAS runs single-threaded inside the
+  kernels by default (``BLAS_THREADS``);
+* row sums use numpy's pairwise summation (``_pairwise_sum`` mirrors ``np.add.reduce``);
+* lateral products sum in the order of ``Stencil.matvec`` (offsets row-major) and of
+  scipy's CSR / CSC mat-vec (entries in storage order, rows ascending).
+
+Compilation. Kernels are module-level ``@numba.njit(cache=True, fastmath=False,
+nogil=True)`` functions, compiled lazily on first use and cached on disk (``__pycache__``).
+Every option is a runtime argument and the lateral travels as plain arrays with a kind flag
+(empty arrays for the kinds not in use), so one specialization per dtype serves every
+configuration: float32 and float64 each compile once, ever. The step loop is serial: a
+parallel drive pass (``prange`` or BLAS threads) needs a thread barrier per step, which on
+a 2-core machine shared with anything else costs more than the pass itself.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numba
+import numpy as np
+
+from .config import TRACE_DROP, Competition, Output, SparseDreamConfig, TrainState
+
+__all__ = ["competition", "topk", "reconstruct", "update_rows", "step", "apply_bounds", "fit", "infer"]
+
+_JIT = dict(cache=True, fastmath=False, nogil=True)
+_u64 = numba.uint64
+
+# Enum values as plain ints (numba freezes module globals as compile-time constants).
+_DRIVE = int(Competition.DRIVE)
+_LATERAL = int(Competition.LATERAL)
+_NORMALIZED = int(Competition.NORMALIZED_LATERAL)
+_MEAN = int(Competition.MEAN_LATERAL)
+_WEIGHTED = int(Competition.WEIGHTED_AVERAGE)
+_OUT_DRIVE = int(Output.DRIVE)
+
+# Lateral kinds of the kernels' ``lat_kind`` argument.
+_LAT_NONE, _LAT_STENCIL, _LAT_CSR = 0, 1, 2
+
+#: Up to this k the winners are kept by insertion into a sorted buffer; above, a stable sort.
+_TOPK_INSERTION_MAX = 32
+
+
+# ================================================================== scalar helpers
+@numba.njit(**_JIT)
+def _typed(like, x):
+    """``x`` as a scalar of ``like``'s dtype (literals would promote float32 to float64)."""
+    t = np.empty(1, like.dtype)
+    t[0] = x
+    return t[0]
+
+
+@numba.njit(**_JIT)
+def _max_prec(x, prec):
+    """``np.maximum(x, prec)`` for one value (NaN propagates)."""
+    if x > prec or x != x:
+        return x
+    return prec
+
+
+@numba.njit(**_JIT)
+def _clip_val(x, lo, hi):
+    """``np.clip(x, lo, hi)`` for one value (NaN stays NaN)."""
+    if x != x:
+        return x
+    y = x if x > lo else lo
+    return y if y < hi else hi
+
+
+# ================================================================== reductions
+@numba.njit(**_JIT)
+def _pairwise_block(a, lo, n):
+    """numpy's pairwise-sum leaf (n <= 128): 8 accumulators, combined as a tree, then the tail."""
+    if n < 8:
+        res = _typed(a, 0.0)
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    m = n - n % 8
+    i = 8
+    while i < m:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(**_JIT)
+def _pairwise_sum(a, lo, n):
+    """Sum of ``a[lo:lo+n]`` by numpy's pairwise summation (``np.add.reduce``), bit for bit.
+
+    numpy recurses: ranges longer than 128 split at ``n2 = n // 2 - (n // 2) % 8`` and add
+    the two halves. The recursion is unrolled here with an explicit stack (a recursive
+    jitted function breaks numba's on-disk cache).
+
+    Parameters
+    ----------
+    a : array of shape (D,)
+    lo, n : int
+        Start and length of the range summed.
+    """
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    # post-order walk of the split tree; depth <= 64
+    slo = np.empty(64, np.int64)
+    sn = np.empty(64, np.int64)
+    sst = np.empty(64, np.int64)
+    vals = np.empty(64, a.dtype)
+    top = 0
+    slo[0] = lo
+    sn[0] = n
+    sst[0] = 0
+    nv = 0
+    while top >= 0:
+        l = slo[top]
+        m = sn[top]
+        if m <= 128:
+            vals[nv] = _pairwise_block(a, l, m)
+            nv += 1
+            top -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if sst[top] == 0:
+            sst[top] = 1
+            top += 1
+            slo[top] = l
+            sn[top] = n2
+            sst[top] = 0
+        elif sst[top] == 1:
+            sst[top] = 2
+            top += 1
+            slo[top] = l + n2
+            sn[top] = m - n2
+            sst[top] = 0
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@numba.njit(**_JIT)
+def _row_sums(W, out):
+    """``out[n] = W[n].sum()`` (numpy's pairwise order) for every row."""
+    D = W.shape[1]
+    for n in range(W.shape[0]):
+        out[n] = _pairwise_sum(W[n], 0, D)
+
+
+# ================================================================== lateral products
+@numba.njit(**_JIT)
+def _stencil_apply(x, out, kern, row_scale, rows, cols):
+    """``out = L x`` for a stencil: 2D correlation with zero padding, then the row scale.
+
+    The offsets are summed in the order of ``Stencil.matvec`` (kernel row-major, zero
+    kernel entries skipped), so the result is bitwise the reference's.
+
+    Parameters
+    ----------
+    x, out : arrays of shape (N,), N = rows * cols
+    kern : array of shape (2r+1, 2r+1)
+    row_scale : array of shape (N,), or of shape (0,) for no scale
+    """
+    zero = _typed(out, 0.0)
+    for n in range(out.shape[0]):
+        out[n] = zero
+    R = kern.shape[0] // 2
+    for a in range(2 * R + 1):
+        dy = a - R
+        y0 = max(0, -dy)
+        y1 = min(rows, rows - dy)
+        for b in range(2 * R + 1):
+            w = kern[a, b]
+            if w == 0:
+                continue
+            dx = b - R
+            x0 = max(0, -dx)
+            x1 = min(cols, cols - dx)
+            for y in range(y0, y1):
+                # unsigned indices: no negative-index wraparound, so LLVM vectorizes the row
+                ob = _u64(y * cols)
+                ib = _u64((y + dy) * cols + dx)
+                for xx in range(_u64(x0), _u64(x1)):
+                    out[ob + xx] += w * x[ib + xx]
+    if row_scale.shape[0] > 0:
+        for n in range(out.shape[0]):
+            out[n] = out[n] * row_scale[n]
+
+
+@numba.njit(**_JIT)
+def _csr_apply(x, out, indptr, indices, data):
+    """``out = L x`` for a CSR matrix, summing each row in storage order (scipy's csr_matvec)."""
+    for i in range(out.shape[0]):
+        s = _typed(out, 0.0)
+        for jj in range(indptr[i], indptr[i + 1]):
+            s += data[jj] * x[indices[jj]]
+        out[i] = s
+
+
+@numba.njit(**_JIT)
+def _lateral_apply(x, out, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata):
+    """``out = L x`` for the lateral of kind ``lat_kind`` (0 none: out = 0)."""
+    if lat_kind == _LAT_STENCIL:
+        _stencil_apply(x, out, kern, row_scale, rows, cols)
+    elif lat_kind == _LAT_CSR:
+        _csr_apply(x, out, indptr, indices, ldata)
+    else:
+        zero = _typed(out, 0.0)
+        for n in range(out.shape[0]):
+            out[n] = zero
+
+
+# ================================================================== competition
+@numba.njit(**_JIT)
+def _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
+             prec, p, c, q, lq, vv):
+    """Drive ``p = W v`` and competition value ``c`` into preallocated buffers.
+
+    Parameters
+    ----------
+    W : array of shape (N, D); v : array of shape (D,)
+    rowsum : array of shape (N,), the current row sums of W (used by the normalized modes)
+    mode : int, a ``Competition`` value
+    p, c, q, lq : arrays of shape (N,), outputs and scratch
+    vv : array of shape (D,), scratch
+    """
+    N = W.shape[0]
+    np.dot(W, v, p)
+    if mode == _DRIVE:
+        for n in range(N):
+            c[n] = p[n]
+    elif mode == _LATERAL:
+        if lat_kind == _LAT_NONE:
+            for n in range(N):
+                c[n] = p[n]
+        else:
+            _lateral_apply(p, lq, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata)
+            for n in range(N):
+                c[n] = p[n] + lq[n]
+    elif mode == _NORMALIZED or mode == _MEAN:
+        for n in range(N):
+            q[n] = p[n] / _max_prec(rowsum[n], prec)
+        _lateral_apply(q, lq, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata)
+        if mode == _NORMALIZED:
+            for n in range(N):
+                c[n] = p[n] + lq[n]
+        else:
+            three = _typed(c, 3.0)
+            four = _typed(c, 4.0)
+            for n in range(N):
+                c[n] = (three * q[n] + lq[n]) / four
+    else:  # weighted average: c = W (v*v) / max(p, prec)
+        for d in range(v.shape[0]):
+            vv[d] = v[d] * v[d]
+        np.dot(W, vv, lq)
+        for n in range(N):
+            c[n] = lq[n] / _max_prec(p[n], prec)
+
+
+# ================================================================== top-k
+@numba.njit(**_JIT)
+def _topk_into(c, k, win, bv):
+    """The k largest entries of c into ``win`` (order (-c, index): ties to the lower index).
+
+    k <= 32: one pass with insertion into a sorted buffer ``bv`` (values) / ``win``
+    (indices); larger k: a stable sort of -c. NaN counts as the smallest value.
+    """
+    N = c.shape[0]
+    if k > _TOPK_INSERTION_MAX:
+        srt = np.argsort(-c, kind="mergesort")
+        for j in range(k):
+            win[j] = srt[j]
+            bv[j] = c[srt[j]]
+        return
+    m = 0
+    for n in range(N):
+        x = c[n]
+        if m == k:
+            t = bv[k - 1]
+            if not (x > t):
+                if not (t != t and x == x):
+                    continue
+            j = k - 1
+        else:
+            j = m
+            m += 1
+        while j > 0:
+            t = bv[j - 1]
+            if x > t or (t != t and x == x):
+                bv[j] = t
+                win[j] = win[j - 1]
+                j -= 1
+            else:
+                break
+        bv[j] = x
+        win[j] = n
+
+
+@numba.njit(**_JIT)
+def _sort_small(src, n, dst):
+    """``dst[:n] = sorted(src[:n])`` by insertion (n small)."""
+    for j in range(n):
+        x = src[j]
+        i = j
+        while i > 0 and dst[i - 1] > x:
+            dst[i] = dst[i - 1]
+            i -= 1
+        dst[i] = x
+
+
+# ================================================================== step pieces
+@numba.njit(**_JIT)
+def _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov):
+    """``o += alpha (a - o)`` over the active set and the winners, then the 1e-12 drop.
+
+    ``act[:nact]`` holds the sorted indices of the non-zero trace entries; on return it
+    holds the new ones (sorted) and ``ov`` their values. Returns the new count.
+    """
+    _sort_small(win, k, ws)
+    for j in range(k):
+        a_dense[win[j]] = s[win[j]]
+    # sorted union of act[:nact] and ws[:k]
+    i1 = 0
+    i2 = 0
+    m = 0
+    while i1 < nact or i2 < k:
+        if i2 >= k or (i1 < nact and act[i1] < ws[i2]):
+            x = act[i1]
+            i1 += 1
+        elif i1 >= nact or ws[i2] < act[i1]:
+            x = ws[i2]
+            i2 += 1
+        else:
+            x = act[i1]
+            i1 += 1
+            i2 += 1
+        cand[m] = x
+        m += 1
+    big = _typed(o, 0.0)
+    for j in range(m):
+        n = cand[j]
+        on = o[n]
+        on = on + alpha * (a_dense[n] - on)
+        o[n] = on
+        an = abs(on)
+        if an > big or an != an:
+            big = an
+    zero = _typed(o, 0.0)
+    for j in range(k):
+        a_dense[win[j]] = zero
+    thr = drop * big
+    nn = 0
+    for j in range(m):
+        n = cand[j]
+        on = o[n]
+        if abs(on) < thr:
+            o[n] = zero
+        elif on != 0:
+            act[nn] = n
+            ov[nn] = on
+            nn += 1
+    return nn
+
+
+@numba.njit(**_JIT)
+def _reconstruct_into(W, act, ov, nact, buf, r):
+    """``r = ov[:nact] @ W[act[:nact]]`` (rows gathered into ``buf``, then BLAS gemv)."""
+    if nact == 0:
+        zero = _typed(r, 0.0)
+        for d in range(r.shape[0]):
+            r[d] = zero
+        return
+    D = W.shape[1]
+    for j in range(nact):
+        n = act[j]
+        for d in range(D):
+            buf[j, d] = W[n, d]
+    np.dot(ov[:nact], buf[:nact], r)
+
+
+@numba.njit(**_JIT)
+def _update_into(W, act, ov, nact, v, r, g, e, lr, use_clip, clip, prec):
+    """Multiplicative update of the active rows; the (clipped) error into ``e``.
+
+    ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * o_j) * W[j]) * g``.
+    """
+    D = W.shape[1]
+    for d in range(D):
+        ed = v[d] - r[d]
+        if use_clip:
+            ed = _clip_val(ed, -clip, clip)
+        e[d] = ed
+        g[d] = ed / _max_prec(r[d], prec)
+    for j in range(nact):
+        n = act[j]
+        t = lr * ov[j]
+        for d in range(D):
+            w = W[n, d]
+            W[n, d] = w + (t * w) * g[d]
+
+
+@numba.njit(**_JIT)
+def _learn_lateral(o, srt, nsrt, act, nact, indptr, indices, ldata, u, lat_lr, prec):
+    """Learned-lateral update (rule A.9) on the CSR data in place.
+
+    ``u = L^T o`` summed over the non-zero rows ``srt[:nsrt]`` in ascending order (scipy's
+    CSC mat-vec order), then for each active row i and stored entry (i, m):
+    ``L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec))``.
+    ``u`` (shape (N,)) is all zeros on entry and on return.
+    """
+    for j in range(nsrt):
+        i = srt[j]
+        oi = o[i]
+        for jj in range(indptr[i], indptr[i + 1]):
+            m = indices[jj]
+            u[m] += ldata[jj] * oi
+    for j in range(nact):
+        i = act[j]
+        t = lat_lr * o[i]
+        for jj in range(indptr[i], indptr[i + 1]):
+            m = indices[jj]
+            um = u[m]
+            ratio = (o[m] - um) / _max_prec(um, prec)
+            x = ldata[jj]
+            ldata[jj] = x + (t * x) * ratio
+    zero = _typed(u, 0.0)
+    for j in range(nsrt):
+        i = srt[j]
+        for jj in range(indptr[i], indptr[i + 1]):
+            u[indices[jj]] = zero
+
+
+@numba.njit(**_JIT)
+def _clip_array(a, hi):
+    """``np.clip(a, 0, hi, out=a)`` for an array of any shape (C-contiguous)."""
+    flat = a.reshape(a.size)
+    zero = _typed(flat, 0.0)
+    for i in range(flat.shape[0]):
+        flat[i] = _clip_val(flat[i], zero, hi)
+
+
+# ================================================================== fused loops
+@numba.njit(**_JIT)
+def _fit_kernel(W, X, order, o, last_win,
+                lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
+                k, mode, output, use_clip, clip, use_trace, alpha, learn_lat, lat_lr,
+                use_bounds, w_max, clip_every, clip_lat, step0, reset_trace, lr, prec, drop):
+    """Every step of every epoch of rule A (see ``reference.fit``), in place.
+
+    Parameters
+    ----------
+    W : array of shape (N, D), updated in place
+    X : array of shape (n, D)
+    order : int64 array of shape (E, S)
+    o : array of shape (N,), the trace, updated in place
+    last_win : int64 array of shape (k,), receives the winners of the last step
+    lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata
+        The lateral (``_lateral_args``); a learned or clipped CSR has ``ldata`` updated in place.
+    Remaining scalars: the configuration (``_config_args``); floats in W's dtype.
+    """
+    N, D = W.shape
+    E, S = order.shape
+    zero = _typed(W, 0.0)
+    uses_rowsum = mode == _NORMALIZED or mode == _MEAN
+    rowsum = np.empty(N if uses_rowsum else 0, W.dtype)
+    if uses_rowsum:
+        _row_sums(W, rowsum)
+    p = np.empty(N, W.dtype)
+    c = np.empty(N, W.dtype)
+    q = np.empty(N, W.dtype)
+    lq = np.empty(N, W.dtype)
+    vv = np.empty(D, W.dtype)
+    r = np.empty(D, W.dtype)
+    g = np.empty(D, W.dtype)
+    e = np.empty(D, W.dtype)
+    win = np.zeros(k, np.int64)
+    bv = np.empty(k, W.dtype)
+    ws = np.empty(k, np.int64)
+    cap = N if use_trace else k
+    act = np.empty(cap, np.int64)
+    ov = np.empty(cap, W.dtype)
+    cand = np.empty(N if use_trace else 0, np.int64)
+    a_dense = np.zeros(N if use_trace else 0, W.dtype)
+    u = np.zeros(N if learn_lat else 0, W.dtype)
+    buf = np.empty((min(cap, 4 * k), D), W.dtype)
+
+    # act[:nact]: rows of the active set (trace: the sorted non-zero entries of o; no
+    # trace: the last winners, whose o entries the next step zeroes again).
+    nact = 0
+    if use_trace and not reset_trace:
+        for n in range(N):
+            if o[n] != 0:
+                act[nact] = n
+                ov[nact] = o[n]
+                nact += 1
+    fresh = not use_trace  # without a trace the first step zeroes all of o (reference.step)
+
+    for ep in range(E):
+        if reset_trace:
+            for n in range(N):
+                o[n] = zero
+            nact = 0
+        for i in range(S):
+            v = X[order[ep, i]]
+            _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols,
+                     indptr, indices, ldata, prec, p, c, q, lq, vv)
+            _topk_into(c, k, win, bv)
+            s = p if output == _OUT_DRIVE else c
+            if use_trace:
+                nact = _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov)
+            else:
+                if fresh:
+                    for n in range(N):
+                        o[n] = zero
+                    fresh = False
+                for j in range(nact):
+                    o[act[j]] = zero
+                for j in range(k):
+                    n = win[j]
+                    act[j] = n
+                    ov[j] = s[n]
+                    o[n] = s[n]
+                nact = k
+            if buf.shape[0] < nact:
+                buf = np.empty((min(cap, max(nact, 2 * buf.shape[0])), D), W.dtype)
+            _reconstruct_into(W, act, ov, nact, buf, r)
+            _update_into(W, act, ov, nact, v, r, g, e, lr, use_clip, clip, prec)
+            if uses_rowsum:
+                for j in range(nact):
+                    n = act[j]
+                    rowsum[n] = _pairwise_sum(W[n], 0, D)
+            if learn_lat:
+                if use_trace:
+                    _learn_lateral(o, act, nact, act, nact, indptr, indices, ldata, u, lat_lr, prec)
+                else:
+                    _sort_small(win, k, ws)
+                    _learn_lateral(o, ws, k, act, nact, indptr, indices, ldata, u, lat_lr, prec)
+            if use_bounds and (step0 + i) % clip_every == 0:
+                _clip_array(W, w_max)
+                if clip_lat:
+                    _clip_array(ldata, w_max)
+                if uses_rowsum:
+                    _row_sums(W, rowsum)
+    for j in range(k):
+        last_win[j] = win[j]
+
+
+@numba.njit(**_JIT)
+def _infer_kernel(W, X, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
+                  k, mode, output, prec, win_out, val_out):
+    """Winners and activity of every row of X (no learning, no trace) into ``win_out`` / ``val_out``."""
+    N, D = W.shape
+    uses_rowsum = mode == _NORMALIZED or mode == _MEAN
+    rowsum = np.empty(N if uses_rowsum else 0, W.dtype)
+    if uses_rowsum:
+        _row_sums(W, rowsum)
+    p = np.empty(N, W.dtype)
+    c = np.empty(N, W.dtype)
+    q = np.empty(N, W.dtype)
+    lq = np.empty(N, W.dtype)
+    vv = np.empty(D, W.dtype)
+    win = np.empty(k, np.int64)
+    bv = np.empty(k, W.dtype)
+    for i in range(X.shape[0]):
+        _compete(W, X[i], rowsum, mode, lat_kind, kern, row_scale, rows, cols,
+                 indptr, indices, ldata, prec, p, c, q, lq, vv)
+        _topk_into(c, k, win, bv)
+        s = p if output == _OUT_DRIVE else c
+        for j in range(k):
+            win_out[i, j] = win[j]
+            val_out[i, j] = s[win[j]]
+
+
+@numba.njit(**_JIT)
+def _competition_kernel(W, v, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
+                        mode, prec, p, c):
+    """``competition`` of one input into ``p`` and ``c`` (row sums computed here)."""
+    N, D = W.shape
+    uses_rowsum = mode == _NORMALIZED or mode == _MEAN
+    rowsum = np.empty(N if uses_rowsum else 0, W.dtype)
+    if uses_rowsum:
+        _row_sums(W, rowsum)
+    q = np.empty(N, W.dtype)
+    lq = np.empty(N, W.dtype)
+    vv = np.empty(D, W.dtype)
+    _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols,
+             indptr, indices, ldata, prec, p, c, q, lq, vv)
+
+
+@numba.njit(**_JIT)
+def _topk_kernel(c, k, win):
+    """``topk`` into ``win`` (int64 (k,))."""
+    bv = np.empty(k, c.dtype)
+    _topk_into(c, k, win, bv)
+
+
+@numba.njit(**_JIT)
+def _update_kernel(W, idx, vals, v, r, e, lr, use_clip, clip, prec):
+    """``update_rows`` in place; the (clipped) error into ``e``."""
+    g = np.empty(W.shape[1], W.dtype)
+    _update_into(W, idx, vals, idx.shape[0], v, r, g, e, lr, use_clip, clip, prec)
+
+
+@numba.njit(**_JIT)
+def _reconstruct_kernel(W, idx, vals, r):
+    """``reconstruct`` into ``r``."""
+    buf = np.empty((idx.shape[0], W.shape[1]), W.dtype)
+    _reconstruct_into(W, idx, vals, idx.shape[0], buf, r)
+
+
+# ================================================================== Python side
+#: BLAS threads the kernels may use (the drive pass is one gemv per step). 1 by default:
+#: OpenBLAS workers spin-wait between calls, and on a machine whose cores are shared (other
+#: processes, or users running fits in threads) a 2-thread gemv per step was measured 60x
+#: slower than a 1-thread one. None leaves the process's BLAS setting alone.
+BLAS_THREADS = 1
+
+_controller = None
+
+
+def _blas_limit():
+    """Context limiting BLAS to ``BLAS_THREADS`` (threadpoolctl; a no-op without it)."""
+    global _controller
+    if BLAS_THREADS is None:
+        return contextlib.nullcontext()
+    if _controller is None:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba calls: load it first)
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _controller = False
+        else:
+            _controller = ThreadpoolController()
+    if _controller is False:
+        return contextlib.nullcontext()
+    return _controller.limit(limits=BLAS_THREADS, user_api="blas")
+
+def _c(a, dtype):
+    """``a`` as a C-contiguous, writeable array of ``dtype`` (a copy only when needed)."""
+    a = np.asarray(a)
+    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned:
+        return a
+    return np.array(a, dtype=dtype, order="C", copy=True)
+
+
+class _InPlace:
+    """A C-contiguous writeable working copy of ``arr`` when it is not one already (copied back by ``done``)."""
+
+    def __init__(self, arr, dtype):
+        self.orig = arr
+        self.work = _c(arr, dtype)
+
+    def done(self):
+        if self.work is not self.orig:
+            self.orig[...] = self.work
+
+
+def _lateral_args(lateral, dtype, n, data=None):
+    """The lateral as kernel arguments ``(kind, kern, row_scale, rows, cols, indptr, indices, data)``.
+
+    Unused kinds get empty arrays of the same types, so every lateral (and none) shares
+    one compiled specialization per dtype. ``data`` overrides a CSR's data (in-place work array).
+    """
+    empty_k = np.zeros((0, 0), dtype)
+    empty_f = np.zeros(0, dtype)
+    empty_p = np.zeros(0, np.int64)
+    empty_i = np.zeros(0, np.int32)
+    if lateral is None:
+        return (_LAT_NONE, empty_k, empty_f, 1, max(n, 1), empty_p, empty_i, empty_f)
+    if getattr(lateral, "kind", None) == "stencil":
+        rs = empty_f if lateral.row_scale is None else _c(lateral.row_scale, dtype)
+        return (_LAT_STENCIL, _c(lateral.kernel, dtype), rs, int(lateral.grid[0]),
+                int(lateral.grid[1]), empty_p, empty_i, empty_f)
+    if getattr(lateral, "kind", None) == "csr":
+        d = _c(lateral.data, dtype) if data is None else data
+        return (_LAT_CSR, empty_k, empty_f, 1, n, _c(lateral.indptr, np.int64),
+                _c(lateral.indices, np.int32), d)
+    raise TypeError(f"lateral must be a Stencil, a CSR or None, got {type(lateral).__name__}")
+
+
+def _config_args(cfg: SparseDreamConfig, dtype):
+    """The configuration as the kernels' scalar arguments (floats in ``dtype``)."""
+    t = np.dtype(dtype).type
+    return dict(
+        k=int(cfg.k), mode=int(cfg.competition), output=int(cfg.output),
+        use_clip=cfg.error_clip is not None,
+        clip=t(cfg.error_clip if cfg.error_clip is not None else np.inf),
+        use_trace=cfg.trace is not None,
+        alpha=t(cfg.trace if cfg.trace is not None else 1.0),
+        learn_lat=bool(cfg.learn_lateral), lat_lr=t(cfg.lateral_lr),
+        use_bounds=cfg.w_max is not None,
+        w_max=t(cfg.w_max if cfg.w_max is not None else np.inf),
+        clip_every=int(cfg.clip_every),
+        clip_lat=bool(cfg.clip_lateral) and cfg.w_max is not None,
+        lr=t(cfg.lr), prec=t(cfg.prec), drop=t(TRACE_DROP),
+    )
+
+
+def _dtype_of(W):
+    dt = np.asarray(W).dtype
+    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds):
+    dtype = _dtype_of(state.W)
+    W = _InPlace(state.W, dtype)
+    o = _InPlace(state.trace, dtype)
+    N = W.work.shape[0]
+    lat = state.lateral
+    a = _config_args(cfg, dtype)
+    L = None
+    if (a["learn_lat"] or a["clip_lat"]) and getattr(lat, "kind", None) == "csr":
+        L = _InPlace(lat.data, dtype)
+        largs = _lateral_args(lat, dtype, N, data=L.work)
+    else:
+        largs = _lateral_args(lat, dtype, N)
+    last_win = np.zeros(a["k"], np.int64)
+    with _blas_limit():
+            _fit_kernel(W.work, _c(X, dtype), _c(order, np.int64), o.work, last_win, *largs,
+                    a["k"], a["mode"], a["output"], a["use_clip"], a["clip"], a["use_trace"],
+                    a["alpha"], a["learn_lat"], a["lat_lr"], bool(use_bounds), a["w_max"],
+                    a["clip_every"], a["clip_lat"] and largs[0] == _LAT_CSR, int(step0),
+                    bool(reset_trace), a["lr"], a["prec"], a["drop"])
+    W.done()
+    o.done()
+    if L is not None:
+        L.done()
+    return last_win
+
+
+def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamConfig,
+        reset_trace: bool = True, step0: int = 0) -> None:
+    """Train on ``X[order[e, i]]`` for every epoch row e, in place on ``state`` (one jitted loop).
+
+    Parameters
+    ----------
+    state : TrainState
+        ``W`` (N, D), ``trace`` (N,) and a learned lateral's ``data`` are updated in place.
+    X : ndarray of shape (n, D), dtype of the model
+    order : ndarray of shape (E, S), int64
+        Row e is the sequence of sample indices of epoch e.
+    cfg : SparseDreamConfig
+    reset_trace : bool
+        Zero the trace at the start of every row of ``order`` (``fit``); False continues it.
+    step0 : int
+        Index within its epoch of ``order[:, 0]`` (bounds fall on epoch indices
+        0, clip_every, ...); used when an epoch is run in chunks.
+    """
+    order = np.asarray(order, dtype=np.int64)
+    if order.ndim != 2:
+        order = order.reshape(1, -1)
+    _run_fit(state, X, order, cfg, reset_trace, step0, cfg.w_max is not None)
+
+
+def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray:
+    """One learning step of rule A on input ``v`` (shape (D,)), in place on ``state``.
+
+    Returns the winners (k,) int64 in competition order. No bounds (as ``reference.step``).
+    """
+    dtype = _dtype_of(state.W)
+    X = _c(np.asarray(v).reshape(1, -1), dtype)
+    return _run_fit(state, X, np.zeros((1, 1), np.int64), cfg, False, 0, False)
+
+
+def infer(W: np.ndarray, lateral, X: np.ndarray, cfg: SparseDreamConfig):
+    """Winners and their activity for every row of X, without learning and without trace.
+
+    Parameters
+    ----------
+    W : ndarray of shape (N, D)
+    lateral : Stencil, CSR or None
+    X : ndarray of shape (n, D)
+    cfg : SparseDreamConfig
+
+    Returns
+    -------
+    winners : ndarray of shape (n, k), int64, competition order
+    values : ndarray of shape (n, k), dtype of W: the activity ``s`` of each winner
+    """
+    dtype = _dtype_of(W)
+    Wc = _c(W, dtype)
+    Xc = _c(np.asarray(X).reshape(-1, Wc.shape[1]), dtype)
+    n = Xc.shape[0]
+    win = np.empty((n, cfg.k), np.int64)
+    val = np.empty((n, cfg.k), dtype)
+    if n:
+        a = _config_args(cfg, dtype)
+        with _blas_limit():
+            _infer_kernel(Wc, Xc, *_lateral_args(lateral, dtype, Wc.shape[0]),
+                          a["k"], a["mode"], a["output"], a["prec"], win, val)
+    return win, val
+
+
+def competition(W: np.ndarray, v: np.ndarray, lateral, cfg: SparseDreamConfig):
+    """Drive and competition value of one input.
+
+    Parameters
+    ----------
+    W : ndarray of shape (N, D)
+    v : ndarray of shape (D,)
+    lateral : Stencil, CSR or None
+    cfg : SparseDreamConfig
+
+    Returns
+    -------
+    p, c : ndarrays of shape (N,), dtype of W
+    """
+    dtype = _dtype_of(W)
+    Wc = _c(W, dtype)
+    N = Wc.shape[0]
+    p = np.empty(N, dtype)
+    c = np.empty(N, dtype)
+    _competition_kernel(Wc, _c(v, dtype), *_lateral_args(lateral, dtype, N),
+                        int(cfg.competition), np.dtype(dtype).type(cfg.prec), p, c)
+    return p, c
+
+
+def topk(c: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest entries of c, by value descending, ties to the lower index.
+
+    Parameters
+    ----------
+    c : ndarray of shape (N,)
+    k : int, 1 <= k <= N
+
+    Returns
+    -------
+    ndarray of shape (k,), int64
+    """
+    cc = _c(c, _dtype_of(c))
+    win = np.empty(int(k), np.int64)
+    _topk_kernel(cc, int(k), win)
+    return win
+
+
+def reconstruct(W: np.ndarray, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
+    """Masked reconstruction ``r = sum_j vals[j] * W[idx[j]]`` over the active rows only.
+
+    Parameters
+    ----------
+    W : ndarray of shape (N, D)
+    idx : ndarray of shape (m,), int64, distinct row indices
+    vals : ndarray of shape (m,), dtype of W
+
+    Returns
+    -------
+    ndarray of shape (D,), dtype of W
+    """
+    dtype = _dtype_of(W)
+    Wc = _c(W, dtype)
+    r = np.empty(Wc.shape[1], dtype)
+    _reconstruct_kernel(Wc, _c(np.asarray(idx).ravel(), np.int64), _c(np.asarray(vals).ravel(), dtype), r)
+    return r
+
+
+def update_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
+                r: np.ndarray, lr: float, error_clip, prec: float) -> np.ndarray:
+    """Multiplicative update of the active rows, in place (ALGORITHMS.md A.7-8).
+
+    ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * vals_j) * W[j]) * g``.
+
+    Parameters
+    ----------
+    W : ndarray of shape (N, D), updated in place (only rows ``idx``)
+    idx, vals : ndarrays of shape (m,): active rows and their activity
+    v, r : ndarrays of shape (D,): input and its reconstruction
+    lr : float
+    error_clip : float or None
+    prec : float
+
+    Returns
+    -------
+    e : ndarray of shape (D,), the (clipped) error
+    """
+    dtype = _dtype_of(W)
+    t = np.dtype(dtype).type
+    Wp = _InPlace(W, dtype)
+    e = np.empty(Wp.work.shape[1], dtype)
+    _update_kernel(Wp.work, _c(np.asarray(idx).ravel(), np.int64), _c(np.asarray(vals).ravel(), dtype),
+                   _c(v, dtype), _c(r, dtype), e, t(lr), error_clip is not None,
+                   t(error_clip if error_clip is not None else np.inf), t(prec))
+    Wp.done()
+    return e
+
+
+def apply_bounds(state: TrainState, cfg: SparseDreamConfig) -> None:
+    """Clip W (and the lateral when ``cfg.clip_lateral``) to [0, w_max] in place."""
+    dtype = _dtype_of(state.W)
+    hi = np.dtype(dtype).type(cfg.w_max if cfg.w_max is not None else np.inf)
+    W = _InPlace(state.W, dtype)
+    _clip_array(W.work, hi)
+    W.done()
+    if cfg.clip_lateral:
+        L = _InPlace(state.lateral.data, dtype)
+        _clip_array(L.work, hi)
+        L.done()
