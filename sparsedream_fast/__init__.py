@@ -1,12 +1,16 @@
 """sparsedream_fast: compiled kernels for competitive Hebbian learning.
 
-Rules (``../shared/ALGORITHMS.md``): SparseDream online k-WTA (``SparseDream``).
+Rules (``../shared/ALGORITHMS.md``): SparseDream online k-WTA (``SparseDream``, part A),
+DreamComp batch 1-WTA with label synapses (``DreamComp``, part B), Krotov-Hopfield
+competing hidden units (``KrotovHopfield``, part C).
 Backends: ``numpy`` (reference), ``cpp`` (C++ extension), ``numba``, ``cuda``
 (see ``backends()``).
 """
 from . import lateral, ops
 from ._backends import BackendInfo, backends
+from .dreamcomp.model import DreamComp
+from .krotov.model import KrotovHopfield
 from .sparsedream.model import SparseDream
 
 __version__ = "0.1.0"
-__all__ = ["SparseDream", "backends", "BackendInfo", "lateral", "ops", "__version__"]
+__all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "backends", "BackendInfo", "lateral", "ops", "__version__"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["epoch_order"]
+__all__ = ["epoch_order", "batch_order"]
 
 
 def epoch_order(rng: np.random.Generator, n_samples: int, epochs: int, shuffle: bool,
@@ -23,3 +23,19 @@ def epoch_order(rng: np.random.Generator, n_samples: int, epochs: int, shuffle: 
         rows = [rng.permutation(n_samples)[:steps] for _ in range(epochs)]
         return np.ascontiguousarray(np.stack(rows), dtype=np.int64)
     return np.ascontiguousarray(np.tile(np.arange(steps, dtype=np.int64), (epochs, 1)))
+
+
+def batch_order(rng: np.random.Generator, n_samples: int, epochs: int, batch_size: int,
+                shuffle: bool) -> np.ndarray:
+    """Minibatches of every epoch, as the batch notebooks (seeds 002, 003) form them.
+
+    Each epoch permutes the samples (or keeps their order), cuts ``n // batch_size``
+    consecutive batches and drops the final partial one.
+
+    Returns
+    -------
+    ndarray of shape (epochs, n // batch_size, batch_size), int64, C-contiguous
+    """
+    nb = n_samples // batch_size
+    order = epoch_order(rng, n_samples, epochs, shuffle)[:, : nb * batch_size]
+    return np.ascontiguousarray(order.reshape(epochs, nb, batch_size))

@@ -1,0 +1,1 @@
+"""Krotov-Hopfield competing hidden units (ALGORITHMS.md part C)."""

@@ -1,0 +1,161 @@
+"""The ``KrotovHopfield`` feature learner: rule C behind a scikit-learn-style API."""
+from __future__ import annotations
+
+import importlib
+import numbers
+
+import numpy as np
+
+from .._backends import NAMES, available, resolve_backend
+from .._estimator import ParamsMixin
+from .._rng import batch_order
+from .._validation import as_host_array, check_data, check_dtype, check_float, check_int
+from . import reference
+
+__all__ = ["KrotovHopfield"]
+
+#: backends implementing rule C, by preference of ``backend="auto"``
+_IMPLEMENTED = {"numpy": "reference"}
+
+
+class KrotovHopfield(ParamsMixin):
+    """Unsupervised competing hidden units (Krotov & Hopfield, PNAS 2019; rule C, seed 003).
+
+    Parameters
+    ----------
+    n_inputs : int
+        D (784 for MNIST).
+    n_hidden : int
+        Hidden units (the paper's MNIST setting: 2,000).
+    p : float
+        Lebesgue norm of the weights (paper: 3).
+    k : int
+        Rank of the unit that is pushed away (anti-Hebbian), 2 <= k <= n_hidden (paper: 7).
+    delta : float
+        Strength of the anti-Hebbian term (0.4).
+    lr : float
+        eps0, the initial learning rate, annealed linearly to 0 over the epochs of ``fit``.
+    batch_size : int
+    init : (mu, sigma) or ndarray of shape (n_hidden, n_inputs)
+        Normal initial weights N(mu, sigma), or the weights themselves.
+    power : float or None
+        ``transform`` returns ``max(I, 0) ** power`` when set (the paper's n = 4.5), else
+        the raw currents I.
+    prec : float
+        Guard of the normalisation by the largest update (seed: 1e-30).
+    dtype, backend, seed : as in ``SparseDream``
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_hidden, n_inputs)
+
+    Examples
+    --------
+    The supervised readout of the paper, as a scikit-learn Pipeline::
+
+        from sklearn.pipeline import make_pipeline
+        from sklearn.linear_model import LogisticRegression
+        clf = make_pipeline(sdf.KrotovHopfield(784, 2000, power=4.5), LogisticRegression(max_iter=500))
+        clf.fit(X, y, krotovhopfield__epochs=20).score(X_test, y_test)
+    """
+
+    def __init__(self, n_inputs=784, n_hidden=100, p=3.0, k=7, delta=0.4, lr=0.02, batch_size=100,
+                 init=(0.0, 1.0), power=None, prec=1e-30, dtype="float32", backend="auto", seed=0):
+        self.n_inputs = n_inputs
+        self.n_hidden = n_hidden
+        self.p = p
+        self.k = k
+        self.delta = delta
+        self.lr = lr
+        self.batch_size = batch_size
+        self.init = init
+        self.power = power
+        self.prec = prec
+        self.dtype = dtype
+        self.backend = backend
+        self.seed = seed
+
+    def _module(self):
+        backend = self.backend
+        if not isinstance(backend, str):
+            raise TypeError(f"backend must be a string, got {type(backend).__name__}")
+        if backend == "auto":
+            backend = next(b for b in _IMPLEMENTED if available(b))
+        if backend not in NAMES:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {('auto',) + NAMES}")
+        if backend not in _IMPLEMENTED:
+            raise ValueError(f"KrotovHopfield has no {backend!r} backend yet; implemented: {tuple(_IMPLEMENTED)}")
+        resolve_backend(backend)
+        return backend, importlib.import_module(f"{__package__}.{_IMPLEMENTED[backend]}")
+
+    def fit(self, X, y=None, epochs=1, shuffle=True):
+        """Initialise and train for ``epochs`` epochs (lr annealed linearly to 0 over them).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : ignored
+        epochs : int
+        shuffle : bool
+
+        Returns
+        -------
+        self
+        """
+        D = check_int(self.n_inputs, "n_inputs", 1)
+        H = check_int(self.n_hidden, "n_hidden", 2)
+        k = check_int(self.k, "k", 2, H)
+        p = check_float(self.p, "p", positive=True)
+        if p < 1:
+            raise ValueError(f"p must be >= 1, got {p}")
+        delta = check_float(self.delta, "delta", nonnegative=True)
+        lr = check_float(self.lr, "lr", positive=True)
+        B = check_int(self.batch_size, "batch_size", 1)
+        prec = check_float(self.prec, "prec", positive=True)
+        if self.power is not None:
+            check_float(self.power, "power", positive=True)
+        dtype = check_dtype(self.dtype)
+        backend, mod = self._module()
+        epochs = check_int(epochs, "epochs", 1)
+        Xc = check_data(X, D, dtype)
+        if B > Xc.shape[0]:
+            raise ValueError(f"batch_size={B} is larger than the number of samples ({Xc.shape[0]})")
+        rng = np.random.default_rng(self.seed)
+        W = self._init_weights(H, D, dtype, rng)
+        batches = batch_order(rng, Xc.shape[0], epochs, B, bool(shuffle))
+        mod.fit(W, Xc, batches, p, k, delta, lr, prec)
+        self.weights_, self.backend_ = W, backend
+        return self
+
+    def _init_weights(self, H, D, dtype, rng):
+        init = self.init
+        if isinstance(init, (tuple, list)) and len(init) == 2 and all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in init):
+            mu = check_float(init[0], "init mu")
+            sigma = check_float(init[1], "init sigma", nonnegative=True)
+            return rng.normal(mu, sigma, (H, D)).astype(dtype)
+        W0 = as_host_array(init, "init")
+        if W0.shape != (H, D):
+            raise ValueError(f"init array must have shape (n_hidden, n_inputs) = {(H, D)}, got {W0.shape}")
+        if W0.dtype.kind not in "biuf" or not np.isfinite(W0).all():
+            raise ValueError("init array must be finite real numbers")
+        return np.array(W0, dtype=dtype, order="C", copy=True)
+
+    def transform(self, X) -> np.ndarray:
+        """Hidden currents ``I`` of every sample, or ``max(I, 0) ** power`` when ``power`` is set.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_hidden), model dtype
+        """
+        if not hasattr(self, "weights_"):
+            raise AttributeError("this KrotovHopfield is not fitted yet: call fit first")
+        Xc = check_data(X, self.weights_.shape[1], self.weights_.dtype, allow_1d=True)
+        I = reference.currents(self.weights_, Xc, self.p).T
+        if self.power is not None:
+            I = np.maximum(I, 0) ** self.power
+        return np.ascontiguousarray(I)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """``fit`` then ``transform``."""
+        return self.fit(X, **fit_params).transform(X)

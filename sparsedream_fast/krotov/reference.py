@@ -1,0 +1,73 @@
+"""Numpy reference of rule C, Krotov & Hopfield's competing hidden units (seed 003).
+
+Per minibatch ``X`` (B, D), with ``Wp = sign(W) |W|^(p-1)``:
+
+1. ``I = Wp X^T`` (hid, B)
+2. per sample rank the hidden units by I (value descending, ties to the lower index):
+   ``g = 1`` for the first, ``g = -delta`` for the k-th, 0 for the rest
+3. ``xx = sum_b g I``; ``ds = g X - xx[:, None] W``
+4. ``W += eps * (ds / max(max|ds|, prec))``
+
+Epoch ``ep`` of ``Nep`` uses ``eps = eps0 * (1 - ep / Nep)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["currents", "ranks", "batch_update", "fit"]
+
+
+def currents(W: np.ndarray, X: np.ndarray, p: float) -> np.ndarray:
+    """Hidden currents ``I = (sign(W) |W|^(p-1)) X^T``, shape (hid, B)."""
+    return (np.sign(W) * np.abs(W) ** (p - 1)) @ X.T
+
+
+def ranks(I: np.ndarray, k: int):
+    """First and k-th unit of every column of I (value descending, ties to the lower index).
+
+    Returns
+    -------
+    first, kth : ndarrays of shape (B,), int64
+    """
+    hid, B = I.shape
+    first = np.empty(B, np.int64)
+    kth = np.empty(B, np.int64)
+    idx = np.arange(hid)
+    for b in range(B):
+        order = np.lexsort((idx, -I[:, b]))
+        first[b], kth[b] = order[0], order[k - 1]
+    return first, kth
+
+
+def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, eps: float,
+                 prec: float) -> None:
+    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
+    B = X.shape[0]
+    I = currents(W, X, p)
+    first, kth = ranks(I, k)
+    g = np.zeros(I.shape, dtype=W.dtype)
+    g[first, np.arange(B)] = 1.0
+    g[kth, np.arange(B)] = -delta
+    xx = np.sum(g * I, axis=1)
+    ds = g @ X - xx[:, None] * W
+    nc = max(float(np.max(np.abs(ds))), prec)
+    W += eps * (ds / nc)
+
+
+def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, delta: float,
+        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None) -> None:
+    """Train on ``X[batches[e, i]]``, annealing ``eps`` linearly over ``total_epochs``, in place.
+
+    Parameters
+    ----------
+    W : ndarray of shape (hid, D)
+    X : ndarray of shape (n, D)
+    batches : ndarray of shape (E, n_batches, B), int64
+    epoch0 : int
+        Index of ``batches[0]`` among ``total_epochs`` (default: E epochs from 0).
+    """
+    total = batches.shape[0] if total_epochs is None else total_epochs
+    for e in range(batches.shape[0]):
+        eps = eps0 * (1 - (epoch0 + e) / total)
+        for i in range(batches.shape[1]):
+            batch_update(W, X[batches[e, i]], p, k, delta, eps, prec)
