@@ -50,7 +50,7 @@ _OUT_DRIVE = int(Output.DRIVE)
 # Lateral kinds of the kernels' ``lat_kind`` argument.
 _LAT_NONE, _LAT_STENCIL, _LAT_CSR = 0, 1, 2
 
-#: Up to this k the winners are kept by insertion into a sorted buffer; above, a stable sort.
+#: Up to this k the winners are kept by insertion into a sorted buffer; above, in a heap.
 _TOPK_INSERTION_MAX = 32
 
 
@@ -291,18 +291,68 @@ def _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols, indptr, 
 
 # ================================================================== top-k
 @numba.njit(**_JIT)
+def _before(x, i, y, j):
+    """True when entry (value x, index i) precedes (y, j) in the order (-value, index); NaN last."""
+    if x > y:
+        return True
+    if x < y:
+        return False
+    if x == y:
+        return i < j
+    if y != y:  # y is NaN: any number precedes it; two NaNs go by index
+        return x == x or i < j
+    return False
+
+
+@numba.njit(**_JIT)
+def _sift_down(hv, hi, m, pos):
+    """Restore the heap (root = the entry that comes last) below ``pos``; size m."""
+    while True:
+        last = pos
+        left = 2 * pos + 1
+        right = left + 1
+        if left < m and _before(hv[last], hi[last], hv[left], hi[left]):
+            last = left
+        if right < m and _before(hv[last], hi[last], hv[right], hi[right]):
+            last = right
+        if last == pos:
+            return
+        tv = hv[pos]
+        ti = hi[pos]
+        hv[pos] = hv[last]
+        hi[pos] = hi[last]
+        hv[last] = tv
+        hi[last] = ti
+        pos = last
+
+
+@numba.njit(**_JIT)
 def _topk_into(c, k, win, bv):
     """The k largest entries of c into ``win`` (order (-c, index): ties to the lower index).
 
-    k <= 32: one pass with insertion into a sorted buffer ``bv`` (values) / ``win``
-    (indices); larger k: a stable sort of -c. NaN counts as the smallest value.
+    k <= 32: one pass with insertion into a sorted buffer (``bv`` values, ``win`` indices);
+    larger k: a heap of the k best so far, then heap-sorted. NaN counts as the smallest value.
     """
     N = c.shape[0]
     if k > _TOPK_INSERTION_MAX:
-        srt = np.argsort(-c, kind="mergesort")
         for j in range(k):
-            win[j] = srt[j]
-            bv[j] = c[srt[j]]
+            bv[j] = c[j]
+            win[j] = j
+        for j in range(k // 2 - 1, -1, -1):
+            _sift_down(bv, win, k, j)
+        for n in range(k, N):
+            if _before(c[n], n, bv[0], win[0]):
+                bv[0] = c[n]
+                win[0] = n
+                _sift_down(bv, win, k, 0)
+        for m in range(k - 1, 0, -1):  # pop the last-ordered entry to the back
+            tv = bv[0]
+            ti = win[0]
+            bv[0] = bv[m]
+            win[0] = win[m]
+            bv[m] = tv
+            win[m] = ti
+            _sift_down(bv, win, m, 0)
         return
     m = 0
     for n in range(N):
