@@ -146,6 +146,12 @@ SD_TGT SD_INLINE double vsum(__m512d a, __m512d b) {
     q = _mm_add_sd(q, _mm_unpackhi_pd(q, q));
     return _mm_cvtsd_f64(q);
 }
+SD_TGT SD_INLINE unsigned gt_mask(__m512 a, float t) {
+    return _mm512_cmp_ps_mask(a, _mm512_set1_ps(t), _CMP_GT_OQ);
+}
+SD_TGT SD_INLINE unsigned gt_mask(__m512d a, double t) {
+    return _mm512_cmp_pd_mask(a, _mm512_set1_pd(t), _CMP_GT_OQ);
+}
 #include "simd_dot.inc"
 #undef SD_TGT
 }  // namespace avx512
@@ -186,10 +192,27 @@ SD_TGT SD_INLINE double vsum(__m256d a, __m256d b) {
     q = _mm_add_sd(q, _mm_unpackhi_pd(q, q));
     return _mm_cvtsd_f64(q);
 }
+SD_TGT SD_INLINE unsigned gt_mask(__m256 a, float t) {
+    return unsigned(_mm256_movemask_ps(_mm256_cmp_ps(a, _mm256_set1_ps(t), _CMP_GT_OQ)));
+}
+SD_TGT SD_INLINE unsigned gt_mask(__m256d a, double t) {
+    return unsigned(_mm256_movemask_pd(_mm256_cmp_pd(a, _mm256_set1_pd(t), _CMP_GT_OQ)));
+}
 #include "simd_dot.inc"
 #undef SD_TGT
 }  // namespace avx2
 #endif  // SD_HAVE_SIMD_DISPATCH
+
+// ------------------------------------------------------------------- generic vectors
+// 64-byte GCC/clang vector types for register-blocked element-wise code (stencil): one
+// zmm with AVX-512, two ymm with AVX2, four xmm with SSE2, chosen by the target attribute
+// of the function that uses them. Lane-wise IEEE operations, so every level gives the
+// same bits.
+typedef float vf64b __attribute__((vector_size(64)));
+typedef double vd64b __attribute__((vector_size(64)));
+template <class T> struct GVec;
+template <> struct GVec<float> { using type = vf64b; static constexpr int n = 16; };
+template <> struct GVec<double> { using type = vd64b; static constexpr int n = 8; };
 
 // ------------------------------------------------------------------------- dispatch
 /// out[n] = W[n, :] . v for n in [n0, n1) (W row-major, D columns).
@@ -217,6 +240,21 @@ inline void dot2_rows(const T* W, i64 D, i64 n0, i64 n1, const T* v, const T* vv
     }
 #endif
     dot2_rows_scalar(W, D, n0, n1, v, vv, out1, out2);
+}
+
+/// First index i in [n0, n1) with c[i] > thr (NaN never compares greater), or n1.
+template <class T>
+inline i64 first_above(const T* c, i64 n0, i64 n1, T thr) {
+#if SD_HAVE_SIMD_DISPATCH
+    switch (level()) {
+        case AVX512: return avx512::first_above(c, n0, n1, thr);
+        case AVX2: return avx2::first_above(c, n0, n1, thr);
+        default: break;
+    }
+#endif
+    for (i64 i = n0; i < n1; ++i)
+        if (c[i] > thr) return i;
+    return n1;
 }
 
 /// outs[s][n] = W[n] . xs[s] for n in [n0, n1) and s < ns: several samples share one read of

@@ -2,6 +2,11 @@
 // (sparsedream_fast/lateral.py, Stencil):
 //   (L x)[y, x] = row_scale[n] * sum_{a,b=-r..r} kernel[a+r, b+r] * x[y+a, x+b].
 // Cost O(N r^2) (or O(N r) on the box path), never an N x N product.
+//
+// The input rows a range needs (with r halo rows) are copied into a zero-padded image; each
+// block of 16 outputs then accumulates its taps in registers. The direct sum adds the
+// products in the reference's order (kernel row-major, zero entries skipped, padding adding
+// w * 0), so its result is the reference's to the bit.
 #pragma once
 
 #include "common.hpp"
@@ -18,108 +23,192 @@ struct StencilView {
     bool uniform = false;         ///< all off-centre kernel entries equal
 };
 
-/// Entries of per-thread scratch the box path needs for grid rows [y0, y1).
+/// Output block: one 64-byte vector (16 float / 8 double); the scratch is sized for 16.
+constexpr i64 kStencilBlock = 16;
+/// The box path (separable sums) is used from this radius on; below it the direct sum
+/// costs about the same and matches the reference bit for bit.
+constexpr i64 kStencilBoxMinRadius = 3;
+
+template <class T>
+inline bool stencil_uses_box(const StencilView<T>& st) {
+    return st.uniform && st.radius >= kStencilBoxMinRadius;
+}
+
+/// Scratch entries one thread needs for grid rows [y0, y1) (padded image, box sums).
 template <class T>
 inline i64 stencil_tmp_size(const StencilView<T>& st, i64 y0, i64 y1) {
-    return (y1 - y0 + 2 * st.radius) * st.cols;
+    const i64 r = st.radius, cw = st.cols + 2 * r;
+    const i64 cb = (st.cols + kStencilBlock - 1) / kStencilBlock * kStencilBlock;
+    const i64 nr = y1 - y0 + 2 * r;
+    return nr * cw + 2 * kStencilBlock + nr * cb;
 }
 
-/// Direct correlation: for each output, the terms are added in kernel row-major order,
-/// zero kernel entries skipped, exactly as the reference (Stencil.matvec), so the result
-/// is the reference's to the bit.
+/// Copy rows [y0 - r, y1 + r) of x into the zero-padded image P (row stride cols + 2r).
 template <class T>
-SD_INLINE void stencil_direct_impl(StencilView<T> st, const T* SD_RESTRICT x, T* SD_RESTRICT out,
-                                   i64 y0, i64 y1) {
-    const i64 r = st.radius, side = 2 * r + 1, cols = st.cols, rows = st.rows;
-    for (i64 y = y0; y < y1; ++y) {
-        T* o = out + y * cols;
-        for (i64 i = 0; i < cols; ++i) o[i] = T(0);
-        for (i64 a = 0; a < side; ++a) {
-            const i64 yy = y + a - r;
-            if (yy < 0 || yy >= rows) continue;
-            const T* xr = x + yy * cols;
-            for (i64 b = 0; b < side; ++b) {
-                const T w = st.kernel[a * side + b];
-                if (w == T(0)) continue;
-                const i64 db = b - r;
-                const i64 lo = db < 0 ? -db : 0;
-                const i64 hi = db > 0 ? cols - db : cols;
-                for (i64 i = lo; i < hi; ++i) o[i] = o[i] + w * xr[i + db];
+SD_INLINE void stencil_pad(const StencilView<T>& st, const T* SD_RESTRICT x, T* SD_RESTRICT P, i64 y0, i64 y1) {
+    const i64 r = st.radius, cols = st.cols, cw = cols + 2 * r, nr = y1 - y0 + 2 * r;
+    for (i64 py = 0; py < nr; ++py) {
+        const i64 y = y0 - r + py;
+        T* row = P + py * cw;
+        if (y < 0 || y >= st.rows) {
+            for (i64 i = 0; i < cw; ++i) row[i] = T(0);
+            continue;
+        }
+        for (i64 i = 0; i < r; ++i) row[i] = row[r + cols + i] = T(0);
+        const T* src = x + y * cols;
+        for (i64 i = 0; i < cols; ++i) row[r + i] = src[i];
+    }
+    for (i64 i = 0; i < 2 * kStencilBlock; ++i) P[nr * cw + i] = T(0);  // slack read by the last block
+}
+
+#define SD_VLOAD(v, p) __builtin_memcpy(&(v), (p), sizeof(v))
+
+/// o[l] = acc[l] (* sc[l]) for l < n (n <= lanes).
+template <class T, class V>
+SD_INLINE void stencil_store(V acc, T* SD_RESTRICT o, const T* SD_RESTRICT sc, i64 n) {
+    constexpr i64 B = simd::GVec<T>::n;
+    if (sc) {
+        if (n == B) {
+            V s;
+            SD_VLOAD(s, sc);
+            acc = acc * s;
+        } else {
+            for (i64 l = 0; l < n; ++l) acc[l] = acc[l] * sc[l];
+        }
+    }
+    if (n == B)
+        __builtin_memcpy(o, &acc, sizeof(acc));
+    else
+        for (i64 l = 0; l < n; ++l) o[l] = acc[l];
+}
+
+/// NB consecutive output blocks of one grid row (NB independent add chains in flight).
+template <class T, int NB>
+SD_INLINE void stencil_direct_blocks(const StencilView<T>& st, const T* base, i64 cw, i64 x0, T* o,
+                                     const T* sc, i64 cols) {
+    using V = typename simd::GVec<T>::type;
+    constexpr i64 B = simd::GVec<T>::n;
+    const i64 r = st.radius, side = 2 * r + 1;
+    V acc[NB];
+    for (int j = 0; j < NB; ++j) acc[j] = V{} * T(0);
+    for (i64 a = 0; a < side; ++a)  // kernel row-major, zero entries skipped
+        for (i64 b = 0; b < side; ++b) {
+            const T w = st.kernel[a * side + b];
+            if (w == T(0)) continue;
+            const T* src = base + (a - r) * cw + (b - r) + x0;
+            for (int j = 0; j < NB; ++j) {
+                V v;
+                SD_VLOAD(v, src + j * B);
+                acc[j] = acc[j] + w * v;
             }
         }
-        if (st.row_scale) {
-            const T* sc = st.row_scale + y * cols;
-            for (i64 i = 0; i < cols; ++i) o[i] = o[i] * sc[i];
-        }
+    for (int j = 0; j < NB; ++j) {
+        const i64 xj = x0 + j * B;
+        stencil_store<T, V>(acc[j], o + xj, sc ? sc + xj : nullptr, cols - xj < B ? cols - xj : B);
     }
 }
 
-/// Box path (all off-centre entries equal to s): s * (sum of the neighbours), the sum taken
-/// separably (horizontal window sums, then vertical) with the centre left out of its own
-/// row's sum, never subtracted, so no cancellation: equal to the direct sum up to rounding
-/// of the reordered additions (a few ulp). tmp: stencil_tmp_size entries.
 template <class T>
-SD_INLINE void stencil_box_impl(StencilView<T> st, const T* SD_RESTRICT x, T* SD_RESTRICT out,
-                                i64 y0, i64 y1, T* SD_RESTRICT tmp) {
-    const i64 r = st.radius, cols = st.cols, rows = st.rows;
+SD_INLINE void stencil_direct_impl(StencilView<T> st, const T* SD_RESTRICT x, T* SD_RESTRICT out, i64 y0, i64 y1,
+                                   T* SD_RESTRICT tmp) {
+    constexpr i64 B = simd::GVec<T>::n;
+    const i64 r = st.radius, cols = st.cols, cw = cols + 2 * r;
+    T* P = tmp;
+    stencil_pad(st, x, P, y0, y1);
+    for (i64 y = y0; y < y1; ++y) {
+        const T* base = P + (y - y0 + r) * cw + r;
+        T* o = out + y * cols;
+        const T* sc = st.row_scale ? st.row_scale + y * cols : nullptr;
+        i64 x0 = 0;
+        for (; x0 + 4 * B <= cols; x0 += 4 * B) stencil_direct_blocks<T, 4>(st, base, cw, x0, o, sc, cols);
+        for (; x0 < cols; x0 += B) stencil_direct_blocks<T, 1>(st, base, cw, x0, o, sc, cols);
+    }
+}
+
+/// NB consecutive output blocks of the box path for padded row pc.
+template <class T, int NB>
+SD_INLINE void stencil_box_blocks(const StencilView<T>& st, const T* P, const T* H, i64 cw, i64 cb, i64 pc, i64 x0,
+                                  T s, T* o, const T* sc, i64 cols) {
+    using V = typename simd::GVec<T>::type;
+    constexpr i64 B = simd::GVec<T>::n;
+    const i64 r = st.radius;
+    const T* prow = P + pc * cw + x0;
+    V acc[NB];
+    for (int j = 0; j < NB; ++j) acc[j] = V{} * T(0);
+    for (i64 b = 0; b <= 2 * r; ++b) {  // own row without the centre
+        if (b == r) continue;
+        for (int j = 0; j < NB; ++j) {
+            V v;
+            SD_VLOAD(v, prow + b + j * B);
+            acc[j] = acc[j] + v;
+        }
+    }
+    for (i64 a = 0; a <= 2 * r; ++a) {  // the other rows' window sums
+        if (a == r) continue;
+        const T* h = H + (pc + a - r) * cb + x0;
+        for (int j = 0; j < NB; ++j) {
+            V v;
+            SD_VLOAD(v, h + j * B);
+            acc[j] = acc[j] + v;
+        }
+    }
+    for (int j = 0; j < NB; ++j) {
+        const i64 xj = x0 + j * B;
+        stencil_store<T, V>(s * acc[j], o + xj, sc ? sc + xj : nullptr, cols - xj < B ? cols - xj : B);
+    }
+}
+
+/// Box path (all off-centre entries equal to s): s * (sum of the neighbours), taken
+/// separably (horizontal window sums H, then vertical), the centre left out of its own
+/// row's sum (never subtracted, so no cancellation). Equal to the direct sum up to the
+/// rounding of the reordered additions (a few ulp).
+template <class T>
+SD_INLINE void stencil_box_impl(StencilView<T> st, const T* SD_RESTRICT x, T* SD_RESTRICT out, i64 y0, i64 y1,
+                                T* SD_RESTRICT tmp) {
+    using V = typename simd::GVec<T>::type;
+    constexpr i64 B = simd::GVec<T>::n;
+    const i64 r = st.radius, cols = st.cols, cw = cols + 2 * r;
+    const i64 cb = (cols + kStencilBlock - 1) / kStencilBlock * kStencilBlock;
+    const i64 nr = y1 - y0 + 2 * r;
     const T s = st.kernel[0];
-    const i64 ylo = y0 - r < 0 ? 0 : y0 - r;
-    const i64 yhi = y1 + r > rows ? rows : y1 + r;
-    // full horizontal window sums of the rows [ylo, yhi)
-    for (i64 yy = ylo; yy < yhi; ++yy) {
-        T* h = tmp + (yy - ylo) * cols;
-        const T* xr = x + yy * cols;
-        for (i64 i = 0; i < cols; ++i) h[i] = T(0);
-        for (i64 db = -r; db <= r; ++db) {
-            const i64 lo = db < 0 ? -db : 0;
-            const i64 hi = db > 0 ? cols - db : cols;
-            for (i64 i = lo; i < hi; ++i) h[i] = h[i] + xr[i + db];
+    T* P = tmp;
+    T* H = P + nr * cw + 2 * kStencilBlock;
+    stencil_pad(st, x, P, y0, y1);
+    for (i64 py = 0; py < nr; ++py) {  // H[py][x] = sum_{b=-r..r} x[y, x+b]
+        const T* prow = P + py * cw;
+        T* h = H + py * cb;
+        for (i64 x0 = 0; x0 < cb; x0 += B) {
+            V acc = V{} * T(0);
+            for (i64 b = 0; b <= 2 * r; ++b) {
+                V v;
+                SD_VLOAD(v, prow + x0 + b);
+                acc = acc + v;
+            }
+            __builtin_memcpy(h + x0, &acc, sizeof(acc));
         }
     }
     for (i64 y = y0; y < y1; ++y) {
+        const i64 pc = y - y0 + r;
         T* o = out + y * cols;
-        const T* xr = x + y * cols;
-        for (i64 i = 0; i < cols; ++i) o[i] = T(0);
-        for (i64 db = -r; db <= r; ++db) {  // own row without the centre
-            if (db == 0) continue;
-            const i64 lo = db < 0 ? -db : 0;
-            const i64 hi = db > 0 ? cols - db : cols;
-            for (i64 i = lo; i < hi; ++i) o[i] = o[i] + xr[i + db];
-        }
-        for (i64 a = -r; a <= r; ++a) {
-            const i64 yy = y + a;
-            if (a == 0 || yy < ylo || yy >= yhi) continue;
-            const T* h = tmp + (yy - ylo) * cols;
-            for (i64 i = 0; i < cols; ++i) o[i] = o[i] + h[i];
-        }
-        if (st.row_scale) {
-            const T* sc = st.row_scale + y * cols;
-            for (i64 i = 0; i < cols; ++i) o[i] = (s * o[i]) * sc[i];
-        } else {
-            for (i64 i = 0; i < cols; ++i) o[i] = s * o[i];
-        }
+        const T* sc = st.row_scale ? st.row_scale + y * cols : nullptr;
+        i64 x0 = 0;
+        for (; x0 + 4 * B <= cols; x0 += 4 * B) stencil_box_blocks<T, 4>(st, P, H, cw, cb, pc, x0, s, o, sc, cols);
+        for (; x0 < cols; x0 += B) stencil_box_blocks<T, 1>(st, P, H, cw, cb, pc, x0, s, o, sc, cols);
     }
 }
 
 SD_MULTIVERSION(stencil_direct, stencil_direct_impl)
 SD_MULTIVERSION(stencil_box, stencil_box_impl)
 
-/// True when the box path is used for this stencil (uniform kernel, radius >= 2: at radius
-/// 1 the direct sum costs the same).
-template <class T>
-inline bool stencil_uses_box(const StencilView<T>& st) {
-    return st.uniform && st.radius >= 2;
-}
-
 /// out = L x on grid rows [y0, y1) (out and x have N entries; only those rows of out are
-/// written). tmp: stencil_tmp_size(st, y0, y1) entries (used by the box path).
+/// written). tmp: stencil_tmp_size(st, y0, y1) entries.
 template <class T>
 inline void stencil_rows(const StencilView<T>& st, const T* x, T* out, i64 y0, i64 y1, T* tmp) {
     if (y1 <= y0) return;
     if (stencil_uses_box(st))
         stencil_box(st, x, out, y0, y1, tmp);
     else
-        stencil_direct(st, x, out, y0, y1);
+        stencil_direct(st, x, out, y0, y1, tmp);
 }
 
 }  // namespace sd

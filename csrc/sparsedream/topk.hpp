@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common.hpp"
+#include "simd.hpp"
 
 namespace sd {
 
@@ -45,9 +46,10 @@ inline i64 topk_range(const T* c, i64 n0, i64 n1, i64 k, i64* out, i64* scratch)
             out[pos] = n;
         }
         T worst = val[m - 1];
-        for (; n < n1; ++n) {
+        for (;; ++n) {
+            n = simd::first_above(c, n, n1, worst);  // skip everything not above the k-th
+            if (n >= n1) break;
             const T x = c[n];
-            if (!(x > worst)) continue;
             i64 pos = m - 1;
             while (pos > 0 && x > val[pos - 1]) {
                 val[pos] = val[pos - 1];
