@@ -6,11 +6,11 @@ competing hidden units (``KrotovHopfield``, part C).
 Backends: ``numpy`` (reference), ``cpp`` (C++ extension), ``numba``, ``cuda``
 (see ``backends()``).
 """
-from . import lateral, ops
+from . import lateral, metrics, ops, plot
 from ._backends import BackendInfo, backends
 from .dreamcomp.model import DreamComp
 from .krotov.model import KrotovHopfield
 from .sparsedream.model import SparseDream
 
 __version__ = "0.1.0"
-__all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "backends", "BackendInfo", "lateral", "ops", "__version__"]
+__all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "__version__"]

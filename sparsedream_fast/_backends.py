@@ -51,6 +51,7 @@ def _probe_cpp() -> BackendInfo:
 def _probe_numba() -> BackendInfo:
     try:
         numba = importlib.import_module("numba")
+        importlib.import_module("sparsedream_fast.sparsedream._numba")
     except ImportError as exc:
         return BackendInfo("numba", False, f"numba is not importable: {exc} (pip install numba)")
     return BackendInfo("numba", True, f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")

@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "demo": ("sparsedream_fast.demo", "train the seed 001 map on tapestry frames and report speed and error"),
+    "demo": ("sparsedream_fast.demo", "train seed 001's map on tapestry frames; write its weight tapestry, animation, metrics and checkpoint"),
     "bench": ("sparsedream_fast.bench", "benchmark the backends against the numpy reference and the notebook loop"),
     "train": ("sparsedream_fast.train_cli", "train any model on a loader's data or a file, config from flags or TOML"),
     "show": ("sparsedream_fast.show_cli", "pictures and metrics of a saved checkpoint"),

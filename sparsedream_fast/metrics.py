@@ -105,12 +105,7 @@ def _weights_grid(model_or_W, grid):
 def _winners_values(model, Xc):
     """(winners (b, k) int64, activity (b, k)) of one chunk: the inference behind
     ``model.winners``/``model.transform``/``model.reconstruct``, run once for all three."""
-    infer = getattr(model, "_infer", None)
-    if infer is not None:
-        return infer(Xc)
-    A = model.transform(Xc)  # pragma: no cover - models without the private hook
-    win = model.winners(Xc)
-    return win, np.take_along_axis(A, win, 1)
+    return model.infer(Xc)
 
 
 def _chunks(n, chunk):

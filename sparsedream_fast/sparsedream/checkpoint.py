@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -100,10 +101,27 @@ def save_model(model, path) -> str:
 
 
 def load_model(cls, path, backend=None):
-    """Read a model written by ``save_model``; returns a fitted ``cls`` instance."""
+    """Read a model written by ``save_model``; returns a fitted ``cls`` instance.
+
+    Raises FileNotFoundError for a missing file and ValueError for anything that is not a
+    readable checkpoint (truncated, another format, a missing array).
+    """
     path = os.fspath(path)
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path += ".npz"
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        return _load(cls, path, backend)
+    except (ValueError, TypeError) as exc:
+        if "checkpoint" in str(exc) or "backend" in str(exc):
+            raise
+        raise ValueError(f"{path} is not a readable SparseDream checkpoint: {exc}") from exc
+    except (OSError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} is not a readable SparseDream checkpoint: {exc!r}") from exc
+
+
+def _load(cls, path, backend):
     with np.load(path, allow_pickle=False) as z:
         if "format" not in z.files or str(z["format"]) != FORMAT:
             raise ValueError(f"{path} is not a SparseDream checkpoint (format {FORMAT})")

@@ -345,6 +345,21 @@ class SparseDream(ParamsMixin):
         if not hasattr(self, "_state"):
             raise AttributeError(f"this {type(self).__name__} is not fitted yet: call fit or partial_fit first")
 
+    def infer(self, X):
+        """Winners and their activity in one pass, without learning (what ``winners``,
+        ``transform`` and ``reconstruct`` are built from).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs), or (n_inputs,) for one sample
+
+        Returns
+        -------
+        winners : ndarray of shape (n_samples, k), int64, strongest first
+        values : ndarray of shape (n_samples, k), model dtype: each winner's activity
+        """
+        return self._infer(X)
+
     def _infer(self, X):
         self._check_fitted()
         cfg = self.config_
