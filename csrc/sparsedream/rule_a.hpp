@@ -20,6 +20,7 @@
 #include "rows.hpp"
 #include "simd.hpp"
 #include "stencil.hpp"
+#include "team.hpp"
 #include "topk.hpp"
 
 namespace sd {
@@ -71,16 +72,18 @@ struct LateralView {
 /// at 20x20 x 400 = 160k the second thread's barriers cost more than it saves).
 constexpr i64 kParallelMinMacs = 400000;
 
-/// Pick the thread count: `requested` > 0 is used as given; 0 means automatic (all of
-/// OpenMP's threads when the drive pass is large enough, else one).
+/// Pick the thread count: `requested` > 0 is used as given (tests force the parallel path
+/// with it); 0 means automatic: all of OpenMP's threads when the work per item is at least
+/// kParallelMinMacs, at most `max_useful`, else one.
 inline int choose_threads(i64 macs_per_item, int requested, i64 max_useful) {
-    int nt = requested > 0 ? requested : (macs_per_item >= kParallelMinMacs ? omp_max_threads() : 1);
-    if (nt > max_useful) nt = int(max_useful > 0 ? max_useful : 1);
-    if (nt < 1) nt = 1;
 #ifndef _OPENMP
-    nt = 1;
+    return 1;
 #endif
-    return nt;
+    if (requested > 0) return requested;
+    if (macs_per_item < kParallelMinMacs) return 1;
+    i64 nt = omp_max_threads();
+    if (nt > max_useful) nt = max_useful;
+    return nt < 1 ? 1 : int(nt);
 }
 
 // ----------------------------------------------------------------------- competition
@@ -181,14 +184,16 @@ inline i64 lateral_tmp_size(const Model<T>& m) {
 
 // ----------------------------------------------------------------------------- engine
 /// State and scratch of a fit (or of single steps) on one model. Constructed outside the
-/// parallel region (all allocation happens here); run() is called by every thread.
+/// parallel region (all allocation happens here). In a fit, thread 0 runs the step loop
+/// (run_master) and the other threads serve its parallel phases (Team).
 template <class T>
 class Engine {
 public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
     Engine(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& lat, int n_threads)
-        : cfg_(cfg), trace_(trace), nt_(n_threads) {
+        : cfg_(cfg), trace_(trace), team_(n_threads) {
+        const int nt = team_.threads();
         N_ = cfg.n_neurons;
         D_ = cfg.n_inputs;
         k_ = cfg.k < N_ ? cfg.k : N_;
@@ -208,17 +213,24 @@ public:
         b_.c = c_.data();
         b_.q = b_.p2 = b_.lx = nullptr;
         if (cfg.uses_rowsum()) { q_.assign(N_, T(0)); b_.q = q_.data(); }
-        if (cfg.competition == COMP_WEIGHTED_AVERAGE) { p2_.assign(N_, T(0)); b_.p2 = p2_.data(); }
+        if (cfg.competition == COMP_WEIGHTED_AVERAGE) {
+            p2_.assign(N_, T(0));
+            b_.p2 = p2_.data();
+            vv_.assign(D_, T(0));
+        }
         if (m_.lateral_phase()) { lx_.assign(N_, T(0)); b_.lx = lx_.data(); }
-        vv_.assign(cfg.competition == COMP_WEIGHTED_AVERAGE ? size_t(nt_) * D_ : 0, T(0));
-        tmp_.assign(size_t(nt_) * (lateral_tmp_size(m_) + 1), T(0));
         tmp_stride_ = lateral_tmp_size(m_) + 1;
-        cand_.assign(size_t(nt_) * k_, 0);
-        cand_cnt_.assign(nt_, 0);
-        topk_scratch_.assign(k_ > kTopkInsertionMax ? N_ : 0, 0);
+        tmp_.assign(size_t(nt) * tmp_stride_, T(0));
+        // top-k: per-chunk candidate lists merged by thread 0 (small k), or one serial
+        // selection over all of c (large k)
+        chunk_topk_ = k_ <= kTopkInsertionMax;
+        const i64 slots = team_.chunk_slots();
+        cand_.assign(size_t(slots) * k_, 0);
+        cand_cnt_.assign(slots, 0);
+        merged_.assign(size_t(slots) * k_, 0);
+        topk_scratch_.assign(chunk_topk_ ? 0 : N_, 0);
         win_.assign(k_, 0);
         win_sorted_.assign(k_, 0);
-        merged_.assign(size_t(nt_) * k_, 0);
         active_.reserve(N_ + k_);
         next_.reserve(N_ + k_);
         is_win_.reserve(N_ + k_);
@@ -227,131 +239,125 @@ public:
         e_.assign(D_, T(0));
         g_.assign(D_, T(0));
         if (cfg.learn_lateral) u_.assign(N_, T(0));
-        // thread ranges: drive split evenly by rows (multiples of 4), competition by grid
-        // rows when a stencil needs halos, else the same as the drive ranges
-        dr_.resize(nt_ + 1);
-        cr_.resize(nt_ + 1);
-        for (int t = 0; t <= nt_; ++t) {
-            i64 a = (N_ * t / nt_) & ~i64(3);
-            dr_[t] = t == nt_ ? N_ : a;
-        }
-        if (m_.lateral_phase() && lat.kind == LAT_STENCIL) {
-            const i64 rows = lat.st.rows, cols = lat.st.cols;
-            for (int t = 0; t <= nt_; ++t) cr_[t] = (rows * t / nt_) * cols;
-        } else {
-            cr_ = dr_;
-        }
         init_trace_state();
     }
 
-    int threads() const { return nt_; }
+    int threads() const { return team_.threads(); }
     const T* p() const { return p_.data(); }
     const T* c() const { return c_.data(); }
     const i64* winners() const { return win_.data(); }
     i64 k() const { return k_; }
 
-    /// The whole fit loop (reference.fit), called by every thread of the region.
+    /// Called by every thread of the fit's parallel region (or by the caller alone).
     void run(int tid, const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0) {
-        init_rowsums(tid);
-        for (i64 e = 0; e < E; ++e) {
-            if (reset_trace && tid == 0) reset_trace_state();
-            for (i64 i = 0; i < S; ++i) {
-                const T* v = X + order[e * S + i] * D_;
-                step_parallel(tid, v);
-                if (tid == 0 && cfg_.use_bounds && (step0 + i) % cfg_.clip_every == 0) {
-                    bounds_pending_ = true;
-                    if (cfg_.clip_lateral) clip_lateral_data();
-                }
-                barrier();
-            }
+        if (tid != 0) {
+            team_.serve(tid);
+            return;
         }
-        if (bounds_pending_) {  // bounds due after the last step: clip the rest now
-            rows::clip_rows(m_.W, D_, dr_[tid], dr_[tid + 1], T(cfg_.w_max), (T*)nullptr);
-            barrier();
-            if (tid == 0) bounds_pending_ = false;
-        }
+        run_master(X, order, E, S, reset_trace, step0);
+        team_.stop();
     }
 
-    /// One step (reference.step) on one thread, without bounds; returns nothing, winners().
+    /// One step (reference.step) on the calling thread, without bounds; then winners().
     void step_single(const T* v) {
-        init_rowsums(0);
-        step_parallel(0, v);
+        init_rowsums();
+        step(v);
     }
 
-    /// Competition only, on one thread (reference.competition): p(), c().
+    /// Competition only (reference.competition) on the calling thread: p(), c().
     void competition_single(const T* v) {
-        init_rowsums(0);
-        const T* vv = prepare_vv(0, v);
-        competition_drive(m_, v, vv, b_, 0, N_);
+        init_rowsums();
+        prepare_vv(v);
+        competition_drive(m_, v, (const T*)vv_.data(), b_, 0, N_);
         if (m_.lateral_phase()) competition_lateral(m_, b_, 0, N_, tmp_.data());
     }
 
-    /// Clip W (and a learned lateral) to [0, w_max] (reference.apply_bounds), one thread.
-    void apply_bounds_single() {
-        rows::clip_rows(m_.W, D_, i64(0), N_, T(cfg_.w_max), (T*)nullptr);
-        if (cfg_.clip_lateral) clip_lateral_data();
-    }
-
 private:
-    void barrier() {
-#ifdef _OPENMP
-        if (nt_ > 1) {
-#pragma omp barrier
-        }
-#endif
-    }
-
-    const T* prepare_vv(int tid, const T* v) {
-        if (cfg_.competition != COMP_WEIGHTED_AVERAGE) return nullptr;
-        T* vv = vv_.data() + size_t(tid) * D_;
-        rows::square(v, vv, D_);
-        return vv;
-    }
-
-    void init_rowsums(int tid) {
-        if (!cfg_.uses_rowsum()) return;
-        rows::row_sums((const T*)m_.W, D_, dr_[tid], dr_[tid + 1], m_.rowsum);
-        barrier();
-    }
-
-    void step_parallel(int tid, const T* v) {
-        const i64 n0 = dr_[tid], n1 = dr_[tid + 1];
-        const T* vv = prepare_vv(tid, v);
-        // phase 1: (pending bounds: clip the rows first, block by block, while in cache)
-        // then the drive pass on this thread's rows
-        if (bounds_pending_) {
-            T* rs = cfg_.uses_rowsum() ? m_.rowsum : nullptr;
-            for (i64 a = n0; a < n1; a += 64) {
-                const i64 b = a + 64 < n1 ? a + 64 : n1;
-                rows::clip_rows(m_.W, D_, a, b, T(cfg_.w_max), rs);
-                competition_drive(m_, v, vv, b_, a, b);
+    /// The whole fit loop (reference.fit) on thread 0.
+    void run_master(const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0) {
+        init_rowsums();
+        for (i64 e = 0; e < E; ++e) {
+            if (reset_trace) reset_trace_state();
+            for (i64 i = 0; i < S; ++i) {
+                step(X + order[e * S + i] * D_);
+                if (cfg_.use_bounds && (step0 + i) % cfg_.clip_every == 0) {
+                    bounds_pending_ = true;  // W is clipped row by row in the next drive pass
+                    if (cfg_.clip_lateral) clip_lateral_data();
+                }
             }
-        } else {
-            competition_drive(m_, v, vv, b_, n0, n1);
         }
-        // phase 2: lateral term on this thread's competition rows
-        if (m_.lateral_phase()) {
-            barrier();
-            competition_lateral(m_, b_, cr_[tid], cr_[tid + 1], tmp_.data() + size_t(tid) * tmp_stride_);
-        }
-        // local selection, then the merge and the update on thread 0
-        cand_cnt_[tid] = topk_range(c_.data(), cr_[tid], cr_[tid + 1], k_, cand_.data() + size_t(tid) * k_,
-                                    topk_scratch_.empty() ? nullptr : topk_scratch_.data() + cr_[tid]);
-        barrier();
-        if (tid == 0) {
+        if (bounds_pending_) {  // bounds due after the last step: clip W now
+            auto clip = [this](int, i64, i64 b, i64 e) { rows::clip_rows(m_.W, D_, b, e, T(cfg_.w_max), (T*)nullptr); };
+            team_.parallel_for(N_, 4, clip);
             bounds_pending_ = false;
-            select_winners();
-            update(v);
         }
+    }
+
+    void prepare_vv(const T* v) {
+        if (cfg_.competition == COMP_WEIGHTED_AVERAGE) rows::square(v, vv_.data(), D_);
+    }
+
+    void init_rowsums() {
+        if (!cfg_.uses_rowsum()) return;
+        auto f = [this](int, i64, i64 b, i64 e) { rows::row_sums((const T*)m_.W, D_, b, e, m_.rowsum); };
+        team_.parallel_for(N_, 4, f);
+    }
+
+    /// Selection candidates of chunk `chunk` over neurons [n0, n1).
+    void chunk_select(i64 chunk, i64 n0, i64 n1) {
+        if (chunk_topk_) cand_cnt_[chunk] = topk_small(c_.data(), n0, n1, k_, cand_.data() + chunk * k_);
+    }
+
+    /// One step: competition (parallel phases), selection and update (thread 0).
+    void step(const T* v) {
+        prepare_vv(v);
+        const T* vv = vv_.empty() ? nullptr : vv_.data();
+        const bool lat_phase = m_.lateral_phase();
+        const bool pending = bounds_pending_;
+        // phase 1: drive pass over row chunks (pending bounds: clip each block of rows
+        // first, while it is in cache, and recompute its row sums)
+        auto drive = [this, v, vv, lat_phase, pending](int, i64 chunk, i64 n0, i64 n1) {
+            if (pending) {
+                T* rs = cfg_.uses_rowsum() ? m_.rowsum : nullptr;
+                for (i64 a = n0; a < n1; a += 64) {
+                    const i64 b = a + 64 < n1 ? a + 64 : n1;
+                    rows::clip_rows(m_.W, D_, a, b, T(cfg_.w_max), rs);
+                    competition_drive(m_, v, vv, b_, a, b);
+                }
+            } else {
+                competition_drive(m_, v, vv, b_, n0, n1);
+            }
+            if (!lat_phase) chunk_select(chunk, n0, n1);
+        };
+        team_.parallel_for(N_, 4, drive);
+        // phase 2: the lateral term (needs p / q of all neurons), by grid rows for a stencil
+        if (lat_phase) {
+            const bool st = m_.lat.kind == LAT_STENCIL;
+            const i64 cols = st ? m_.lat.st.cols : 1;
+            auto lateral = [this, cols](int tid, i64 chunk, i64 a, i64 b) {
+                const i64 n0 = a * cols, n1 = b * cols;
+                competition_lateral(m_, b_, n0, n1, tmp_.data() + size_t(tid) * tmp_stride_);
+                chunk_select(chunk, n0, n1);
+            };
+            team_.parallel_for(st ? m_.lat.st.rows : N_, st ? 1 : 4, lateral);
+        }
+        bounds_pending_ = false;
+        select_winners();
+        update(v);
     }
 
     void select_winners() {
-        if (nt_ == 1) {
+        if (!chunk_topk_) {
+            topk_range(c_.data(), 0, N_, k_, win_.data(), topk_scratch_.data());
+            return;
+        }
+        const i64 slots = team_.chunk_slots();
+        if (slots == 1) {
             std::copy(cand_.begin(), cand_.begin() + k_, win_.begin());
             return;
         }
         i64 nc = 0;
-        for (int t = 0; t < nt_; ++t)
+        for (i64 t = 0; t < slots; ++t)
             for (i64 j = 0; j < cand_cnt_[t]; ++j) merged_[nc++] = cand_[size_t(t) * k_ + j];
         topk_merge(c_.data(), merged_.data(), nc, k_, win_.data());
     }
@@ -455,15 +461,15 @@ private:
 
     RuleAConfig cfg_;
     T* trace_;
-    int nt_;
+    Team team_;
     i64 N_ = 0, D_ = 0, k_ = 0;
     Model<T> m_;
     CompBuffers<T> b_;
     std::vector<T> rowsum_, p_, c_, q_, p2_, lx_, vv_, tmp_, r_, e_, g_, u_, ov_;
     i64 tmp_stride_ = 0;
+    bool chunk_topk_ = true;
     std::vector<i64> cand_, cand_cnt_, topk_scratch_, win_, win_sorted_, merged_, active_, next_;
     std::vector<char> is_win_;
-    std::vector<i64> dr_, cr_;
     bool trace_dirty_ = false;
     bool bounds_pending_ = false;
 };
@@ -475,7 +481,7 @@ template <class T>
 inline void fit(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& lat, const T* X,
                 const i64* order, i64 E, i64 S, bool reset_trace, i64 step0, int n_threads) {
     const i64 macs = cfg.n_neurons * cfg.n_inputs * (cfg.competition == COMP_WEIGHTED_AVERAGE ? 2 : 1);
-    const int nt = choose_threads(macs, n_threads, cfg.n_neurons / 16);
+    const int nt = choose_threads(macs, n_threads, cfg.n_neurons / 64);
     Engine<T> eng(cfg, W, trace, lat, nt);
     if (nt == 1) {
         eng.run(0, X, order, E, S, reset_trace, step0);

@@ -21,47 +21,55 @@ SD_INLINE bool topk_before(T a, i64 ia, T b, i64 ib) {
     return a > b || (a == b && ia < ib);
 }
 
+/// Top-k (k <= kTopkInsertionMax) of c over indices [n0, n1) into out, ascending in the order
+/// (-c, n), by one pass with an insertion buffer; returns the count min(k, n1 - n0).
+template <class T>
+inline i64 topk_small(const T* c, i64 n0, i64 n1, i64 k, i64* out) {
+    const i64 len = n1 - n0;
+    if (len <= 0 || k <= 0) return 0;
+    const i64 m = k < len ? k : len;
+    // out[0..cnt) sorted; indices arrive ascending, so a newcomer equal to an entry goes
+    // after it: only a strictly larger value moves forward
+    T val[kTopkInsertionMax];
+    i64 cnt = 0;
+    i64 n = n0;
+    for (; n < n1 && cnt < m; ++n) {
+        const T x = c[n];
+        i64 pos = cnt++;
+        while (pos > 0 && x > val[pos - 1]) {
+            val[pos] = val[pos - 1];
+            out[pos] = out[pos - 1];
+            --pos;
+        }
+        val[pos] = x;
+        out[pos] = n;
+    }
+    T worst = val[m - 1];
+    for (;; ++n) {
+        n = simd::first_above(c, n, n1, worst);  // skip everything not above the k-th
+        if (n >= n1) break;
+        const T x = c[n];
+        i64 pos = m - 1;
+        while (pos > 0 && x > val[pos - 1]) {
+            val[pos] = val[pos - 1];
+            out[pos] = out[pos - 1];
+            --pos;
+        }
+        val[pos] = x;
+        out[pos] = n;
+        worst = val[m - 1];
+    }
+    return m;
+}
+
 /// Top-k of c over indices [n0, n1) into out (ascending order (-c, n)); returns the count,
 /// min(k, n1 - n0). `scratch` needs n1 - n0 entries when k > kTopkInsertionMax.
 template <class T>
 inline i64 topk_range(const T* c, i64 n0, i64 n1, i64 k, i64* out, i64* scratch) {
+    if (k <= kTopkInsertionMax) return topk_small(c, n0, n1, k, out);
     const i64 len = n1 - n0;
-    if (len <= 0 || k <= 0) return 0;
+    if (len <= 0) return 0;
     const i64 m = k < len ? k : len;
-    if (k <= kTopkInsertionMax) {
-        // out[0..cnt) sorted; indices arrive ascending, so a newcomer equal to an entry
-        // goes after it: only a strictly larger value moves forward.
-        T val[kTopkInsertionMax];
-        i64 cnt = 0;
-        i64 n = n0;
-        for (; n < n1 && cnt < m; ++n) {
-            const T x = c[n];
-            i64 pos = cnt++;
-            while (pos > 0 && x > val[pos - 1]) {
-                val[pos] = val[pos - 1];
-                out[pos] = out[pos - 1];
-                --pos;
-            }
-            val[pos] = x;
-            out[pos] = n;
-        }
-        T worst = val[m - 1];
-        for (;; ++n) {
-            n = simd::first_above(c, n, n1, worst);  // skip everything not above the k-th
-            if (n >= n1) break;
-            const T x = c[n];
-            i64 pos = m - 1;
-            while (pos > 0 && x > val[pos - 1]) {
-                val[pos] = val[pos - 1];
-                out[pos] = out[pos - 1];
-                --pos;
-            }
-            val[pos] = x;
-            out[pos] = n;
-            worst = val[m - 1];
-        }
-        return m;
-    }
     for (i64 i = 0; i < len; ++i) scratch[i] = n0 + i;
     auto before = [c](i64 a, i64 b) { return topk_before(c[a], a, c[b], b); };
     if (m < len) std::nth_element(scratch, scratch + m, scratch + len, before);
