@@ -288,7 +288,7 @@ private:
         }
         if (bounds_pending_) {  // bounds due after the last step: clip W now
             auto clip = [this](int, i64, i64 b, i64 e) { rows::clip_rows(m_.W, D_, b, e, T(cfg_.w_max), (T*)nullptr); };
-            team_.parallel_for(N_, 4, clip);
+            team_.parallel_for(N_, 4, chunks_for_rows(N_), clip);
             bounds_pending_ = false;
         }
     }
@@ -300,7 +300,13 @@ private:
     void init_rowsums() {
         if (!cfg_.uses_rowsum()) return;
         auto f = [this](int, i64, i64 b, i64 e) { rows::row_sums((const T*)m_.W, D_, b, e, m_.rowsum); };
-        team_.parallel_for(N_, 4, f);
+        team_.parallel_for(N_, 4, chunks_for_rows(N_), f);
+    }
+
+    /// Chunks per thread for a pass over `rows` rows of W: about 128 KB of weights each.
+    i64 chunks_for_rows(i64 rows) const {
+        const i64 bytes = rows * D_ * i64(sizeof(T)) / team_.threads();
+        return bytes / (i64(128) << 10);
     }
 
     /// Selection candidates of chunk `chunk` over neurons [n0, n1).
@@ -329,7 +335,7 @@ private:
             }
             if (!lat_phase) chunk_select(chunk, n0, n1);
         };
-        team_.parallel_for(N_, 4, drive);
+        team_.parallel_for(N_, 4, chunks_for_rows(N_), drive);
         // phase 2: the lateral term (needs p / q of all neurons), by grid rows for a stencil
         if (lat_phase) {
             const bool st = m_.lat.kind == LAT_STENCIL;
@@ -339,7 +345,8 @@ private:
                 competition_lateral(m_, b_, n0, n1, tmp_.data() + size_t(tid) * tmp_stride_);
                 chunk_select(chunk, n0, n1);
             };
-            team_.parallel_for(st ? m_.lat.st.rows : N_, st ? 1 : 4, lateral);
+            // about 2048 neurons per chunk
+            team_.parallel_for(st ? m_.lat.st.rows : N_, st ? 1 : 4, N_ / (2048 * team_.threads()), lateral);
         }
         bounds_pending_ = false;
         select_winners();
