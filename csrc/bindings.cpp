@@ -377,7 +377,7 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("level"), "Use at most this SIMD level (for tests); returns the level set.");
     m.def("max_threads", &sd::omp_max_threads, "OpenMP's thread count (1 without OpenMP).");
-    m.attr("parallel_min_macs") = sd::kParallelMinMacs;
+    m.attr("parallel_min_bytes") = sd::kParallelMinBytes;
 
     m.def(
         "sparsedream_fit",

@@ -68,19 +68,21 @@ struct LateralView {
     CsrView<T> csr;
 };
 
-/// Multiply-adds per step below which a fit runs on one thread (measured on a 2-core Zen 5:
-/// at 20x20 x 400 = 160k the second thread's barriers cost more than it saves).
-constexpr i64 kParallelMinMacs = 400000;
+/// Bytes of weights read per step below which a fit runs on one thread. The drive pass is
+/// memory-bound, so its size in bytes decides; measured on the 2-core Zen 5 VM (both
+/// float32 and float64): two threads start to pay at about 0.9 MB (24x24 x 400 float32:
+/// 1.09x, 20x20 x 400 float64: 1.25x, 80x80 x 400 float32: 1.7x).
+constexpr i64 kParallelMinBytes = i64(1) << 20;
 
 /// Pick the thread count: `requested` > 0 is used as given (tests force the parallel path
-/// with it); 0 means automatic: all of OpenMP's threads when the work per item is at least
-/// kParallelMinMacs, at most `max_useful`, else one.
-inline int choose_threads(i64 macs_per_item, int requested, i64 max_useful) {
+/// with it); 0 means automatic: all of OpenMP's threads (at most `max_useful`) when the
+/// bytes streamed per step are at least kParallelMinBytes, else one.
+inline int choose_threads(i64 bytes_per_item, int requested, i64 max_useful) {
 #ifndef _OPENMP
     return 1;
 #endif
     if (requested > 0) return requested;
-    if (macs_per_item < kParallelMinMacs) return 1;
+    if (bytes_per_item < kParallelMinBytes) return 1;
     i64 nt = omp_max_threads();
     if (nt > max_useful) nt = max_useful;
     return nt < 1 ? 1 : int(nt);
@@ -182,6 +184,29 @@ inline i64 lateral_tmp_size(const Model<T>& m) {
     return m.lat.kind == LAT_STENCIL ? stencil_tmp_size(m.lat.st, 0, m.lat.st.rows) : 0;
 }
 
+// Optional per-phase timers of the fit loop (thread 0): compile with -DSD_PROFILE_ENGINE.
+#ifdef SD_PROFILE_ENGINE
+#include <chrono>
+struct EngineProfile {
+    double drive = 0, lateral = 0, select = 0, update = 0;
+    long steps = 0;
+};
+inline EngineProfile& engine_profile() {
+    static EngineProfile p;
+    return p;
+}
+#define SD_PROF_NOW() std::chrono::steady_clock::now()
+#define SD_PROF_ADD(field, t0)                                                                   \
+    do {                                                                                         \
+        auto t1_ = SD_PROF_NOW();                                                                \
+        engine_profile().field += std::chrono::duration<double>(t1_ - (t0)).count();             \
+        t0 = t1_;                                                                                \
+    } while (0)
+#else
+#define SD_PROF_NOW() 0
+#define SD_PROF_ADD(field, t0) (void)(t0)
+#endif
+
 // ----------------------------------------------------------------------------- engine
 /// State and scratch of a fit (or of single steps) on one model. Constructed outside the
 /// parallel region (all allocation happens here). In a fit, thread 0 runs the step loop
@@ -239,6 +264,7 @@ public:
         e_.assign(D_, T(0));
         g_.assign(D_, T(0));
         if (cfg.learn_lateral) u_.assign(N_, T(0));
+        lateral_chunks_ = N_ / (1024 * nt);  // about 1024 neurons per chunk
         init_trace_state();
     }
 
@@ -335,7 +361,9 @@ private:
             }
             if (!lat_phase) chunk_select(chunk, n0, n1);
         };
+        auto t0 = SD_PROF_NOW();
         team_.parallel_for(N_, 4, chunks_for_rows(N_), drive);
+        SD_PROF_ADD(drive, t0);
         // phase 2: the lateral term (needs p / q of all neurons), by grid rows for a stencil
         if (lat_phase) {
             const bool st = m_.lat.kind == LAT_STENCIL;
@@ -345,12 +373,17 @@ private:
                 competition_lateral(m_, b_, n0, n1, tmp_.data() + size_t(tid) * tmp_stride_);
                 chunk_select(chunk, n0, n1);
             };
-            // about 2048 neurons per chunk
-            team_.parallel_for(st ? m_.lat.st.rows : N_, st ? 1 : 4, N_ / (2048 * team_.threads()), lateral);
+            team_.parallel_for(st ? m_.lat.st.rows : N_, st ? 1 : 4, lateral_chunks_, lateral);
+            SD_PROF_ADD(lateral, t0);
         }
         bounds_pending_ = false;
         select_winners();
+        SD_PROF_ADD(select, t0);
         update(v);
+        SD_PROF_ADD(update, t0);
+#ifdef SD_PROFILE_ENGINE
+        ++engine_profile().steps;
+#endif
     }
 
     void select_winners() {
@@ -475,6 +508,7 @@ private:
     std::vector<T> rowsum_, p_, c_, q_, p2_, lx_, vv_, tmp_, r_, e_, g_, u_, ov_;
     i64 tmp_stride_ = 0;
     bool chunk_topk_ = true;
+    i64 lateral_chunks_ = 1;
     std::vector<i64> cand_, cand_cnt_, topk_scratch_, win_, win_sorted_, merged_, active_, next_;
     std::vector<char> is_win_;
     bool trace_dirty_ = false;
@@ -487,8 +521,8 @@ private:
 template <class T>
 inline void fit(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& lat, const T* X,
                 const i64* order, i64 E, i64 S, bool reset_trace, i64 step0, int n_threads) {
-    const i64 macs = cfg.n_neurons * cfg.n_inputs * (cfg.competition == COMP_WEIGHTED_AVERAGE ? 2 : 1);
-    const int nt = choose_threads(macs, n_threads, cfg.n_neurons / 64);
+    const i64 bytes = cfg.n_neurons * cfg.n_inputs * i64(sizeof(T));
+    const int nt = choose_threads(bytes, n_threads, cfg.n_neurons / 64);
     Engine<T> eng(cfg, W, trace, lat, nt);
     if (nt == 1) {
         eng.run(0, X, order, E, S, reset_trace, step0);
@@ -511,7 +545,8 @@ inline void infer(const RuleAConfig& cfg, const T* W, const LateralView<T>& lat,
     const bool wa = cfg.competition == COMP_WEIGHTED_AVERAGE;
     constexpr int kBlock = 8;
     const i64 nblocks = (n + kBlock - 1) / kBlock;
-    const int nt = choose_threads(N * D * (wa ? 2 : 1) * (n > 1 ? 2 : 1), n_threads, nblocks);
+    // blocks of samples are independent: threads pay once there is enough work in all
+    const int nt = choose_threads(N * D * i64(sizeof(T)) * nblocks, n_threads, nblocks);
     Model<T> m;
     m.cfg = &cfg;
     m.W = const_cast<T*>(W);
