@@ -419,7 +419,10 @@ private:
         trace_dirty_ = false;
     }
 
-    /// Trace, reconstruction, error and the update of the active rows (thread 0).
+    /// Trace, reconstruction, error and the update of the active rows (thread 0). Serial on
+    /// purpose: split over threads (r by inputs, updates by rows), the active rows moved
+    /// between the cores' caches and a trace step (~200 active rows at 80x80) took 37 us
+    /// instead of 12 us.
     void update(const T* v) {
         const T* s = cfg_.output == OUT_DRIVE ? p_.data() : c_.data();
         T* o = trace_;
