@@ -6,14 +6,18 @@
 // competition (stencil O(N r^2) / CSR O(nnz)), a top-k selection, and the update of the
 // active rows only (O(|active| D)). The trace is kept as a sparse active set; row sums
 // (normalized modes) are maintained incrementally. With several threads, one OpenMP
-// region spans the whole fit: rows are split statically, phases are separated by
-// barriers, and the selection/update runs on thread 0. Nothing is allocated per step.
+// region spans the whole fit: thread 0 runs the step loop, the drive pass and the lateral
+// term are shared out in chunks (static split first, then stealing: team.hpp), and the
+// selection and update run on thread 0. Nothing is allocated per step. Results do not
+// depend on the thread count (bit for bit).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
-#include <stdexcept>
 #include <vector>
+#ifdef SD_PROFILE_ENGINE
+#include <chrono>
+#endif
 
 #include "common.hpp"
 #include "csr.hpp"
@@ -79,13 +83,15 @@ constexpr i64 kParallelMinBytes = i64(1) << 20;
 /// bytes streamed per step are at least kParallelMinBytes, else one.
 inline int choose_threads(i64 bytes_per_item, int requested, i64 max_useful) {
 #ifndef _OPENMP
+    (void)bytes_per_item, (void)requested, (void)max_useful;
     return 1;
-#endif
+#else
     if (requested > 0) return requested;
     if (bytes_per_item < kParallelMinBytes) return 1;
     i64 nt = omp_max_threads();
     if (nt > max_useful) nt = max_useful;
     return nt < 1 ? 1 : int(nt);
+#endif
 }
 
 // ----------------------------------------------------------------------- competition
@@ -178,7 +184,7 @@ inline void competition_lateral(const Model<T>& m, const CompBuffers<T>& b, i64 
     }
 }
 
-/// Scratch entries of the stencil for rows [n0, n1).
+/// Scratch entries one thread needs for the lateral term (any range of rows).
 template <class T>
 inline i64 lateral_tmp_size(const Model<T>& m) {
     return m.lat.kind == LAT_STENCIL ? stencil_tmp_size(m.lat.st, 0, m.lat.st.rows) : 0;
@@ -186,7 +192,6 @@ inline i64 lateral_tmp_size(const Model<T>& m) {
 
 // Optional per-phase timers of the fit loop (thread 0): compile with -DSD_PROFILE_ENGINE.
 #ifdef SD_PROFILE_ENGINE
-#include <chrono>
 struct EngineProfile {
     double drive = 0, lateral = 0, select = 0, update = 0;
     long steps = 0;
