@@ -42,6 +42,8 @@ __all__ = ["add_arguments", "run", "notebook_lateral", "notebook_run", "memory_b
            "gemv_rate", "machine_info", "PeakMemory"]
 
 DEFAULT_GRIDS = "20,40,80"
+#: repeats further apart than this factor are flagged "noisy" in the table
+NOISY = 1.3
 
 
 # ====================================================================== the notebook loop
@@ -198,6 +200,35 @@ def gemv_rate(N, D, dtype, seconds=0.15) -> float:
             np.matmul(W, v, out=out)
         rates.append(reps / (time.perf_counter() - t0))
     return float(np.median(rates))
+
+
+def blas_probe(seconds=0.1):
+    """A 1600 x 400 float32 ``W @ v`` per second with numpy's BLAS threads as set, and with one.
+
+    On a machine whose cores another process keeps busy, a multi-threaded BLAS call waits for
+    a scheduler slice (about 8 ms here, where one thread needs 30 us): the first figure then
+    falls far below the second, and every numpy figure (notebook, reference) with it.
+    Returns (threads as set, one thread), or None when threadpoolctl is missing.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    W = np.random.default_rng(0).random((1600, 400)).astype(np.float32)
+    v = W[0].copy()
+
+    def rate():
+        W @ v
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            W @ v
+            n += 1
+        return n / (time.perf_counter() - t0)
+
+    multi = rate()
+    with threadpool_limits(1, user_api="blas"):
+        one = rate()
+    return multi, one
 
 
 # ========================================================================== peak memory
@@ -468,11 +499,15 @@ def format_table(rows, floors) -> str:
                           "-", "-", "-", r["skipped"]))
             continue
         xn, xr = r.get("x_notebook"), r.get("x_numpy")
+        check = r.get("check", "-")
+        rates = r.get("rates") or []
+        if len(rates) > 1 and max(rates) > NOISY * min(rates):
+            check += f", noisy (repeats {min(rates):,.0f}-{max(rates):,.0f})"
         lines.append((r["backend"], r["dtype"], r["grid"], str(r["N"]),
                       "-" if r.get("threads") is None else str(r["threads"]),
                       _fmt_rate(r["steps_per_s"]),
                       "-" if xn is None else f"{xn:,.1f}", "-" if xr is None else f"{xr:,.2f}",
-                      f"{r['peak_mb']:,.1f}", r.get("check", "-")))
+                      f"{r['peak_mb']:,.1f}", check))
     widths = [max(len(h), *(len(l[i]) for l in lines)) if i < len(head) - 1 else 0
               for i, h in enumerate(head)]
     fmt = lambda cells: "  ".join(c.rjust(w) if 3 <= i <= 8 else c.ljust(w)
@@ -572,7 +607,7 @@ def add_arguments(parser) -> None:
                              "notebook loop never runs more than that)")
     parser.add_argument("--seconds", type=float, default=0.4,
                         help="target seconds per timed repeat when --steps is not given (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed repeats; the median is reported (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=5, help="timed repeats; the median is reported (default %(default)s)")
     parser.add_argument("--check-steps", type=int, default=20,
                         help="steps of the correctness run against the numpy reference (default %(default)s)")
     parser.add_argument("--no-notebook", action="store_true", help="skip the notebook loop baseline")
@@ -583,6 +618,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and frames (default %(default)s)")
     parser.add_argument("--out", default="bench_out", help="folder for bench.json and bench.png (default %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="limit numpy's BLAS threads for the whole run (notebook loop, numpy "
+                             "reference, W @ v) (default: as numpy has them); 1 keeps the numpy "
+                             "figures sane on a machine where other processes use the cores")
 
 
 def _frames(kind, n, seed):
@@ -599,6 +638,22 @@ def _frames(kind, n, seed):
 
 
 def run(args) -> int:
+    if getattr(args, "blas_threads", None) is not None:
+        if args.blas_threads < 1:
+            print("sparsedream bench: error: --blas-threads must be >= 1", file=sys.stderr)
+            return 2
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            print("sparsedream bench: error: --blas-threads needs threadpoolctl (pip install threadpoolctl)",
+                  file=sys.stderr)
+            return 2
+        with threadpool_limits(args.blas_threads, user_api="blas"):
+            return _run(args)
+    return _run(args)
+
+
+def _run(args) -> int:
     """Benchmark the backends of rule A against the numpy reference and the notebook loop.
 
     For every grid and dtype: train through the public API (``SparseDream(...).partial_fit``
@@ -617,6 +672,11 @@ def run(args) -> int:
       sparsedream bench --grids 20,40,80,100,200 --no-notebook --out results/
       sparsedream bench --backends cpp,numba --k 20 --no-lateral
       sparsedream bench --steps 2000 --repeat 5      # fixed steps per repeat
+      sparsedream bench --blas-threads 1             # numpy single-threaded (a busy machine)
+
+    Other processes on the same cores spoil the figures, numpy's most of all: a
+    multi-threaded BLAS call then waits for a scheduler slice. The command measures that
+    first and warns; the table flags timings whose repeats disagree ("noisy").
     """
     try:
         grids = _parse_grids(args.grids)
@@ -669,6 +729,14 @@ def run(args) -> int:
         print(f"  backend {b:6s} {'used' if b in order else ('not chosen' if why is None else 'unusable: ' + why)}")
     bw = memory_bandwidth()
     print(f"memory bandwidth (numpy copy, read + write): {bw / 1e9:.1f} GB/s")
+    probe = blas_probe()
+    if probe is not None:
+        machine["blas_probe_gemv_per_s"] = {"threads_as_set": probe[0], "one_thread": probe[1]}
+        if probe[0] < 0.5 * probe[1]:
+            print(f"warning: numpy's multi-threaded BLAS stalls here ({probe[0]:,.0f} W @ v per s, "
+                  f"{probe[1]:,.0f} with one thread): other processes hold the cores; the numpy "
+                  f"figures (notebook, reference) will be far too low. Rerun on an idle machine or "
+                  f"with --blas-threads 1.", file=sys.stderr)
     n_frames = 10_000
     frames64, data_info = _frames(args.data, n_frames, args.seed)
     print(f"frames: {data_info}")
@@ -754,4 +822,4 @@ def run(args) -> int:
     return 1 if bad else 0
 
 
-run.__doc__ = __import__("inspect").cleandoc(run.__doc__)
+run.__doc__ = _run.__doc__ = __import__("inspect").cleandoc(_run.__doc__)
