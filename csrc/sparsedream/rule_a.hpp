@@ -199,7 +199,7 @@ inline i64 lateral_tmp_size(const Model<T>& m) {
 // Optional per-phase timers of the fit loop (thread 0): compile with -DSD_PROFILE_ENGINE.
 #ifdef SD_PROFILE_ENGINE
 struct EngineProfile {
-    double drive = 0, lateral = 0, select = 0, update = 0;
+    double drive = 0, lateral = 0, select = 0, update = 0, upd_part = 0, upd_sum = 0, upd_rows = 0;
     long steps = 0;
 };
 inline EngineProfile& engine_profile() {
@@ -562,7 +562,9 @@ private:
             }
         };
         const i64 chunks = na * D_ * i64(sizeof(T)) / (i64(64) << 10) / team_.threads();
+        auto t0 = SD_PROF_NOW();
         team_.parallel_for(nb, 1, chunks, partial);
+        SD_PROF_ADD(upd_part, t0);
         std::fill(r_.begin(), r_.end(), T(0));
         for (i64 b = 0; b < nb; ++b)
             if (bstart_[b] != bstart_[b + 1]) rows::axpy(r_.data(), T(1), (const T*)(part_.data() + b * D_), D_);
@@ -576,7 +578,9 @@ private:
                 if (m_.rowsum) m_.rowsum[idx[t]] = rows::pairwise_sum_impl((const T*)w, D_);
             }
         };
+        SD_PROF_ADD(upd_sum, t0);
         team_.parallel_for(nb, 1, chunks, upd);
+        SD_PROF_ADD(upd_rows, t0);
     }
 
     void clip_lateral_data() {
