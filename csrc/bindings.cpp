@@ -19,11 +19,6 @@ namespace {
 
 // ------------------------------------------------------------------------ checks
 template <class T>
-const char* dtype_name() {
-    return sizeof(T) == 4 ? "float32" : "float64";
-}
-
-template <class T>
 T* get_ptr(const py::array& a, const char* name, bool writable) {
     if (!a.dtype().is(py::dtype::of<T>())) {
         std::ostringstream s;
