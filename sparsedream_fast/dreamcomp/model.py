@@ -15,7 +15,7 @@ from . import reference
 __all__ = ["DreamComp"]
 
 #: backends implementing rule B, by preference of ``backend="auto"``
-_IMPLEMENTED = {"numpy": "reference"}
+_IMPLEMENTED = {"numba": "_numba", "numpy": "reference"}
 
 
 def _module(backend: str):

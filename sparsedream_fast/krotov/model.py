@@ -15,7 +15,7 @@ from . import reference
 __all__ = ["KrotovHopfield"]
 
 #: backends implementing rule C, by preference of ``backend="auto"``
-_IMPLEMENTED = {"numpy": "reference"}
+_IMPLEMENTED = {"numba": "_numba", "numpy": "reference"}
 
 
 class KrotovHopfield(ParamsMixin):

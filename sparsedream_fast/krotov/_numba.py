@@ -1,0 +1,428 @@
+"""Numba kernels of rule C, Krotov-Hopfield competing hidden units (backend ``"numba"``).
+
+The same functions and signatures as the numpy reference (``reference.py``). The whole
+``fit`` loop runs inside one jitted function; per minibatch ``X`` (B, D):
+
+1. ``I = Wp X^T`` (hid, B) with one BLAS gemm (``np.dot`` inside the kernel), where
+   ``Wp = sign(W) |W|^(p-1)`` is kept between batches and recomputed only for the rows the
+   previous batch changed (p = 2: ``W``; p = 3: ``W |W|``; p = 1.5: ``sign(W) sqrt|W|``;
+   else ``pow``);
+2. per sample the first and k-th unit by I (value descending, ties to the lower index, NaN
+   last: the reference's lexsort), by one row-major pass over I that keeps the k best of
+   every column in a sorted buffer (a row is rarely better than a column's k-th best);
+3. g has two non-zeros per column, so only the units that are first or k-th for some sample
+   (at most 2B of them) have a non-zero row of ``ds``: for those,
+   ``xx_n = sum_b g I``, ``ds_n = sum_b g X_b - xx_n W_n`` (a scatter of rows of X, not a
+   dense g X product);
+4. ``W_n += eps (ds_n / max(max|ds|, prec))`` on those rows only (the reference adds exactly
+   0 to the others).
+
+float64 screening (``SCREEN_FLOAT64``, on by default): as in DreamComp's module, the
+ranking comes from a float32 product plus float64 currents of the units its rigorous error
+bound cannot rule out (``_screened_ranks``): the float64 ranking all the same.
+
+Numerics: elementwise operations are the reference's, in the same order and in the model
+dtype (``fastmath=False``; scalars cast to the dtype as numpy 2 does with Python floats).
+Without screening the gemm is the reference's (same BLAS kernels and transposition: I is
+usually bitwise the reference's). Sums over the samples of one unit run in sample order
+where the reference lets BLAS (``g X``) and numpy's pairwise sum (``xx``) choose: they
+agree to rounding, and exactly for a unit that one sample selected. ``Wp`` is numpy's bit
+for bit at p = 2, 3 and 1.5 (numpy's ``**`` fast paths); otherwise ``pow`` agrees with
+numpy's to an ulp or so.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..dreamcomp._numba import _blas_limit, _c, _dtype, _gather, _typed
+
+__all__ = ["BLAS_THREADS", "SCREEN_FLOAT64", "weight_powers", "ranks", "batch_update", "fit"]
+
+_JIT = dict(cache=True, fastmath=False, nogil=True)
+
+#: BLAS threads of the gemm; None leaves the process's setting (threadpoolctl) alone.
+BLAS_THREADS = None
+
+#: float64: rank from a float32 product (half the time of the float64 gemm) and float64
+#: currents of the few candidates within its rigorous error bound (``_screened_ranks``):
+#: the ranking is the float64 one all the same. False computes the float64 product.
+SCREEN_FLOAT64 = True
+
+
+# ================================================================== kernels
+@numba.njit(**_JIT)
+def _power_row(w, wp, p):
+    """``wp = sign(w) |w|^(p-1)`` for one row (numpy's ``**`` fast paths at p = 2, 3, 1.5)."""
+    D = w.shape[0]
+    if p == 2.0:
+        for j in range(D):
+            wp[j] = w[j]
+    elif p == 3.0:
+        for j in range(D):
+            wp[j] = w[j] * abs(w[j])
+    elif p == 1.5:
+        for j in range(D):
+            wp[j] = np.sign(w[j]) * np.sqrt(abs(w[j]))
+    else:
+        e = _typed(w, p - 1.0)
+        for j in range(D):
+            wp[j] = np.sign(w[j]) * abs(w[j]) ** e
+
+
+@numba.njit(**_JIT)
+def _powers_kernel(W, Wp, p):
+    for n in range(W.shape[0]):
+        _power_row(W[n], Wp[n], p)
+
+
+@numba.njit(**_JIT)
+def _before(x, i, y, j):
+    """True when (value x, index i) precedes (y, j) in the order (-value, index); NaN last."""
+    if x > y:
+        return True
+    if x < y:
+        return False
+    if x == y:
+        return i < j
+    if y != y:  # y is NaN: any number precedes it; two NaNs go by index
+        return x == x or i < j
+    return False
+
+
+@numba.njit(**_JIT)
+def _rank_cols(I, k, bv, bi):
+    """The k first units of every column of I, in order (-I, index): ``bi[b, :k]``.
+
+    Rows are scanned in order, so a row enters a column's buffer only when it strictly
+    precedes the buffer's k-th entry; equal values keep the earlier (lower) index.
+
+    Parameters
+    ----------
+    I : array of shape (hid, B)
+    k : int, 1 <= k <= hid
+    bv : array of shape (B, k), scratch (the values)
+    bi : int64 array of shape (B, k), output (the units)
+    """
+    hid, B = I.shape
+    for n in range(k):  # fill: row n goes behind every earlier entry it does not precede
+        for b in range(B):
+            x = I[n, b]
+            j = n
+            while j > 0 and _before(x, n, bv[b, j - 1], bi[b, j - 1]):
+                bv[b, j] = bv[b, j - 1]
+                bi[b, j] = bi[b, j - 1]
+                j -= 1
+            bv[b, j] = x
+            bi[b, j] = n
+    for n in range(k, hid):
+        for b in range(B):
+            x = I[n, b]
+            t = bv[b, k - 1]
+            if x > t or (t != t and x == x):
+                j = k - 1
+                while j > 0 and _before(x, n, bv[b, j - 1], bi[b, j - 1]):
+                    bv[b, j] = bv[b, j - 1]
+                    bi[b, j] = bi[b, j - 1]
+                    j -= 1
+                bv[b, j] = x
+                bi[b, j] = n
+
+
+@numba.njit(**_JIT)
+def _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds, gx):
+    """Steps 3-4 of one minibatch ``X[idx]`` on W (and Wp) in place, given its ranking.
+
+    ``bi[b, 0]`` and ``bi[b, k-1]`` are sample b's first and k-th units, ``bv`` their
+    currents. ``head`` (hid,) is all -1 on entry and on return. Entry ``2b`` of the
+    per-unit lists is sample b's first unit (g = 1), ``2b + 1`` its k-th (g = -delta).
+    Returns the number of rows changed, listed in ``units`` (-1: every row, NaN).
+    """
+    hid = W.shape[0]
+    B = bi.shape[0]
+    D = W.shape[1]
+    one = _typed(W, 1.0)
+    mdelta = _typed(W, -delta)
+    zero = _typed(W, 0.0)
+    # lists of (sample, g) per unit, samples ascending (built from the back)
+    for b in range(B - 1, -1, -1):
+        for r in range(2):
+            n = bi[b, 0] if r == 0 else bi[b, k - 1]
+            e = 2 * b + r
+            nxt[e] = head[n]
+            head[n] = e
+    nu = 0
+    for e in range(2 * B):
+        n = bi[e // 2, 0] if e % 2 == 0 else bi[e // 2, k - 1]
+        if head[n] == e:  # first entry of unit n: n not seen yet
+            units[nu] = n
+            nu += 1
+    # ds rows of the selected units: ds = g X - xx W, xx = sum_b g I
+    amax = zero
+    isnan = False
+    for u in range(nu):
+        n = units[u]
+        e = head[n]
+        xx = zero
+        first = True
+        while e >= 0:
+            b = e // 2
+            if e % 2 == 0:
+                g = one
+                xx += g * bv[b, 0]
+            else:
+                g = mdelta
+                xx += g * bv[b, k - 1]
+            xr = X[idx[b]]
+            if first:
+                for j in range(D):
+                    gx[j] = g * xr[j]
+                first = False
+            else:
+                for j in range(D):
+                    gx[j] += g * xr[j]
+            e = nxt[e]
+        w = W[n]
+        ds = Ds[u]
+        for j in range(D):
+            ds[j] = gx[j] - xx * w[j]
+            a = abs(ds[j])
+            if a > amax:
+                amax = a
+            elif a != a:
+                isnan = True
+    for u in range(nu):
+        head[units[u]] = -1
+    # nc = max(max|ds|, prec) in Python floats, then cast as numpy 2 casts a Python float
+    if isnan:
+        nc64 = np.nan
+    else:
+        nc64 = float(amax) if float(amax) >= prec else prec
+    nc = _typed(W, nc64)
+    ep = _typed(W, eps)
+    if isnan:  # every row of the reference becomes NaN (0 / NaN): follow it
+        for n in range(hid):
+            w = W[n]
+            for j in range(D):
+                w[j] += ep * (zero / nc)
+        _powers_kernel(W, Wp, p)
+        return -1
+    for u in range(nu):
+        n = units[u]
+        w = W[n]
+        ds = Ds[u]
+        for j in range(D):
+            w[j] += ep * (ds[j] / nc)
+        _power_row(w, Wp[n], p)
+    return nu
+
+
+# ------------------------------------------------------------ float64: float32 screening
+@numba.njit(**_JIT)
+def _row_norm(w):
+    """``||w||_2`` in float64."""
+    acc = 0.0
+    for j in range(w.shape[0]):
+        x = np.float64(w[j])
+        acc += x * x
+    return np.sqrt(acc)
+
+
+@numba.njit(**_JIT)
+def _screened_ranks(Wp, Wp32, wpnorm, Xb, Xb32, I32, k, bv32, bi32, thr, cand, bv, bi):
+    """The float64 ranking of a batch from a float32 product, exactly; False if it cannot.
+
+    As DreamComp's ``_screened_winners``: ``I32 = fl32(Wp) fl32(X)^T`` is within
+    ``e_b = c ||Wp_n|| ||x_b||`` (``c = 2 (D + 4) u32``, twice the rigorous bound) of the
+    exact currents, so a sample's first k units (exact, or float64) are among the units
+    with ``I32[n, b] >= (k-th largest I32[., b]) - 2 e_b``. Those candidates get their
+    current in float64 and are ranked by it (value descending, ties to the lower index).
+    Returns False (the caller computes the float64 product) when the bounds cannot be
+    trusted or more than ``cand.shape[0]`` candidates turn up.
+
+    Outputs ``bi[b, :k]`` (units) and ``bv[b, :k]`` (their float64 currents).
+    """
+    hid, B = I32.shape
+    D = Wp.shape[1]
+    wmax = 0.0
+    for n in range(hid):
+        x = wpnorm[n]
+        if not (x <= 1e30):
+            return False
+        if x > wmax:
+            wmax = x
+    u = 2.0 ** -24
+    c = 2.0 * (D + 4) * u
+    tiny = D * 2.0 ** -140
+    for b in range(B):
+        xn = _row_norm(Xb[b])
+        if not (xn <= 1e30):
+            return False
+        thr[b] = 2.0 * (c * wmax * xn + tiny * (2.0 + wmax + xn))
+        for j in range(D):
+            Xb32[b, j] = Xb[b, j]
+    np.dot(Wp32, Xb32.T, I32)
+    _rank_cols(I32, k, bv32, bi32)
+    for b in range(B):
+        thr[b] = np.float64(bv32[b, k - 1]) - thr[b]
+    nc = 0
+    cap = cand.shape[0]
+    for n in range(hid):
+        for b in range(B):
+            if np.float64(I32[n, b]) >= thr[b]:
+                if nc == cap:
+                    return False
+                cand[nc, 0] = n
+                cand[nc, 1] = b
+                nc += 1
+    cnt = bi32[:, 0]  # scratch now: entries per column so far
+    for b in range(B):
+        cnt[b] = 0
+    for i in range(nc):  # candidates come by unit ascending
+        n = cand[i, 0]
+        b = cand[i, 1]
+        x = np.dot(Wp[n], Xb[b])
+        m = cnt[b]
+        if m == k:
+            if not _before(x, n, bv[b, k - 1], bi[b, k - 1]):
+                continue
+            j = k - 1
+        else:
+            j = m
+            cnt[b] = m + 1
+        while j > 0 and _before(x, n, bv[b, j - 1], bi[b, j - 1]):
+            bv[b, j] = bv[b, j - 1]
+            bi[b, j] = bi[b, j - 1]
+            j -= 1
+        bv[b, j] = x
+        bi[b, j] = n
+    return True
+
+
+@numba.njit(**_JIT)
+def _fit_kernel(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
+    """Every minibatch ``X[batches[e, i]]`` in order, in place on W. ``screen`` (float64
+    only): the ranking by float32 screening. Returns the number of batches that took the
+    full product (all when not screening)."""
+    hid, D = W.shape
+    E, nb, B = batches.shape
+    Wp = np.empty_like(W)
+    _powers_kernel(W, Wp, p)
+    Xb = np.empty((B, D), W.dtype)
+    I = np.empty((0 if screen else hid, B), W.dtype)
+    bv = np.empty((B, k), W.dtype)
+    bi = np.empty((B, k), np.int64)
+    head = np.full(hid, -1, np.int64)
+    nxt = np.empty(2 * B, np.int64)
+    units = np.empty(2 * B, np.int64)
+    Ds = np.empty((min(2 * B, hid), D), W.dtype)
+    gx = np.empty(D, W.dtype)
+    if screen:
+        Wp32 = Wp.astype(np.float32)
+        wpnorm = np.empty(hid)
+        for n in range(hid):
+            wpnorm[n] = _row_norm(Wp[n])
+        Xb32 = np.empty((B, D), np.float32)
+        I32 = np.empty((hid, B), np.float32)
+        bv32 = np.empty((B, k), np.float32)
+        bi32 = np.empty((B, k), np.int64)
+        thr = np.empty(B)
+        cand = np.empty((16 * k * B, 2), np.int64)
+    full = 0
+    for e in range(E):
+        eps = eps0 * (1 - (epoch0 + e) / total)
+        for i in range(nb):
+            idx = batches[e, i]
+            _gather(X, idx, Xb)
+            ok = False
+            if screen:
+                ok = _screened_ranks(Wp, Wp32, wpnorm, Xb, Xb32, I32, k, bv32, bi32, thr, cand, bv, bi)
+            if not ok:
+                full += 1
+                if I.shape[0] == 0:
+                    I = np.empty((hid, B), W.dtype)
+                np.dot(Wp, Xb.T, I)
+                _rank_cols(I, k, bv, bi)
+            nu = _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds, gx)
+            if screen:
+                for u in range(hid if nu < 0 else nu):
+                    n = u if nu < 0 else units[u]
+                    for j in range(D):
+                        Wp32[n, j] = Wp[n, j]
+                    wpnorm[n] = _row_norm(Wp[n])
+    return full
+
+
+@numba.njit(**_JIT)
+def _ranks_kernel(I, k, first, kth):
+    B = I.shape[1]
+    bv = np.empty((B, k), I.dtype)
+    bi = np.empty((B, k), np.int64)
+    _rank_cols(I, k, bv, bi)
+    for b in range(B):
+        first[b] = bi[b, 0]
+        kth[b] = bi[b, k - 1]
+
+
+# ================================================================== Python side
+def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, delta: float,
+        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None) -> None:
+    """Train on ``X[batches[e, i]]``, annealing ``eps`` linearly over ``total_epochs``, in place.
+
+    Parameters
+    ----------
+    W : ndarray of shape (hid, D), float32 or float64, updated in place
+    X : ndarray of shape (n, D)
+    batches : ndarray of shape (E, n_batches, B), int64
+    p, k, delta, eps0, prec : as in ``reference.fit``
+    epoch0 : int
+        Index of ``batches[0]`` among ``total_epochs`` (default: E epochs from 0).
+    """
+    _run(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
+
+
+def _run(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None):
+    """``fit``; returns the number of batches that took the full product."""
+    dt = _dtype(W)
+    Ww = _c(W, dt)
+    batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
+    total = batches.shape[0] if total_epochs is None else total_epochs
+    screen = bool(SCREEN_FLOAT64) and dt == np.float64
+    with _blas_limit(BLAS_THREADS):
+        full = _fit_kernel(Ww, _c(X, dt), batches, float(p), int(k), float(delta), float(eps0),
+                           float(prec), int(epoch0), int(total), screen)
+    if Ww is not W:
+        W[...] = Ww
+    return full
+
+
+def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, eps: float,
+                 prec: float) -> None:
+    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
+    X = np.asarray(X)
+    # eps0 * (1 - 0 / 1) == eps exactly
+    fit(W, X, np.arange(X.shape[0], dtype=np.int64).reshape(1, 1, -1), p, k, delta, eps, prec)
+
+
+def weight_powers(W: np.ndarray, p: float) -> np.ndarray:
+    """``sign(W) |W|^(p-1)``, shape of W (``np.sign(W) * np.abs(W) ** (p - 1)``: bitwise at
+    p = 2, 3, 1.5, to an ulp otherwise)."""
+    dt = _dtype(W)
+    Wc = _c(W, dt)
+    out = np.empty_like(Wc)
+    _powers_kernel(Wc, out, float(p))
+    return out
+
+
+def ranks(I: np.ndarray, k: int):
+    """First and k-th unit of every column of I (value descending, ties to the lower index).
+
+    Returns
+    -------
+    first, kth : ndarrays of shape (B,), int64
+    """
+    I = _c(I, _dtype(I))
+    first = np.empty(I.shape[1], np.int64)
+    kth = np.empty(I.shape[1], np.int64)
+    _ranks_kernel(I, int(k), first, kth)
+    return first, kth
