@@ -160,12 +160,8 @@ def _gather(V, idx, Vb):
 # ------------------------------------------------------------ float64: float32 screening
 @numba.njit(**_JIT)
 def _row_norm(w):
-    """``||w||_2`` in float64."""
-    acc = 0.0
-    for j in range(w.shape[0]):
-        x = np.float64(w[j])
-        acc += x * x
-    return np.sqrt(acc)
+    """``||w||_2`` of a contiguous float64 row (BLAS ddot: a plain loop would be serial)."""
+    return np.sqrt(np.dot(w, w))
 
 
 @numba.njit(**_JIT)

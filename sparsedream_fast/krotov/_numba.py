@@ -35,7 +35,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..dreamcomp._numba import _blas_limit, _c, _dtype, _gather, _typed
+from ..dreamcomp._numba import _blas_limit, _c, _dtype, _gather, _row_norm, _typed
 
 __all__ = ["BLAS_THREADS", "SCREEN_FLOAT64", "weight_powers", "ranks", "batch_update", "fit"]
 
@@ -218,16 +218,6 @@ def _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds,
 
 
 # ------------------------------------------------------------ float64: float32 screening
-@numba.njit(**_JIT)
-def _row_norm(w):
-    """``||w||_2`` in float64."""
-    acc = 0.0
-    for j in range(w.shape[0]):
-        x = np.float64(w[j])
-        acc += x * x
-    return np.sqrt(acc)
-
-
 @numba.njit(**_JIT)
 def _screened_ranks(Wp, Wp32, wpnorm, Xb, Xb32, I32, k, bv32, bi32, thr, cand, bv, bi):
     """The float64 ranking of a batch from a float32 product, exactly; False if it cannot.
