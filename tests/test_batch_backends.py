@@ -2,7 +2,8 @@
 
 Each backend's module has the reference's functions (``batch_update``, ``fit``); they are
 compared per minibatch and over a short fit on random data, in both dtypes, with the
-float64 screening (a float32 product plus float64 candidates) on and off.
+screening (winners and rankings from a float32 product plus float64 dot products of the
+candidates) on and off.
 
 Tolerances. float64: rtol 1e-9 (the backends differ from the reference only in the order
 of a few sums of at most B terms: ~1e-15 per batch). float32: rtol 1e-4, atol 1e-6 (W
@@ -18,6 +19,7 @@ exactly; ties are tested with hand-made exact ones.
 from __future__ import annotations
 
 import importlib
+import time
 
 import numpy as np
 import pytest
@@ -32,9 +34,9 @@ BACKENDS = [pytest.param(n, marks=() if _AVAILABLE.get(n) is not None and _AVAIL
                          else pytest.mark.skip(reason=f"{n}: not available"), id=n)
             for n in ("numba",)]
 DTYPES = ["float64", "float32"]
-#: float64 with and without the float32 screening; float32 never screens
-MODES = [("float64", True), ("float64", False), ("float32", False)]
-MODE_IDS = ["f64-screen", "f64-gemm", "f32"]
+#: both dtypes, with and without the screening
+MODES = [("float64", True), ("float64", False), ("float32", True), ("float32", False)]
+MODE_IDS = ["f64-screen", "f64-gemm", "f32-screen", "f32-gemm"]
 
 
 def tol(dtype):
@@ -43,22 +45,22 @@ def tol(dtype):
 
 def dc_mod(backend, screen=True, monkeypatch=None):
     mod = importlib.import_module(f"sparsedream_fast.dreamcomp._{backend}")
-    if monkeypatch is not None and hasattr(mod, "SCREEN_FLOAT64"):
-        monkeypatch.setattr(mod, "SCREEN_FLOAT64", screen)
+    if monkeypatch is not None and hasattr(mod, "SCREEN"):
+        monkeypatch.setattr(mod, "SCREEN", screen)
     return mod
 
 
 def kh_mod(backend, screen=True, monkeypatch=None):
     mod = importlib.import_module(f"sparsedream_fast.krotov._{backend}")
-    if monkeypatch is not None and hasattr(mod, "SCREEN_FLOAT64"):
-        monkeypatch.setattr(mod, "SCREEN_FLOAT64", screen)
+    if monkeypatch is not None and hasattr(mod, "SCREEN"):
+        monkeypatch.setattr(mod, "SCREEN", screen)
     return mod
 
 
 def full_products(mod, *args, **kw):
     """``mod.fit(*args)``, through ``mod._run`` (the fit with its statistics) when the backend
-    has one: the number of batches that took the full product instead of the float64
-    screening; None for a backend without it."""
+    has one: the number of batches whose winners (ranking) came from the product in W's
+    dtype instead of the screening; None for a backend without it."""
     if not hasattr(mod, "_run"):
         mod.fit(*args, **kw)
         return None
@@ -159,7 +161,8 @@ def test_dreamcomp_screening_falls_back(backend, dtype, monkeypatch):
     full product: the results stay the reference's."""
     mod = dc_mod(backend, True, monkeypatch)
     V, zeta, eta, W0, _ = _dc_case(dtype)
-    for W0 in (W0 * (1e35 if dtype == "float64" else 1.0), np.tile(W0[:1], (30, 1))):
+    cases = [np.tile(W0[:1], (30, 1))] + ([W0 * 1e35] if dtype == "float64" else [])  # float32 would overflow
+    for W0 in cases:
         W, Wr = W0.copy(), W0.copy()
         assert full_products(mod, W.copy(), V, one_batch(25), zeta, eta) in (None, 1)
         wins = mod.batch_update(W, V[:25], zeta, eta)
@@ -167,11 +170,12 @@ def test_dreamcomp_screening_falls_back(backend, dtype, monkeypatch):
         np.testing.assert_allclose(W, Wr, **tol(dtype))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype, screen", MODES, ids=MODE_IDS)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_dreamcomp_winners_nan_and_ties(backend, dtype):
-    """``winners`` is ``np.argmax(W V^T, axis=0)``: first maximum, first NaN."""
-    mod = dc_mod(backend)
+def test_dreamcomp_winners_nan_and_ties(backend, dtype, screen, monkeypatch):
+    """``winners`` is ``np.argmax(W V^T, axis=0)``: first maximum, first NaN (a NaN weight
+    turns the screening off); on random data, the winners ``batch_update`` uses."""
+    mod = dc_mod(backend, screen, monkeypatch)
     if not hasattr(mod, "winners"):
         pytest.skip(f"{backend} has no winners()")
     V = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype)
@@ -181,6 +185,9 @@ def test_dreamcomp_winners_nan_and_ties(backend, dtype):
     W[3, 0] = np.nan
     np.testing.assert_array_equal(mod.winners(W, V), np.argmax(W @ V.T, axis=0))
     np.testing.assert_array_equal(mod.winners(W, V), [3, 3, 3])
+    Vr, zeta, eta, W0, _ = _dc_case(dtype)
+    np.testing.assert_array_equal(mod.winners(W0, Vr[:50]), mod.batch_update(W0.copy(), Vr[:50], zeta, eta))
+    np.testing.assert_array_equal(mod.winners(W0, Vr[:50]), np.argmax(W0 @ Vr[:50].T, axis=0))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -286,7 +293,8 @@ def test_krotov_screening_falls_back(backend, dtype, monkeypatch):
     """As for DreamComp: huge weights, and all units equal (every unit a candidate)."""
     mod = kh_mod(backend, True, monkeypatch)
     X, W0, _ = _kh_case(dtype, H=40)
-    for W0 in (W0 * (1e20 if dtype == "float64" else 1.0), np.tile(W0[:1], (40, 1))):
+    cases = [np.tile(W0[:1], (40, 1))] + ([W0 * 1e20] if dtype == "float64" else [])  # float32 would overflow
+    for W0 in cases:
         W, Wr = W0.copy(), W0.copy()
         assert full_products(mod, W.copy(), X, one_batch(20), 3.0, 2, 0.4, 0.02, 1e-30) in (None, 1)
         mod.batch_update(W, X[:20], 3.0, 2, 0.4, 0.02, 1e-30)
@@ -334,6 +342,56 @@ def test_krotov_auto_prefers_numba():
     m = sdf.KrotovHopfield(n_inputs=8, n_hidden=6, k=2, batch_size=10).fit(
         np.random.default_rng(0).random((40, 8)))
     assert m.backend_ == "numba"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_results_independent_of_blas_threads(backend, dtype, monkeypatch):
+    """With the screening the results do not depend on the BLAS threads (OpenBLAS's gemm
+    itself changes with them), so the "auto" choice is safe: 1 thread == 2 threads, bitwise."""
+    dmod, kmod = dc_mod(backend, True, monkeypatch), kh_mod(backend, True, monkeypatch)
+    if not hasattr(dmod, "BLAS_THREADS"):
+        pytest.skip(f"{backend} has no BLAS_THREADS")
+    V, zeta, eta, W0, rng = _dc_case(dtype, n=400, N=300)
+    X = rng.random((400, 44)).astype(dtype)
+    H0 = rng.normal(0, 1, (300, 44)).astype(dtype)
+    bd = rng.permutation(400).reshape(1, 4, 100)
+    out = []
+    for threads in (1, 2):
+        monkeypatch.setattr(dmod, "BLAS_THREADS", threads)
+        monkeypatch.setattr(kmod, "BLAS_THREADS", threads)
+        W, H = W0.copy(), H0.copy()
+        dmod.fit(W, V, bd, zeta, eta)
+        kmod.fit(H, X, bd, 3.0, 5, 0.4, 0.02, 1e-30)
+        out.append((W, H))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
+def test_blas_threads_auto_schedule():
+    """"auto": ``trials`` batches on all threads, ``trials`` on one, then the faster; the next
+    trial after ``period`` batches, twice as late while the same choice wins clearly; the
+    libraries' settings come back on exit."""
+    from sparsedream_fast.dreamcomp._numba import BlasThreads, _blas_controller
+    ctl = _blas_controller()
+    if ctl is None or max(lc.num_threads for lc in ctl.lib_controllers) < 2:
+        pytest.skip("needs threadpoolctl and a BLAS with 2 threads or more")
+    before = [lc.num_threads for lc in ctl.lib_controllers]
+    hi = max(before)
+    seen = []
+    with BlasThreads("auto", period=6, trials=1) as bt:
+        for i in range(24):
+            t0 = bt.start()
+            seen.append(bt.cur)
+            time.sleep(0.004 if bt.cur == 1 else 0.001)  # one thread slower: all threads win
+            bt.stop(t0)
+    # trials at 0 and 6 (period 6), then, the same clear winner twice, at 18 (period 12)
+    assert seen[0:2] == [hi, 1] and seen[6:8] == [hi, 1] and seen[18:20] == [hi, 1]
+    assert seen[2:6] == [hi] * 4 and seen[8:18] == [hi] * 10 and seen[20:] == [hi] * 4
+    assert [lc.num_threads for lc in ctl.lib_controllers] == before
+    with BlasThreads(1):
+        assert all(lc.num_threads == 1 for lc in ctl.lib_controllers)
+    assert [lc.num_threads for lc in ctl.lib_controllers] == before
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -1,10 +1,13 @@
 """Numba kernels of rule B, DreamComp (backend ``"numba"``).
 
-The same functions and signatures as the numpy reference (``reference.py``). The whole
-``fit`` loop runs inside one jitted function; per minibatch ``V`` (B, D + C):
+The same functions and signatures as the numpy reference (``reference.py``). Per minibatch
+``V`` (B, D + C), one jitted kernel, numpy's gemm, one jitted kernel:
 
 1. gather the batch's rows into a contiguous buffer and compute ``S = W V^T`` (N, B) with
-   one BLAS gemm (``np.dot`` inside the kernel: scipy's OpenBLAS);
+   one BLAS gemm (``np.dot(..., out=)``: numpy's BLAS, as the reference. A gemm inside a
+   kernel would call scipy's OpenBLAS, a second thread pool: right after numpy's BLAS ran,
+   its threads still spin on the cores and a 2-thread gemm of the other pool was measured
+   1.6x slower);
 2. the winner of every sample, ``argmax_n S[n, b]`` (first maximum, a NaN wins as in
    ``np.argmax``), in one row-major pass over S;
 3. the samples grouped by winner (a linked list per winner, samples ascending); for every
@@ -15,47 +18,51 @@ Neurons that won nothing are not touched (the reference adds exactly 0 to them: 
 s = 0), so after the product the cost is O(N B) for the argmax and O(B (D + C)) for the
 update, against the reference's second N x B x (D + C) product and five passes over W.
 
-float64 screening (``SCREEN_FLOAT64``, on by default): the float64 gemm is the whole cost,
-so in float64 step 1-2 take a float32 product instead (half the time) and compute in
-float64 only the dot products of the neurons that its rigorous error bound cannot rule out
-(one or two per sample); the winner is the float64 argmax all the same
-(``_screened_winners``). Batches where the bound cannot be trusted (non-finite or huge
-weights) or that have too many candidates take the float64 product.
+Screening (``SCREEN``, on by default): the gemm is nearly the whole cost, so steps 1-2
+take a float32 product (in float64: half the time of the float64 one) and compute, in
+float64 and in a fixed order, only the dot products of the neurons its rigorous error
+bound cannot rule out (one or two per sample); the winner is the argmax of those
+(``_screened_winners``): the float64 argmax in float64, and in float32 the argmax of the
+exact drives of the float32 weights (the reference's float32 gemm can differ from it where
+two drives are within float32 rounding). So the winners, and with them the results, do
+not depend on the BLAS library or its number of threads (OpenBLAS's gemm does: its sums
+change with the thread count). Batches where the bound cannot be trusted (non-finite or
+huge weights) or that have too many candidates (more than 16 per sample) take the winners
+from the product in W's dtype, as the reference.
 
 Numerics: elementwise operations are the reference's, in the same order and in the model
-dtype (``fastmath=False``). The gemm is the reference's gemm (same BLAS kernels, same
-transposition), so without screening S is usually bitwise the reference's; with it, a
-winner's drive is a float64 dot product (rounding-level differences). A winner with one
-sample gets bitwise the reference's update (given the same drive); with several, ``U`` and
-``s`` are summed in sample order where the reference lets BLAS and numpy's pairwise sum
-choose: they agree to rounding.
+dtype (``fastmath=False``). A winner's drive (for ``s``) is its screened dot product
+rounded to the dtype. A winner with one sample gets the reference's update up to that
+drive; with several, ``U`` and ``s`` are summed in sample order where the reference lets
+BLAS and numpy's pairwise sum choose: they agree to rounding.
 
-Threads: BLAS's (``BLAS_THREADS``, default the process's setting). On a machine whose
-other cores are busy, OpenBLAS's threads wait for each other at every product (measured
-on the shared 2-core VM: the KH product of one batch 2.7 ms on one thread, 7 ms on two);
-``threadpoolctl.threadpool_limits(1)`` around ``fit``, or ``BLAS_THREADS = 1``, then helps.
+Threads: BLAS's, chosen per batch by measurement (``BLAS_THREADS = "auto"``): on a machine
+whose other cores are busy, OpenBLAS's threads wait for each other at every product
+(measured on the shared 2-core VM: the KH product of one batch 2.7 ms on one thread, 7 ms
+on two), on an idle one two threads halve the time. The kernels themselves are serial
+(``nogil``): after the product they cost O(N B + B D).
 """
 from __future__ import annotations
 
-import contextlib
+import time
 
 import numba
 import numpy as np
 
-__all__ = ["BLAS_THREADS", "SCREEN_FLOAT64", "winners", "batch_update", "fit"]
+__all__ = ["BLAS_THREADS", "SCREEN", "BlasThreads", "winners", "batch_update", "fit"]
 
 _JIT = dict(cache=True, fastmath=False, nogil=True)
 
-#: BLAS threads of the gemm; None leaves the process's setting (threadpoolctl) alone. The
-#: products here are large (N x B x (D + C), tens of ms), so unlike rule A's per-step gemv
-#: they are worth BLAS's threads on an idle machine.
-BLAS_THREADS = None
+#: BLAS threads of the products: "auto" (default) measures, every 64 batches or more, the
+#: process's number of threads against one and takes the faster (``BlasThreads``); an int holds BLAS
+#: to that many; None leaves the process's setting (threadpoolctl) alone. The products are
+#: large (N x B x (D + C), up to tens of ms), worth all cores on an idle machine; on one
+#: whose other cores are busy, OpenBLAS's threads stall waiting for each other.
+BLAS_THREADS = "auto"
 
-#: float64: find the winners from a float32 product (half the time of the float64 gemm)
-#: and float64 dot products of the few candidates within its rigorous error bound, instead
-#: of the float64 gemm. The winners are the float64 argmax all the same (see
-#: ``_screened_winners``); False computes the float64 product.
-SCREEN_FLOAT64 = True
+#: Winners by float32 screening and float64 dot products of the candidates (see above);
+#: False: the argmax of the product in W's dtype, as the reference.
+SCREEN = True
 
 
 # ================================================================== kernels
@@ -157,39 +164,62 @@ def _gather(V, idx, Vb):
         Vb[b] = V[idx[b]]
 
 
-# ------------------------------------------------------------ float64: float32 screening
+# ------------------------------------------------------------ screening
+@numba.njit(**_JIT)
+def _dot64(a, b):
+    """``sum_j a_j b_j`` in float64, in a fixed order (four interleaved partial sums)."""
+    n = a.shape[0]
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    m = n - n % 4
+    for j in range(0, m, 4):
+        s0 += np.float64(a[j]) * np.float64(b[j])
+        s1 += np.float64(a[j + 1]) * np.float64(b[j + 1])
+        s2 += np.float64(a[j + 2]) * np.float64(b[j + 2])
+        s3 += np.float64(a[j + 3]) * np.float64(b[j + 3])
+    for j in range(m, n):
+        s0 += np.float64(a[j]) * np.float64(b[j])
+    return (s0 + s1) + (s2 + s3)
+
+
 @numba.njit(**_JIT)
 def _row_norm(w):
-    """``||w||_2`` of a contiguous float64 row (BLAS ddot: a plain loop would be serial)."""
-    return np.sqrt(np.dot(w, w))
+    """``||w||_2`` in float64."""
+    return np.sqrt(_dot64(w, w))
 
 
 @numba.njit(**_JIT)
-def _screened_winners(W, W32, wnorm, Vb, Vb32, S32, mx, thr, cand, win, sw):
-    """The float64 winners of a batch from a float32 product, exactly; False if it cannot.
+def _row_norms(W, out):
+    for n in range(W.shape[0]):
+        out[n] = _row_norm(W[n])
 
-    ``S32 = fl32(W) fl32(V)^T`` differs from the exact ``W V^T`` by at most
-    ``e_b = c ||W_n|| ||v_b||`` with ``c = 2 (D + 4) u32`` (twice the classical bound
-    ``(gamma_D + 3 u32)``: rounding of both factors to float32 and a float32 dot product in
-    any order, fused or not), plus a term for float32 underflow. So the float64 winner of
-    sample b is among the neurons with ``S32[n, b] >= max_n S32[., b] - 2 e_b``; those
-    candidates (one or two per sample on random data) get their dot product in float64
-    and the largest wins (ties to the lower index). Returns False (and the caller computes
-    the float64 product) when the bounds cannot be trusted (non-finite or huge weights or
-    inputs) or when more than ``cand.shape[0]`` candidates turn up.
+
+@numba.njit(**_JIT)
+def _screen_margins(wnorm, Vb, Vb32, thr, cast):
+    """Prepare the float32 product of a batch: ``Vb32 = fl32(Vb)`` (when ``cast``) and the
+    margins ``thr[b] = 2 e_b``; False when the bound cannot be trusted.
+
+    The float32 product ``S32 = fl32(W) fl32(V)^T`` differs from the exact ``W V^T`` by at
+    most ``e_b = c max_n ||W_n|| ||v_b||``, ``c = 2 (D + 4) u32``: twice the classical bound
+    ``(gamma_D + 3 u32) sum_j |w_j v_j|`` of rounding both factors to float32 (nothing to
+    round for float32 data) and summing in float32 in any order, fused or not, so that what
+    it leaves out is still far above float64 rounding; plus a term for float32 underflow.
+    False (the caller then takes the product in W's dtype) when a row norm of W or of a
+    sample is not finite, or a drive could pass 1e30 (no float32 overflow).
 
     Parameters
     ----------
-    W : float64 array of shape (N, D + C); W32 its float32 copy; wnorm its row norms
-    Vb : float64 array of shape (B, D + C), the batch; Vb32, S32 (N, B), mx, thr: scratch
-    cand : int64 array of shape (cap, 2), scratch
-    win : int64 array of shape (B,), output; sw : float64 array of shape (B,), output
-        (``S[win[b], b]`` in float64)
+    wnorm : float64 array of shape (N,), the row norms of W
+    Vb : array of shape (B, D + C); Vb32 : float32 array of the same shape (output, when cast)
+    thr : float64 array of shape (B,), output
+    cast : bool
+        False when Vb is float32 (Vb32 is Vb)
     """
-    N, B = S32.shape
-    Dp = W.shape[1]
+    B, Dp = Vb.shape
     wmax = 0.0
-    for n in range(N):
+    for n in range(wnorm.shape[0]):
         x = wnorm[n]
         if not (x <= 1e30):  # NaN, inf or huge: float32 is no use
             return False
@@ -200,12 +230,37 @@ def _screened_winners(W, W32, wnorm, Vb, Vb32, S32, mx, thr, cand, win, sw):
     tiny = Dp * 2.0 ** -140
     for b in range(B):
         vn = _row_norm(Vb[b])
-        if not (vn <= 1e30):
+        if not (wmax * vn <= 1e30):
             return False
         thr[b] = 2.0 * (c * wmax * vn + tiny * (2.0 + wmax + vn))
-        for j in range(Dp):
-            Vb32[b, j] = Vb[b, j]
-    np.dot(W32, Vb32.T, S32)
+        if cast:
+            for j in range(Dp):
+                Vb32[b, j] = Vb[b, j]
+    return True
+
+
+@numba.njit(**_JIT)
+def _screened_winners(W, Vb, S32, mx, thr, cand, win, sw, swd):
+    """The winners of a batch from its float32 product; False if too many candidates.
+
+    The argmax of the exact drives of sample b is among the neurons with
+    ``S32[n, b] >= max_n S32[., b] - thr[b]`` (``_screen_margins``); those candidates (one
+    or two per sample on random data) get their drive in float64 (``_dot64``) and the
+    largest wins (ties to the lower index). Returns False (the caller then takes the
+    product in W's dtype) when more than ``cand.shape[0]`` candidates turn up.
+
+    Parameters
+    ----------
+    W : array of shape (N, D + C); Vb : array of shape (B, D + C), the batch
+    S32 : float32 array of shape (N, B), ``fl32(W) fl32(Vb)^T``
+    mx : float32 array of shape (B,), scratch; thr : float64 array of shape (B,), the margins
+        (overwritten)
+    cand : int64 array of shape (cap, 2), scratch
+    win : int64 array of shape (B,), output
+    sw : array of shape (B,), output: the winner's drive, rounded to W's dtype
+    swd : float64 array of shape (B,), scratch
+    """
+    N, B = S32.shape
     for b in range(B):
         mx[b] = S32[0, b]
     for n in range(1, N):
@@ -218,10 +273,15 @@ def _screened_winners(W, W32, wnorm, Vb, Vb32, S32, mx, thr, cand, win, sw):
     nc = 0
     cap = cand.shape[0]
     for n in range(N):
+        hits = 0  # a vectorized count first: most rows hold no candidate
+        for b in range(B):
+            hits += np.float64(S32[n, b]) >= thr[b]
+        if hits == 0:
+            continue
+        if nc + hits > cap:
+            return False
         for b in range(B):
             if np.float64(S32[n, b]) >= thr[b]:
-                if nc == cap:
-                    return False
                 cand[nc, 0] = n
                 cand[nc, 1] = b
                 nc += 1
@@ -230,100 +290,160 @@ def _screened_winners(W, W32, wnorm, Vb, Vb32, S32, mx, thr, cand, win, sw):
     for i in range(nc):  # candidates come by neuron ascending: strict > keeps the lower index
         n = cand[i, 0]
         b = cand[i, 1]
-        d = np.dot(W[n], Vb[b])
-        if win[b] < 0 or d > sw[b]:
+        d = _dot64(W[n], Vb[b])
+        if win[b] < 0 or d > swd[b]:
             win[b] = n
-            sw[b] = d
+            swd[b] = d
+    for b in range(B):
+        sw[b] = swd[b]
     return True
 
 
 @numba.njit(**_JIT)
-def _refresh(W, W32, wnorm, win, mark):
-    """``W32`` and ``wnorm`` of the rows that just changed (the winners); mark all 0 on entry/exit."""
+def _refresh(W, W32, wnorm, win, mark, cast):
+    """Row norms (and, when ``cast``, the float32 copy) of the rows that just changed (the
+    winners); ``mark`` all 0 on entry and on return."""
     for b in range(win.shape[0]):
         n = win[b]
         if mark[n] == 0:
             mark[n] = 1
-            for j in range(W.shape[1]):
-                W32[n, j] = W[n, j]
+            if cast:
+                for j in range(W.shape[1]):
+                    W32[n, j] = W[n, j]
             wnorm[n] = _row_norm(W[n])
     for b in range(win.shape[0]):
         mark[win[b]] = 0
 
 
+# ------------------------------------------------------------ one batch: before and after the gemm
 @numba.njit(**_JIT)
-def _fit_kernel(W, V, batches, zeta, eta, win, screen):
-    """Every minibatch ``V[batches[e, i]]`` in order, in place on W; ``win`` ends with the
-    last batch's winners. ``screen`` (float64 only): winners by float32 screening.
-    Returns the number of batches that took the full product (all when not screening)."""
-    N = W.shape[0]
-    E, nb, B = batches.shape
-    Vb = np.empty((B, W.shape[1]), W.dtype)
-    best = np.empty(B, W.dtype)
-    head = np.full(N, -1, np.int64)
-    nxt = np.empty(B, np.int64)
-    U = np.empty(W.shape[1], W.dtype)
-    S = np.empty((N if not screen else 0, B), W.dtype)
-    if screen:
-        W32 = W.astype(np.float32)
-        wnorm = np.empty(N)
-        for n in range(N):
-            wnorm[n] = _row_norm(W[n])
-        Vb32 = np.empty((B, W.shape[1]), np.float32)
-        S32 = np.empty((N, B), np.float32)
-        mx = np.empty(B, np.float32)
-        thr = np.empty(B)
-        cand = np.empty((16 * B, 2), np.int64)
-        mark = np.zeros(N, np.int8)
-    full = 0
-    for e in range(E):
-        for i in range(nb):
-            idx = batches[e, i]
-            _gather(V, idx, Vb)
-            if screen:
-                if not _screened_winners(W, W32, wnorm, Vb, Vb32, S32, mx, thr, cand, win, best):
-                    full += 1
-                    if S.shape[0] == 0:
-                        S = np.empty((N, B), W.dtype)
-                    np.dot(W, Vb.T, S)
-                    _argmax_cols(S, win, best)
-            else:
-                full += 1
-                np.dot(W, Vb.T, S)
-                _argmax_cols(S, win, best)
-            _update_winners(W, V, idx, best, win, zeta, eta, head, nxt, U)
-            if screen:
-                _refresh(W, W32, wnorm, win, mark)
-    return full
+def _before_product(V, idx, Vb, wnorm, Vb32, thr, screen, cast):
+    """Gather the batch; with ``screen``, prepare its float32 product (True when usable)."""
+    _gather(V, idx, Vb)
+    if not screen:
+        return False
+    return _screen_margins(wnorm, Vb, Vb32, thr, cast)
 
 
 @numba.njit(**_JIT)
-def _winners_kernel(W, V, win):
-    S = np.dot(W, V.T)
-    best = np.empty(V.shape[0], W.dtype)
+def _after_product32(W, V, idx, Vb, S32, mx, thr, cand, win, best, bestd, zeta, eta, head, nxt, U,
+                     W32, wnorm, mark, cast):
+    """Winners from the float32 product, the update and the refresh; False (nothing done)
+    when the screening needs the product in W's dtype."""
+    if not _screened_winners(W, Vb, S32, mx, thr, cand, win, best, bestd):
+        return False
+    _update_winners(W, V, idx, best, win, zeta, eta, head, nxt, U)
+    _refresh(W, W32, wnorm, win, mark, cast)
+    return True
+
+
+@numba.njit(**_JIT)
+def _after_product(W, V, idx, S, win, best, zeta, eta, head, nxt, U, W32, wnorm, mark, screen, cast):
+    """Winners from the product S in W's dtype and the update (and, with ``screen``, the
+    refresh)."""
     _argmax_cols(S, win, best)
+    _update_winners(W, V, idx, best, win, zeta, eta, head, nxt, U)
+    if screen:
+        _refresh(W, W32, wnorm, win, mark, cast)
 
 
 # ================================================================== Python side
 _controller = None
 
 
-def _blas_limit(threads):
-    """Context holding numba's BLAS to ``threads`` threads (a no-op for None)."""
+def _blas_controller():
+    """threadpoolctl's controller of the BLAS libraries loaded here, or None without it."""
     global _controller
-    if threads is None:
-        return contextlib.nullcontext()
     if _controller is None:
         try:
-            import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba calls: load it first)
+            import scipy.linalg.cython_blas  # noqa: F401  (numba's BLAS, for its ddot: control it too)
             from threadpoolctl import ThreadpoolController
         except ImportError:
             _controller = False
         else:
-            _controller = ThreadpoolController()
-    if _controller is False:
-        return contextlib.nullcontext()
-    return _controller.limit(limits=threads, user_api="blas")
+            _controller = ThreadpoolController().select(user_api="blas")
+    return _controller or None
+
+
+class BlasThreads:
+    """The BLAS threads of a fit's products, chosen per batch (see ``BLAS_THREADS``).
+
+    ``setting``: None leaves the process's setting alone; an int holds BLAS to that many
+    threads; ``"auto"`` times ``trials`` batches on the process's number of threads and
+    ``trials`` on one thread, runs on the faster until the next such trial, and repeats:
+    after ``period`` batches, or, while the same choice keeps winning by more than 25%,
+    after twice as many as the last time (up to ``max_period`` batches, and about
+    ``max_seconds``). One thread wins on a machine whose other cores are busy, where
+    OpenBLAS's threads stall waiting for each other; all threads win on an idle one. A
+    context manager that restores the libraries' settings on exit.
+
+    OpenBLAS's products change in the last bits with the thread count; the screening
+    (``SCREEN``) makes the fits' results independent of them.
+    """
+
+    def __init__(self, setting, period=64, trials=2, max_period=1024, max_seconds=2.0):
+        self.libs, self.auto, self.cur = [], False, None
+        self.base, self.span, self.trials = period, period, trials
+        self.max_period, self.max_seconds = max_period, max_seconds
+        self.j, self.last = 0, None
+        ctl = _blas_controller() if setting is not None else None
+        if ctl is None:
+            return
+        self.libs = list(ctl.lib_controllers)
+        self.orig = [lc.num_threads for lc in self.libs]
+        if setting == "auto":
+            hi = max(self.orig, default=1)
+            self.auto = hi > 1
+            self.choices = (hi, 1)
+            self.best = [np.inf, np.inf]
+        else:
+            self._set(int(setting))
+
+    def _set(self, n):
+        if n != self.cur:
+            for lc in self.libs:
+                lc.set_num_threads(n)
+            self.cur = n
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for lc, n in zip(self.libs, getattr(self, "orig", ())):
+            lc.set_num_threads(n)
+        return False
+
+    def start(self):
+        """Before a batch: set its threads; returns its start time when it is a trial."""
+        if not self.auto:
+            return None
+        j, t = self.j, self.trials
+        if j == 0:
+            self.best = [np.inf, np.inf]
+        if j < 2 * t:
+            self._set(self.choices[j // t])
+            return time.perf_counter()
+        if j == 2 * t:
+            win = int(self.best[1] < self.best[0])
+            if win == self.last and self.best[1 - win] > 1.25 * self.best[win]:
+                cap = max(self.base, int(self.max_seconds / max(self.best[win], 1e-9)))
+                self.span = min(2 * self.span, self.max_period, cap)
+            else:
+                self.span = self.base
+            self.last = win
+            self._set(self.choices[win])
+        return None
+
+    def stop(self, t0):
+        """After a batch (``t0`` from ``start``)."""
+        if not self.auto:
+            return
+        if t0 is not None:
+            c = self.j // self.trials
+            self.best[c] = min(self.best[c], time.perf_counter() - t0)
+        self.j += 1
+        if self.j >= max(self.span, 2 * self.trials + 1):
+            self.j = 0
 
 
 def _dtype(W):
@@ -339,23 +459,90 @@ def _c(a, dtype):
     return np.array(a, dtype=dtype, order="C", copy=True)
 
 
+class _Screen:
+    """The screening's buffers for W (N, D + C) and batches of B (placeholders when off)."""
+
+    def __init__(self, W, B, screen):
+        N, Dp = W.shape
+        self.on = screen
+        self.cast = W.dtype != np.float32
+        self.thr = np.empty(B)
+        if not screen:  # typed placeholders: one compiled specialization per dtype
+            self.W32, self.wnorm = np.empty((0, 0), np.float32), np.empty(0)
+            self.Vb32, self.mark = np.empty((0, 0), np.float32), np.zeros(0, np.int8)
+            return
+        if self.cast:
+            with np.errstate(over="ignore"):  # huge rows: inf here, and their norm turns screening off
+                self.W32 = W.astype(np.float32)
+            self.Vb32 = np.empty((B, Dp), np.float32)
+        else:
+            self.W32 = W
+        self.wnorm = np.empty(N)
+        _row_norms(W, self.wnorm)
+        self.S32 = np.empty((N, B), np.float32)
+        self.mx = np.empty(B, np.float32)
+        self.bestd = np.empty(B)
+        self.cand = np.empty((16 * B, 2), np.int64)
+        self.mark = np.zeros(N, np.int8)
+
+
+def _loop(W, V, batches, zeta, eta, screen, win):
+    """The fit loop: per batch one kernel, numpy's gemm, one kernel. Returns the number of
+    batches whose winners came from the product in W's dtype (all of them without screening)."""
+    N, Dp = W.shape
+    E, nb, B = batches.shape
+    dt = W.dtype
+    Vb = np.empty((B, Dp), dt)
+    best = np.empty(B, dt)
+    head = np.full(N, -1, np.int64)
+    nxt = np.empty(B, np.int64)
+    U = np.empty(Dp, dt)
+    sc = _Screen(W, B, screen)
+    if screen and not sc.cast:
+        sc.Vb32 = Vb
+    S = None
+    full = 0
+    with BlasThreads(BLAS_THREADS) as threads:
+        for e in range(E):
+            for i in range(nb):
+                t0 = threads.start()
+                idx = batches[e, i]
+                done = False
+                use32 = _before_product(V, idx, Vb, sc.wnorm, sc.Vb32, sc.thr, screen, sc.cast)
+                if use32:
+                    np.dot(sc.W32, sc.Vb32.T, out=sc.S32)
+                    done = _after_product32(W, V, idx, Vb, sc.S32, sc.mx, sc.thr, sc.cand, win, best,
+                                            sc.bestd, zeta, eta, head, nxt, U, sc.W32, sc.wnorm, sc.mark,
+                                            sc.cast)
+                if not done:
+                    full += 1
+                    if use32 and not sc.cast:  # float32: S32 is the product in W's dtype
+                        S = sc.S32
+                    else:
+                        if S is None or S.dtype != dt:
+                            S = np.empty((N, B), dt)
+                        np.dot(W, Vb.T, out=S)
+                    _after_product(W, V, idx, S, win, best, zeta, eta, head, nxt, U, sc.W32, sc.wnorm,
+                                   sc.mark, screen, sc.cast)
+                threads.stop(t0)
+    return full
+
+
 def _run(W, V, batches, zeta, eta):
-    """``fit``; returns (the last batch's winners, the number of batches that took the
-    full product)."""
+    """``fit``; returns (the last batch's winners, the number of batches whose winners came
+    from the product in W's dtype)."""
     dt = _dtype(W)
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
     win = np.zeros(batches.shape[2], np.int64)
-    screen = bool(SCREEN_FLOAT64) and dt == np.float64
-    with _blas_limit(BLAS_THREADS):
-        full = _fit_kernel(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), win, screen)
+    full = _loop(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), bool(SCREEN), win)
     if Ww is not W:
         W[...] = Ww
     return win, full
 
 
 def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> None:
-    """Train on ``V[batches[e, i]]`` for every epoch e and batch i, in place (one jitted loop).
+    """Train on ``V[batches[e, i]]`` for every epoch e and batch i, in place.
 
     Parameters
     ----------
@@ -374,10 +561,30 @@ def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """``argmax_n (W V^T)[n, b]`` of every row b of V (ties to the lower index), shape (B,) int64."""
+    """The winner of every row b of V, as ``fit`` picks it: ``argmax_n (W V^T)[n, b]``
+    (ties to the lower index; with ``SCREEN``, of the exact drives, see the module's notes).
+
+    Parameters
+    ----------
+    W : ndarray of shape (N, D + C); V : ndarray of shape (B, D + C)
+
+    Returns
+    -------
+    ndarray of shape (B,), int64
+    """
     dt = _dtype(W)
-    V = _c(V, dt)
-    win = np.empty(V.shape[0], np.int64)
-    with _blas_limit(BLAS_THREADS):
-        _winners_kernel(_c(W, dt), V, win)
+    W, V = _c(W, dt), _c(V, dt)
+    B = V.shape[0]
+    win = np.empty(B, np.int64)
+    best = np.empty(B, dt)
+    sc = _Screen(W, B, bool(SCREEN))
+    if sc.on and not sc.cast:
+        sc.Vb32 = V
+    with BlasThreads(None if BLAS_THREADS == "auto" else BLAS_THREADS):
+        if sc.on and _screen_margins(sc.wnorm, V, sc.Vb32, sc.thr, sc.cast):
+            np.dot(sc.W32, sc.Vb32.T, out=sc.S32)
+            if _screened_winners(W, V, sc.S32, sc.mx, sc.thr, sc.cand, win, best, sc.bestd):
+                return win
+        S = np.dot(W, V.T)
+    _argmax_cols(S, win, best)
     return win

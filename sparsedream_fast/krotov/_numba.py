@@ -1,9 +1,10 @@
 """Numba kernels of rule C, Krotov-Hopfield competing hidden units (backend ``"numba"``).
 
-The same functions and signatures as the numpy reference (``reference.py``). The whole
-``fit`` loop runs inside one jitted function; per minibatch ``X`` (B, D):
+The same functions and signatures as the numpy reference (``reference.py``). Per minibatch
+``X`` (B, D), one jitted kernel, numpy's gemm, one jitted kernel (as in DreamComp's module,
+which says why the gemm is numpy's):
 
-1. ``I = Wp X^T`` (hid, B) with one BLAS gemm (``np.dot`` inside the kernel), where
+1. ``I = Wp X^T`` (hid, B) with one BLAS gemm (``np.dot(..., out=)``), where
    ``Wp = sign(W) |W|^(p-1)`` is kept between batches and recomputed only for the rows the
    previous batch changed (p = 2: ``W``; p = 3: ``W |W|``; p = 1.5: ``sign(W) sqrt|W|``;
    else ``pow``);
@@ -17,14 +18,18 @@ The same functions and signatures as the numpy reference (``reference.py``). The
 4. ``W_n += eps (ds_n / max(max|ds|, prec))`` on those rows only (the reference adds exactly
    0 to the others).
 
-float64 screening (``SCREEN_FLOAT64``, on by default): as in DreamComp's module, the
-ranking comes from a float32 product plus float64 currents of the units its rigorous error
-bound cannot rule out (``_screened_ranks``): the float64 ranking all the same.
+Screening (``SCREEN``, on by default), as in DreamComp's module: the ranking comes from a
+float32 product plus float64 currents (fixed-order dot products) of the units its rigorous
+error bound cannot rule out (``_screened_ranks``): the float64 ranking in float64, the
+ranking of the exact currents of the float32 weights in float32, independent of the BLAS
+library and its threads. Batches where the bound cannot be trusted, or with more than
+16 k candidates per sample, rank by the product in W's dtype, as the reference.
 
 Numerics: elementwise operations are the reference's, in the same order and in the model
 dtype (``fastmath=False``; scalars cast to the dtype as numpy 2 does with Python floats).
-Without screening the gemm is the reference's (same BLAS kernels and transposition: I is
-usually bitwise the reference's). Sums over the samples of one unit run in sample order
+The currents of a sample's first and k-th units (for ``xx``) are their screened values
+rounded to the dtype (without screening: the gemm's, usually bitwise the reference's,
+same BLAS call). Sums over the samples of one unit run in sample order
 where the reference lets BLAS (``g X``) and numpy's pairwise sum (``xx``) choose: they
 agree to rounding, and exactly for a unit that one sample selected. ``Wp`` is numpy's bit
 for bit at p = 2, 3 and 1.5 (numpy's ``**`` fast paths); otherwise ``pow`` agrees with
@@ -35,19 +40,19 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..dreamcomp._numba import _blas_limit, _c, _dtype, _gather, _row_norm, _typed
+from ..dreamcomp._numba import (BlasThreads, _c, _dot64, _dtype, _gather, _row_norm, _row_norms,
+                                _screen_margins, _typed)
 
-__all__ = ["BLAS_THREADS", "SCREEN_FLOAT64", "weight_powers", "ranks", "batch_update", "fit"]
+__all__ = ["BLAS_THREADS", "SCREEN", "weight_powers", "ranks", "batch_update", "fit"]
 
 _JIT = dict(cache=True, fastmath=False, nogil=True)
 
-#: BLAS threads of the gemm; None leaves the process's setting (threadpoolctl) alone.
-BLAS_THREADS = None
+#: BLAS threads of the products: "auto", an int or None, as DreamComp's ``BLAS_THREADS``.
+BLAS_THREADS = "auto"
 
-#: float64: rank from a float32 product (half the time of the float64 gemm) and float64
-#: currents of the few candidates within its rigorous error bound (``_screened_ranks``):
-#: the ranking is the float64 one all the same. False computes the float64 product.
-SCREEN_FLOAT64 = True
+#: Ranking by float32 screening and float64 currents of the candidates (see above); False:
+#: the ranking of the product in W's dtype, as the reference.
+SCREEN = True
 
 
 # ================================================================== kernels
@@ -217,130 +222,131 @@ def _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds,
     return nu
 
 
-# ------------------------------------------------------------ float64: float32 screening
+# ------------------------------------------------------------ screening
 @numba.njit(**_JIT)
-def _screened_ranks(Wp, Wp32, wpnorm, Xb, Xb32, I32, k, bv32, bi32, thr, cand, bv, bi):
-    """The float64 ranking of a batch from a float32 product, exactly; False if it cannot.
+def _screened_ranks(Wp, Xb, I32, k, bv32, bi32, thr, cand, bv, bi, bvd):
+    """The ranking of a batch from its float32 product; False if too many candidates.
 
-    As DreamComp's ``_screened_winners``: ``I32 = fl32(Wp) fl32(X)^T`` is within
-    ``e_b = c ||Wp_n|| ||x_b||`` (``c = 2 (D + 4) u32``, twice the rigorous bound) of the
-    exact currents, so a sample's first k units (exact, or float64) are among the units
-    with ``I32[n, b] >= (k-th largest I32[., b]) - 2 e_b``. Those candidates get their
-    current in float64 and are ranked by it (value descending, ties to the lower index).
-    Returns False (the caller computes the float64 product) when the bounds cannot be
-    trusted or more than ``cand.shape[0]`` candidates turn up.
+    As DreamComp's screening (its ``_screen_margins`` gives ``thr[b] = 2 e_b``):
+    ``I32 = fl32(Wp) fl32(X)^T`` is within ``e_b`` of the exact currents, so a sample's first
+    k units by exact current are among the units with
+    ``I32[n, b] >= (k-th largest I32[., b]) - 2 e_b``. When those are just the k float32
+    first and both the first and the k-th stand more than ``2 e_b`` from their neighbours
+    in I32, the float32 ranking is the exact one at the two places that matter, and only
+    their two currents are computed in float64 (``_dot64``); otherwise every candidate's is,
+    and they are ranked by it (value descending, ties to the lower index). Returns False
+    (the caller then takes the product in W's dtype) when more than ``cand.shape[0]``
+    candidates turn up.
 
-    Outputs ``bi[b, :k]`` (units) and ``bv[b, :k]`` (their float64 currents).
+    Outputs ``bi[b, 0]``, ``bi[b, k-1]`` (first and k-th units) and ``bv[b, 0]``,
+    ``bv[b, k-1]`` (their currents, rounded to Wp's dtype); ``bvd`` (B, k) float64 is
+    scratch. Needs 2 <= k <= hid.
     """
     hid, B = I32.shape
-    D = Wp.shape[1]
-    wmax = 0.0
-    for n in range(hid):
-        x = wpnorm[n]
-        if not (x <= 1e30):
-            return False
-        if x > wmax:
-            wmax = x
-    u = 2.0 ** -24
-    c = 2.0 * (D + 4) * u
-    tiny = D * 2.0 ** -140
-    for b in range(B):
-        xn = _row_norm(Xb[b])
-        if not (xn <= 1e30):
-            return False
-        thr[b] = 2.0 * (c * wmax * xn + tiny * (2.0 + wmax + xn))
-        for j in range(D):
-            Xb32[b, j] = Xb[b, j]
-    np.dot(Wp32, Xb32.T, I32)
     _rank_cols(I32, k, bv32, bi32)
+    gap = np.empty(B)
     for b in range(B):
+        gap[b] = thr[b]
         thr[b] = np.float64(bv32[b, k - 1]) - thr[b]
     nc = 0
     cap = cand.shape[0]
+    ncol = np.zeros(B, np.int64)
     for n in range(hid):
+        hits = 0  # a vectorized count first: most rows hold no candidate
+        for b in range(B):
+            hits += np.float64(I32[n, b]) >= thr[b]
+        if hits == 0:
+            continue
+        if nc + hits > cap:
+            return False
         for b in range(B):
             if np.float64(I32[n, b]) >= thr[b]:
-                if nc == cap:
-                    return False
                 cand[nc, 0] = n
                 cand[nc, 1] = b
                 nc += 1
-    cnt = bi32[:, 0]  # scratch now: entries per column so far
-    for b in range(B):
-        cnt[b] = 0
+                ncol[b] += 1
+    for b in range(B):  # ncol[b] = 0: settled from float32, else entries so far
+        if (ncol[b] == k and np.float64(bv32[b, 0]) - np.float64(bv32[b, 1]) > gap[b]
+                and np.float64(bv32[b, k - 2]) - np.float64(bv32[b, k - 1]) > gap[b]):
+            ncol[b] = 0
+            bi[b, 0] = bi32[b, 0]
+            bi[b, k - 1] = bi32[b, k - 1]
+            bv[b, 0] = _dot64(Wp[bi[b, 0]], Xb[b])
+            bv[b, k - 1] = _dot64(Wp[bi[b, k - 1]], Xb[b])
+        else:
+            ncol[b] = -1
     for i in range(nc):  # candidates come by unit ascending
-        n = cand[i, 0]
         b = cand[i, 1]
-        x = np.dot(Wp[n], Xb[b])
-        m = cnt[b]
+        m = ncol[b]
+        if m == 0:
+            continue
+        if m < 0:
+            m = 0
+        n = cand[i, 0]
+        x = _dot64(Wp[n], Xb[b])
         if m == k:
-            if not _before(x, n, bv[b, k - 1], bi[b, k - 1]):
+            if not _before(x, n, bvd[b, k - 1], bi[b, k - 1]):
                 continue
             j = k - 1
         else:
             j = m
-            cnt[b] = m + 1
-        while j > 0 and _before(x, n, bv[b, j - 1], bi[b, j - 1]):
-            bv[b, j] = bv[b, j - 1]
+            ncol[b] = m + 1
+        while j > 0 and _before(x, n, bvd[b, j - 1], bi[b, j - 1]):
+            bvd[b, j] = bvd[b, j - 1]
             bi[b, j] = bi[b, j - 1]
             j -= 1
-        bv[b, j] = x
+        bvd[b, j] = x
         bi[b, j] = n
+    for b in range(B):
+        if ncol[b] != 0:
+            bv[b, 0] = bvd[b, 0]
+            bv[b, k - 1] = bvd[b, k - 1]
     return True
 
 
 @numba.njit(**_JIT)
-def _fit_kernel(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
-    """Every minibatch ``X[batches[e, i]]`` in order, in place on W. ``screen`` (float64
-    only): the ranking by float32 screening. Returns the number of batches that took the
-    full product (all when not screening)."""
-    hid, D = W.shape
-    E, nb, B = batches.shape
-    Wp = np.empty_like(W)
-    _powers_kernel(W, Wp, p)
-    Xb = np.empty((B, D), W.dtype)
-    I = np.empty((0 if screen else hid, B), W.dtype)
-    bv = np.empty((B, k), W.dtype)
-    bi = np.empty((B, k), np.int64)
-    head = np.full(hid, -1, np.int64)
-    nxt = np.empty(2 * B, np.int64)
-    units = np.empty(2 * B, np.int64)
-    Ds = np.empty((min(2 * B, hid), D), W.dtype)
-    gx = np.empty(D, W.dtype)
+def _refresh(Wp, Wp32, wpnorm, units, nu, cast):
+    """Row norms (and, when ``cast``, the float32 copy) of the rows ``units[:nu]`` of Wp that
+    just changed (nu < 0: all)."""
+    for u in range(Wp.shape[0] if nu < 0 else nu):
+        n = u if nu < 0 else units[u]
+        if cast:
+            for j in range(Wp.shape[1]):
+                Wp32[n, j] = Wp[n, j]
+        wpnorm[n] = _row_norm(Wp[n])
+
+
+# ------------------------------------------------------------ one batch: before and after the gemm
+@numba.njit(**_JIT)
+def _before_product(X, idx, Xb, wpnorm, Xb32, thr, screen, cast):
+    """Gather the batch; with ``screen``, prepare its float32 product (True when usable)."""
+    _gather(X, idx, Xb)
+    if not screen:
+        return False
+    return _screen_margins(wpnorm, Xb, Xb32, thr, cast)
+
+
+@numba.njit(**_JIT)
+def _after_product32(W, Wp, X, idx, Xb, I32, k, delta, eps, prec, p, bv32, bi32, thr, cand, bv, bi,
+                     bvd, head, nxt, units, Ds, gx, Wp32, wpnorm, cast):
+    """Ranking from the float32 product, the update and the refresh; False (nothing done)
+    when the screening needs the product in W's dtype."""
+    if not _screened_ranks(Wp, Xb, I32, k, bv32, bi32, thr, cand, bv, bi, bvd):
+        return False
+    nu = _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds, gx)
+    _refresh(Wp, Wp32, wpnorm, units, nu, cast)
+    return True
+
+
+@numba.njit(**_JIT)
+def _after_product(W, Wp, X, idx, I, k, delta, eps, prec, p, bv, bi, head, nxt, units, Ds, gx,
+                   Wp32, wpnorm, screen, cast):
+    """Ranking from the product I in W's dtype and the update (and, with ``screen``, the
+    refresh)."""
+    _rank_cols(I, k, bv, bi)
+    nu = _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds, gx)
     if screen:
-        Wp32 = Wp.astype(np.float32)
-        wpnorm = np.empty(hid)
-        for n in range(hid):
-            wpnorm[n] = _row_norm(Wp[n])
-        Xb32 = np.empty((B, D), np.float32)
-        I32 = np.empty((hid, B), np.float32)
-        bv32 = np.empty((B, k), np.float32)
-        bi32 = np.empty((B, k), np.int64)
-        thr = np.empty(B)
-        cand = np.empty((16 * k * B, 2), np.int64)
-    full = 0
-    for e in range(E):
-        eps = eps0 * (1 - (epoch0 + e) / total)
-        for i in range(nb):
-            idx = batches[e, i]
-            _gather(X, idx, Xb)
-            ok = False
-            if screen:
-                ok = _screened_ranks(Wp, Wp32, wpnorm, Xb, Xb32, I32, k, bv32, bi32, thr, cand, bv, bi)
-            if not ok:
-                full += 1
-                if I.shape[0] == 0:
-                    I = np.empty((hid, B), W.dtype)
-                np.dot(Wp, Xb.T, I)
-                _rank_cols(I, k, bv, bi)
-            nu = _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds, gx)
-            if screen:
-                for u in range(hid if nu < 0 else nu):
-                    n = u if nu < 0 else units[u]
-                    for j in range(D):
-                        Wp32[n, j] = Wp[n, j]
-                    wpnorm[n] = _row_norm(Wp[n])
-    return full
+        _refresh(Wp, Wp32, wpnorm, units, nu, cast)
 
 
 @numba.njit(**_JIT)
@@ -371,16 +377,78 @@ def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, del
     _run(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
 
 
+def _loop(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
+    """The fit loop: per batch one kernel, numpy's gemm, one kernel. Returns the number of
+    batches ranked by the product in W's dtype (all of them without screening)."""
+    hid, D = W.shape
+    E, nb, B = batches.shape
+    dt = W.dtype
+    cast = dt != np.float32
+    Wp = np.empty_like(W)
+    _powers_kernel(W, Wp, p)
+    Xb = np.empty((B, D), dt)
+    bv = np.empty((B, k), dt)
+    bi = np.empty((B, k), np.int64)
+    head = np.full(hid, -1, np.int64)
+    nxt = np.empty(2 * B, np.int64)
+    units = np.empty(2 * B, np.int64)
+    Ds = np.empty((min(2 * B, hid), D), dt)
+    gx = np.empty(D, dt)
+    thr = np.empty(B)
+    if screen:
+        if cast:
+            with np.errstate(over="ignore"):  # huge rows: inf here, and their norm turns screening off
+                Wp32 = Wp.astype(np.float32)
+            Xb32 = np.empty((B, D), np.float32)
+        else:
+            Wp32, Xb32 = Wp, Xb
+        wpnorm = np.empty(hid)
+        _row_norms(Wp, wpnorm)
+        I32 = np.empty((hid, B), np.float32)
+        bv32 = np.empty((B, k), np.float32)
+        bi32 = np.empty((B, k), np.int64)
+        bvd = np.empty((B, k))
+        cand = np.empty((16 * k * B, 2), np.int64)
+    else:  # typed placeholders: one compiled specialization per dtype serves both modes
+        Wp32, wpnorm, Xb32 = np.empty((0, 0), np.float32), np.empty(0), np.empty((0, 0), np.float32)
+    I = None
+    full = 0
+    with BlasThreads(BLAS_THREADS) as threads:
+        for e in range(E):
+            eps = eps0 * (1 - (epoch0 + e) / total)
+            for i in range(nb):
+                t0 = threads.start()
+                idx = batches[e, i]
+                done = False
+                use32 = _before_product(X, idx, Xb, wpnorm, Xb32, thr, screen, cast)
+                if use32:
+                    np.dot(Wp32, Xb32.T, out=I32)
+                    done = _after_product32(W, Wp, X, idx, Xb, I32, k, delta, eps, prec, p, bv32, bi32,
+                                            thr, cand, bv, bi, bvd, head, nxt, units, Ds, gx, Wp32,
+                                            wpnorm, cast)
+                if not done:
+                    full += 1
+                    if use32 and not cast:  # float32: I32 is the product in W's dtype
+                        I = I32
+                    else:
+                        if I is None or I.dtype != dt:
+                            I = np.empty((hid, B), dt)
+                        np.dot(Wp, Xb.T, out=I)
+                    _after_product(W, Wp, X, idx, I, k, delta, eps, prec, p, bv, bi, head, nxt, units,
+                                   Ds, gx, Wp32, wpnorm, screen, cast)
+                threads.stop(t0)
+    return full
+
+
 def _run(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None):
-    """``fit``; returns the number of batches that took the full product."""
+    """``fit``; returns the number of batches that took the product in W's dtype."""
     dt = _dtype(W)
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
     total = batches.shape[0] if total_epochs is None else total_epochs
-    screen = bool(SCREEN_FLOAT64) and dt == np.float64
-    with _blas_limit(BLAS_THREADS):
-        full = _fit_kernel(Ww, _c(X, dt), batches, float(p), int(k), float(delta), float(eps0),
-                           float(prec), int(epoch0), int(total), screen)
+    screen = bool(SCREEN)
+    full = _loop(Ww, _c(X, dt), batches, float(p), int(k), float(delta), float(eps0), float(prec),
+                 int(epoch0), int(total), screen)
     if Ww is not W:
         W[...] = Ww
     return full
