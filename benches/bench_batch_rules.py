@@ -178,6 +178,14 @@ def _blas_limit(threads):
     return threadpool_limits(threads, user_api="blas")
 
 
+def _blas_setting(mod, threads):
+    """What the BLAS threads were: the limit, else the backend's own setting ("auto": chosen
+    per batch by measurement), else the process's."""
+    if threads is not None:
+        return threads
+    return getattr(mod, "BLAS_THREADS", None) or _threads()
+
+
 def _run(benchmark, fn, rounds_hint):
     """Time ``fn``: pytest-benchmark's loop for short calls, one pedantic round for epochs."""
     if rounds_hint:
@@ -214,7 +222,7 @@ def test_dreamcomp(benchmark, case, backend, dtype, threads):
         np.testing.assert_allclose(W, Wr, **tol(dtype))
         record(benchmark, f"dreamcomp {case['N']} neurons B={case['B']} n={case['n']}", case["n"],
                rule="B", backend=backend, dtype=dtype, N=case["N"], B=case["B"], D=D + C,
-               **({} if threads is None else dict(blas_threads=threads)))
+               blas_threads=_blas_setting(mod, threads))
         _run(benchmark, lambda: mod.fit(W0.copy(), V, batches, zeta, eta), case["n"] >= EPOCH)
     finish(benchmark, case["n"])
 
@@ -255,8 +263,7 @@ def test_krotov(benchmark, case, backend, dtype, threads):
         np.testing.assert_allclose(W, Wr, **tol(dtype))
         record(benchmark, f"krotov {case['hid']} hidden p={case['p']:g} k={case['k']} B={case['B']} "
                f"n={case['n']}", case["n"], rule="C", backend=backend, dtype=dtype, hid=case["hid"],
-               B=case["B"], p=case["p"], k=case["k"], D=D,
-               **({} if threads is None else dict(blas_threads=threads)))
+               B=case["B"], p=case["p"], k=case["k"], D=D, blas_threads=_blas_setting(mod, threads))
         _run(benchmark, lambda: mod.fit(W0.copy(), X, batches, *args), case["n"] >= EPOCH)
     finish(benchmark, case["n"])
 

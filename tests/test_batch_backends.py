@@ -376,8 +376,10 @@ def test_blas_threads_auto_schedule():
     ctl = _blas_controller()
     if ctl is None or max(lc.num_threads for lc in ctl.lib_controllers) < 2:
         pytest.skip("needs threadpoolctl and a BLAS with 2 threads or more")
+    import sparsedream_fast.dreamcomp._numba as dmod
     before = [lc.num_threads for lc in ctl.lib_controllers]
     hi = max(before)
+    dmod._last_choice = (-np.inf, (), 0)  # no recent decision to go on with
     seen = []
     with BlasThreads("auto", period=6, trials=1) as bt:
         for i in range(24):
@@ -389,6 +391,13 @@ def test_blas_threads_auto_schedule():
     assert seen[0:2] == [hi, 1] and seen[6:8] == [hi, 1] and seen[18:20] == [hi, 1]
     assert seen[2:6] == [hi] * 4 and seen[8:18] == [hi] * 10 and seen[20:] == [hi] * 4
     assert [lc.num_threads for lc in ctl.lib_controllers] == before
+    with BlasThreads("auto", period=6, trials=1) as bt:  # right after: the rest of a period on hi
+        seen = []
+        for i in range(5):
+            t0 = bt.start()
+            seen.append(bt.cur)
+            bt.stop(t0)
+    assert seen == [hi, hi, hi, hi, 1]
     with BlasThreads(1):
         assert all(lc.num_threads == 1 for lc in ctl.lib_controllers)
     assert [lc.num_threads for lc in ctl.lib_controllers] == before

@@ -27,7 +27,7 @@ exact drives of the float32 weights (the reference's float32 gemm can differ fro
 two drives are within float32 rounding). So the winners, and with them the results, do
 not depend on the BLAS library or its number of threads (OpenBLAS's gemm does: its sums
 change with the thread count). Batches where the bound cannot be trusted (non-finite or
-huge weights) or that have too many candidates (more than 16 per sample) take the winners
+huge weights) or that have too many candidates (over 16 B in a batch) take the winners
 from the product in W's dtype, as the reference.
 
 Numerics: elementwise operations are the reference's, in the same order and in the model
@@ -54,10 +54,10 @@ __all__ = ["BLAS_THREADS", "SCREEN", "BlasThreads", "winners", "batch_update", "
 _JIT = dict(cache=True, fastmath=False, nogil=True)
 
 #: BLAS threads of the products: "auto" (default) measures, every 64 batches or more, the
-#: process's number of threads against one and takes the faster (``BlasThreads``); an int holds BLAS
-#: to that many; None leaves the process's setting (threadpoolctl) alone. The products are
-#: large (N x B x (D + C), up to tens of ms), worth all cores on an idle machine; on one
-#: whose other cores are busy, OpenBLAS's threads stall waiting for each other.
+#: process's number of threads against one and takes the faster (``BlasThreads``); an int
+#: holds BLAS to that many; None leaves the process's setting (threadpoolctl) alone. The
+#: products are large (N x B x (D + C), up to tens of ms), worth all cores on an idle
+#: machine; on one whose other cores are busy, OpenBLAS's threads stall waiting for each other.
 BLAS_THREADS = "auto"
 
 #: Winners by float32 screening and float64 dot products of the candidates (see above);
@@ -365,6 +365,10 @@ def _blas_controller():
     return _controller or None
 
 
+#: (time.monotonic(), choices, index of the winner) of the last "auto" decision
+_last_choice = (-np.inf, (), 0)
+
+
 class BlasThreads:
     """The BLAS threads of a fit's products, chosen per batch (see ``BLAS_THREADS``).
 
@@ -374,8 +378,9 @@ class BlasThreads:
     after ``period`` batches, or, while the same choice keeps winning by more than 25%,
     after twice as many as the last time (up to ``max_period`` batches, and about
     ``max_seconds``). One thread wins on a machine whose other cores are busy, where
-    OpenBLAS's threads stall waiting for each other; all threads win on an idle one. A
-    context manager that restores the libraries' settings on exit.
+    OpenBLAS's threads stall waiting for each other; all threads win on an idle one. A fit
+    that starts within ``max_seconds`` of another's decision goes on with it (no trials
+    first). A context manager that restores the libraries' settings on exit.
 
     OpenBLAS's products change in the last bits with the thread count; the screening
     (``SCREEN``) makes the fits' results independent of them.
@@ -396,6 +401,13 @@ class BlasThreads:
             self.auto = hi > 1
             self.choices = (hi, 1)
             self.best = [np.inf, np.inf]
+            global _last_choice
+            t, choices, win = _last_choice
+            if self.auto and choices == self.choices and time.monotonic() - t < max_seconds:
+                # a fit just chose: go on with its choice (short fits in a row pay no trials)
+                self.last = win
+                self.j = 2 * trials + 1
+                self._set(choices[win])
         else:
             self._set(int(setting))
 
@@ -432,6 +444,8 @@ class BlasThreads:
                 self.span = self.base
             self.last = win
             self._set(self.choices[win])
+            global _last_choice
+            _last_choice = (time.monotonic(), self.choices, win)
         return None
 
     def stop(self, t0):

@@ -370,7 +370,7 @@ def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, del
     W : ndarray of shape (hid, D), float32 or float64, updated in place
     X : ndarray of shape (n, D)
     batches : ndarray of shape (E, n_batches, B), int64
-    p, k, delta, eps0, prec : as in ``reference.fit``
+    p, k, delta, eps0, prec : as in ``reference.fit`` (2 <= k <= hid)
     epoch0 : int
         Index of ``batches[0]`` among ``total_epochs`` (default: E epochs from 0).
     """
