@@ -20,13 +20,14 @@ update, against the reference's second N x B x (D + C) product and five passes o
 
 Screening (``SCREEN``, on by default): the gemm is nearly the whole cost, so steps 1-2
 take a float32 product (in float64: half the time of the float64 one) and compute, in
-float64 and in a fixed order, only the dot products of the neurons its rigorous error
+float64 and in an order fixed by the compiled kernel (``_dot64``), only the dot products of the neurons its rigorous error
 bound cannot rule out (one or two per sample); the winner is the argmax of those
 (``_screened_winners``): the float64 argmax in float64, and in float32 the argmax of the
 exact drives of the float32 weights (the reference's float32 gemm can differ from it where
 two drives are within float32 rounding). So the winners, and with them the results, do
 not depend on the BLAS library or its number of threads (OpenBLAS's gemm does: its sums
-change with the thread count). Batches where the bound cannot be trusted (non-finite or
+change with the thread count); on another CPU (vector width) they may differ in the last
+bits, as any float code's. Batches where the bound cannot be trusted (non-finite or
 huge weights) or that have too many candidates (over 16 B in a batch) take the winners
 from the product in W's dtype, as the reference.
 
@@ -52,6 +53,8 @@ import numpy as np
 __all__ = ["BLAS_THREADS", "SCREEN", "BlasThreads", "winners", "batch_update", "fit"]
 
 _JIT = dict(cache=True, fastmath=False, nogil=True)
+#: reductions whose order is free (reassociation only: vectorized, no fused multiply-add)
+_JIT_SUM = dict(cache=True, fastmath={"reassoc"}, nogil=True)
 
 #: BLAS threads of the products: "auto" (default) measures, every 64 batches or more, the
 #: process's number of threads against one and takes the faster (``BlasThreads``); an int
@@ -165,23 +168,15 @@ def _gather(V, idx, Vb):
 
 
 # ------------------------------------------------------------ screening
-@numba.njit(**_JIT)
+@numba.njit(**_JIT_SUM)
 def _dot64(a, b):
-    """``sum_j a_j b_j`` in float64, in a fixed order (four interleaved partial sums)."""
-    n = a.shape[0]
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    m = n - n % 4
-    for j in range(0, m, 4):
-        s0 += np.float64(a[j]) * np.float64(b[j])
-        s1 += np.float64(a[j + 1]) * np.float64(b[j + 1])
-        s2 += np.float64(a[j + 2]) * np.float64(b[j + 2])
-        s3 += np.float64(a[j + 3]) * np.float64(b[j + 3])
-    for j in range(m, n):
-        s0 += np.float64(a[j]) * np.float64(b[j])
-    return (s0 + s1) + (s2 + s3)
+    """``sum_j a_j b_j`` in float64, in the order LLVM vectorizes it into (fixed for the
+    compiled kernel: the same inputs give the same bits on this machine, whatever BLAS
+    does; another vector width may round differently)."""
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += np.float64(a[j]) * np.float64(b[j])
+    return s
 
 
 @numba.njit(**_JIT)

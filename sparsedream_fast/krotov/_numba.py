@@ -19,7 +19,7 @@ which says why the gemm is numpy's):
    0 to the others).
 
 Screening (``SCREEN``, on by default), as in DreamComp's module: the ranking comes from a
-float32 product plus float64 currents (fixed-order dot products) of the units its rigorous
+float32 product plus float64 currents (``_dot64``) of the units its rigorous
 error bound cannot rule out (``_screened_ranks``): the float64 ranking in float64, the
 ranking of the exact currents of the float32 weights in float32, independent of the BLAS
 library and its threads. Batches where the bound cannot be trusted, or with more than
