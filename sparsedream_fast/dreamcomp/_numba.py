@@ -37,31 +37,29 @@ rounded to the dtype. A winner with one sample gets the reference's update up to
 drive; with several, ``U`` and ``s`` are summed in sample order where the reference lets
 BLAS and numpy's pairwise sum choose: they agree to rounding.
 
-Threads: BLAS's, chosen per batch by measurement (``BLAS_THREADS = "auto"``): on a machine
-whose other cores are busy, OpenBLAS's threads wait for each other at every product
-(measured on the shared 2-core VM: the KH product of one batch 2.7 ms on one thread, 7 ms
-on two), on an idle one two threads halve the time. The kernels themselves are serial
-(``nogil``): after the product they cost O(N B + B D).
+Threads: BLAS's (``BLAS_THREADS``: the process's setting by default). Measured on the
+shared 2-core VM (KH 2,000 hidden, float64, s/epoch): idle, 2 threads 1.2, 1 thread 1.9;
+with the other core busy, 2 threads 2.7-2.9 (OpenBLAS's workers spin between products
+and stall on the busy core), 1 thread 2.0. A per-batch choice by measurement did not
+beat the default there (the timings are bimodal under load). The results do not depend
+on the thread count (screening). The kernels themselves are serial (``nogil``): after the
+product they cost O(N B + B D).
 """
 from __future__ import annotations
-
-import time
 
 import numba
 import numpy as np
 
-__all__ = ["BLAS_THREADS", "SCREEN", "BlasThreads", "winners", "batch_update", "fit"]
+__all__ = ["BLAS_THREADS", "SCREEN", "winners", "batch_update", "fit"]
 
 _JIT = dict(cache=True, fastmath=False, nogil=True)
 #: reductions whose order is free (reassociation only: vectorized, no fused multiply-add)
 _JIT_SUM = dict(cache=True, fastmath={"reassoc"}, nogil=True)
 
-#: BLAS threads of the products: "auto" (default) measures, every 64 batches or more, the
-#: process's number of threads against one and takes the faster (``BlasThreads``); an int
-#: holds BLAS to that many; None leaves the process's setting (threadpoolctl) alone. The
-#: products are large (N x B x (D + C), up to tens of ms), worth all cores on an idle
-#: machine; on one whose other cores are busy, OpenBLAS's threads stall waiting for each other.
-BLAS_THREADS = "auto"
+#: BLAS threads of the products: None (default) leaves the process's setting (threadpoolctl)
+#: alone; an int holds BLAS to that many during a fit. The products are large (N x B x
+#: (D + C), up to tens of ms): all cores pay on an idle machine (see the module's notes).
+BLAS_THREADS = None
 
 #: Winners by float32 screening and float64 dot products of the candidates (see above);
 #: False: the argmax of the product in W's dtype, as the reference.
@@ -360,99 +358,26 @@ def _blas_controller():
     return _controller or None
 
 
-#: (time.monotonic(), choices, index of the winner) of the last "auto" decision
-_last_choice = (-np.inf, (), 0)
-
-
 class BlasThreads:
-    """The BLAS threads of a fit's products, chosen per batch (see ``BLAS_THREADS``).
+    """Context holding the BLAS libraries to ``threads`` threads (None: leave them alone);
+    restores their settings on exit."""
 
-    ``setting``: None leaves the process's setting alone; an int holds BLAS to that many
-    threads; ``"auto"`` times ``trials`` batches on the process's number of threads and
-    ``trials`` on one thread, runs on the faster until the next such trial, and repeats:
-    after ``period`` batches, or, while the same choice keeps winning by more than 25%,
-    after twice as many as the last time (up to ``max_period`` batches, and about
-    ``max_seconds``). One thread wins on a machine whose other cores are busy, where
-    OpenBLAS's threads stall waiting for each other; all threads win on an idle one. A fit
-    that starts within ``max_seconds`` of another's decision goes on with it (no trials
-    first). A context manager that restores the libraries' settings on exit.
-
-    OpenBLAS's products change in the last bits with the thread count; the screening
-    (``SCREEN``) makes the fits' results independent of them.
-    """
-
-    def __init__(self, setting, period=64, trials=2, max_period=1024, max_seconds=2.0):
-        self.libs, self.auto, self.cur = [], False, None
-        self.base, self.span, self.trials = period, period, trials
-        self.max_period, self.max_seconds = max_period, max_seconds
-        self.j, self.last = 0, None
-        ctl = _blas_controller() if setting is not None else None
-        if ctl is None:
-            return
-        self.libs = list(ctl.lib_controllers)
-        self.orig = [lc.num_threads for lc in self.libs]
-        if setting == "auto":
-            hi = max(self.orig, default=1)
-            self.auto = hi > 1
-            self.choices = (hi, 1)
-            self.best = [np.inf, np.inf]
-            global _last_choice
-            t, choices, win = _last_choice
-            if self.auto and choices == self.choices and time.monotonic() - t < max_seconds:
-                # a fit just chose: go on with its choice (short fits in a row pay no trials)
-                self.last = win
-                self.j = 2 * trials + 1
-                self._set(choices[win])
-        else:
-            self._set(int(setting))
-
-    def _set(self, n):
-        if n != self.cur:
+    def __init__(self, threads):
+        self.libs, self.orig = [], []
+        ctl = _blas_controller() if threads is not None else None
+        if ctl is not None:
+            self.libs = list(ctl.lib_controllers)
+            self.orig = [lc.num_threads for lc in self.libs]
             for lc in self.libs:
-                lc.set_num_threads(n)
-            self.cur = n
+                lc.set_num_threads(int(threads))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        for lc, n in zip(self.libs, getattr(self, "orig", ())):
+        for lc, n in zip(self.libs, self.orig):
             lc.set_num_threads(n)
         return False
-
-    def start(self):
-        """Before a batch: set its threads; returns its start time when it is a trial."""
-        if not self.auto:
-            return None
-        j, t = self.j, self.trials
-        if j == 0:
-            self.best = [np.inf, np.inf]
-        if j < 2 * t:
-            self._set(self.choices[j // t])
-            return time.perf_counter()
-        if j == 2 * t:
-            win = int(self.best[1] < self.best[0])
-            if win == self.last and self.best[1 - win] > 1.25 * self.best[win]:
-                cap = max(self.base, int(self.max_seconds / max(self.best[win], 1e-9)))
-                self.span = min(2 * self.span, self.max_period, cap)
-            else:
-                self.span = self.base
-            self.last = win
-            self._set(self.choices[win])
-            global _last_choice
-            _last_choice = (time.monotonic(), self.choices, win)
-        return None
-
-    def stop(self, t0):
-        """After a batch (``t0`` from ``start``)."""
-        if not self.auto:
-            return
-        if t0 is not None:
-            c = self.j // self.trials
-            self.best[c] = min(self.best[c], time.perf_counter() - t0)
-        self.j += 1
-        if self.j >= max(self.span, 2 * self.trials + 1):
-            self.j = 0
 
 
 def _dtype(W):
@@ -511,10 +436,9 @@ def _loop(W, V, batches, zeta, eta, screen, win):
         sc.Vb32 = Vb
     S = None
     full = 0
-    with BlasThreads(BLAS_THREADS) as threads:
+    with BlasThreads(BLAS_THREADS):
         for e in range(E):
             for i in range(nb):
-                t0 = threads.start()
                 idx = batches[e, i]
                 done = False
                 use32 = _before_product(V, idx, Vb, sc.wnorm, sc.Vb32, sc.thr, screen, sc.cast)
@@ -533,7 +457,6 @@ def _loop(W, V, batches, zeta, eta, screen, win):
                         np.dot(W, Vb.T, out=S)
                     _after_product(W, V, idx, S, win, best, zeta, eta, head, nxt, U, sc.W32, sc.wnorm,
                                    sc.mark, screen, sc.cast)
-                threads.stop(t0)
     return full
 
 
@@ -589,7 +512,7 @@ def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
     sc = _Screen(W, B, bool(SCREEN))
     if sc.on and not sc.cast:
         sc.Vb32 = V
-    with BlasThreads(None if BLAS_THREADS == "auto" else BLAS_THREADS):
+    with BlasThreads(BLAS_THREADS):
         if sc.on and _screen_margins(sc.wnorm, V, sc.Vb32, sc.thr, sc.cast):
             np.dot(sc.W32, sc.Vb32.T, out=sc.S32)
             if _screened_winners(W, V, sc.S32, sc.mx, sc.thr, sc.cand, win, best, sc.bestd):

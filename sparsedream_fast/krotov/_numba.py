@@ -47,8 +47,8 @@ __all__ = ["BLAS_THREADS", "SCREEN", "weight_powers", "ranks", "batch_update", "
 
 _JIT = dict(cache=True, fastmath=False, nogil=True)
 
-#: BLAS threads of the products: "auto", an int or None, as DreamComp's ``BLAS_THREADS``.
-BLAS_THREADS = "auto"
+#: BLAS threads of the products: None (the process's setting) or an int, as DreamComp's.
+BLAS_THREADS = None
 
 #: Ranking by float32 screening and float64 currents of the candidates (see above); False:
 #: the ranking of the product in W's dtype, as the reference.
@@ -413,11 +413,10 @@ def _loop(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
         Wp32, wpnorm, Xb32 = np.empty((0, 0), np.float32), np.empty(0), np.empty((0, 0), np.float32)
     I = None
     full = 0
-    with BlasThreads(BLAS_THREADS) as threads:
+    with BlasThreads(BLAS_THREADS):
         for e in range(E):
             eps = eps0 * (1 - (epoch0 + e) / total)
             for i in range(nb):
-                t0 = threads.start()
                 idx = batches[e, i]
                 done = False
                 use32 = _before_product(X, idx, Xb, wpnorm, Xb32, thr, screen, cast)
@@ -436,7 +435,6 @@ def _loop(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
                         np.dot(Wp, Xb.T, out=I)
                     _after_product(W, Wp, X, idx, I, k, delta, eps, prec, p, bv, bi, head, nxt, units,
                                    Ds, gx, Wp32, wpnorm, screen, cast)
-                threads.stop(t0)
     return full
 
 
