@@ -398,3 +398,28 @@ def test_blas_thread_limit(backend, monkeypatch):
     np.testing.assert_allclose(W, Wr, **tol("float64"))
     kh_ref.batch_update(Hr, X[:20], 3.0, 4, 0.4, 0.02, 1e-30)
     np.testing.assert_allclose(H, Hr, **tol("float64"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_edge_sizes(backend, dtype):
+    """One neuron, batches of one, k = hid, k = 2 = hid."""
+    dmod, kmod = dc_mod(backend), kh_mod(backend)
+    rng = np.random.default_rng(8)
+    for N, B in ((1, 1), (1, 5), (7, 1)):
+        V = dc_ref.extend(rng.random((40, 6)), rng.integers(0, 2, 40), 2, dtype)
+        zeta, eta = dc_ref.synapse_vectors(6, 2, 10.0, 0.01, 0.05, dtype)
+        W0 = rng.uniform(0, 1, (N, 8)).astype(dtype)
+        batches = rng.permutation(40)[: 40 // B * B].reshape(1, -1, B)
+        W, Wr = W0.copy(), W0.copy()
+        dmod.fit(W, V, batches, zeta, eta)
+        dc_ref.fit(Wr, V, batches, zeta, eta)
+        np.testing.assert_allclose(W, Wr, **tol(dtype))
+    for H, k, B in ((2, 2, 1), (3, 3, 4), (6, 6, 7)):
+        X = rng.random((28, 5)).astype(dtype)
+        W0 = rng.normal(0, 1, (H, 5)).astype(dtype)
+        batches = rng.permutation(28)[: 28 // B * B].reshape(1, -1, B)
+        W, Wr = W0.copy(), W0.copy()
+        kmod.fit(W, X, batches, 3.0, k, 0.4, 0.02, 1e-30)
+        kh_ref.fit(Wr, X, batches, 3.0, k, 0.4, 0.02, 1e-30)
+        np.testing.assert_allclose(W, Wr, **tol(dtype))
