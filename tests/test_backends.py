@@ -7,6 +7,8 @@ tolerance over short runs (see testing.py for why those tolerances).
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -63,6 +65,11 @@ CASES = {
 }
 
 
+def _seed(case: str) -> int:
+    """A stable seed per case (str hash() changes from one process to the next)."""
+    return zlib.crc32(case.encode()) % 1000
+
+
 def _pair(backend, dtype, seed=3, **kw):
     base = dict(n_inputs=D, grid=(6, 6), k=5, lr=0.05, dtype=dtype, seed=seed)
     base.update(kw)
@@ -82,7 +89,7 @@ def _assert_same(ref, fast, dtype, steps):
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 @pytest.mark.parametrize("case", list(CASES))
 def test_fit_float64_matches_reference(backend, case):
-    X = random_inputs(150, D, seed=hash(case) % 1000)
+    X = random_inputs(150, D, seed=_seed(case))
     ref, fast = _pair(backend, "float64", **CASES[case])
     shuffle = CASES[case].get("trace") is None  # the trace runs use the data in order
     ref.fit(X, epochs=2, shuffle=shuffle)
@@ -91,18 +98,40 @@ def test_fit_float64_matches_reference(backend, case):
     np.testing.assert_array_equal(fast.winners(X[:40]), ref.winners(X[:40]))
 
 
+def _assert_winners_agree_f32(fast, ref, X):
+    """float32 winners agree, except where two competition values lie within float32
+    rounding of each other (a different summation order of the drive may then pick either):
+    every neuron in one winner set and not the other must sit at the k-th value to 1e-5."""
+    from sparsedream_fast.sparsedream import reference
+    wf, wr = fast.winners(X), ref.winners(X)
+    k = wr.shape[1]
+    same = np.ones(X.shape[0], bool)
+    for i in range(X.shape[0]):
+        diff = set(wf[i]) ^ set(wr[i])
+        if not diff:
+            continue
+        same[i] = False
+        v = X[i].astype(np.float32)
+        _, c = reference.competition(ref.weights_, v, ref._state.lateral, ref.config_)
+        kth = np.sort(c)[::-1][k - 1]
+        assert all(abs(c[j] - kth) <= 1e-5 * abs(kth) for j in diff), \
+            f"sample {i}: winners {sorted(wf[i])} vs reference {sorted(wr[i])} differ beyond near-ties"
+    assert same.mean() >= 0.9, "near-ties are rare on random data; this many means a real difference"
+    return same
+
+
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 @pytest.mark.parametrize("case", list(CASES))
 def test_fit_float32_short_run_matches_reference(backend, case):
-    X = random_inputs(40, D, seed=1 + hash(case) % 1000)
+    X = random_inputs(40, D, seed=1 + _seed(case))
     ref, fast = _pair(backend, "float32", **CASES[case])
     ref.fit(X, epochs=1)
     fast.fit(X, epochs=1)
     _assert_same(ref, fast, "float32", 40)
-    np.testing.assert_array_equal(fast.winners(X), ref.winners(X))
+    same = _assert_winners_agree_f32(fast, ref, X)
     rtol, atol = tol("float32")
-    np.testing.assert_allclose(fast.transform(X), ref.transform(X), rtol=rtol, atol=atol)
-    np.testing.assert_allclose(fast.reconstruct(X), ref.reconstruct(X), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(fast.transform(X)[same], ref.transform(X)[same], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(fast.reconstruct(X)[same], ref.reconstruct(X)[same], rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
