@@ -30,6 +30,7 @@ import shutil
 import numpy as np
 
 __all__ = [
+    "class_weights",
     "tile_image", "weight_tapestry", "lateral_map", "lateral_tapestry", "usage_map",
     "training_curves", "activity_frames", "activity_figure", "animate_activity",
     "save_figure", "can_write_mp4",
@@ -609,6 +610,63 @@ def activity_figure(model, X, index=0, trace="auto", normalize=False, tile_shape
     panel = _ActivityPanel(frames, normalize, title)
     panel.update(int(index))
     return panel.fig
+
+
+def class_weights(model_or_W, n_classes=None, grid=None, max_neurons=100, title=None):
+    """The label-synapse bars of a DreamComp model (seed 002's ``plot_class_weights``).
+
+    One small bar chart per neuron (its C label synapses), laid out on the neuron grid,
+    each titled with the neuron's class (its largest label synapse).
+
+    Parameters
+    ----------
+    model_or_W : DreamComp (fitted) or ndarray of shape (N, D + C)
+    n_classes : int or None
+        C; taken from the model when one is given.
+    grid : (rows, cols) or None
+        Layout of the neurons; default the model's grid, else as square as possible.
+    max_neurons : int
+        Draw at most this many neurons (the first ones), like the notebook's ``x * y``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    if hasattr(model_or_W, "weights_") and hasattr(model_or_W, "n_classes_"):
+        W = np.asarray(model_or_W.weights_, dtype=np.float64)
+        n_classes = model_or_W.n_classes_ if n_classes is None else n_classes
+        grid = grid if grid is not None else getattr(model_or_W, "grid", None)
+    else:
+        W = np.asarray(model_or_W, dtype=np.float64)
+    if W.ndim != 2:
+        raise ValueError(f"weights must be 2-D (N, D + C), got shape {W.shape}")
+    if n_classes is None or not 1 <= int(n_classes) < W.shape[1]:
+        raise ValueError(f"n_classes must be between 1 and D + C - 1 = {W.shape[1] - 1}, got {n_classes!r}")
+    C = int(n_classes)
+    n = min(W.shape[0], int(max_neurons))
+    if grid is None:
+        cols = int(np.ceil(np.sqrt(n)))
+        rows = int(np.ceil(n / cols))
+    else:
+        rows, cols = int(grid[0]), int(grid[1])
+        rows = min(rows, int(np.ceil(n / cols)))
+    n = min(n, rows * cols)
+    labels = W[:n, -C:]
+    top = labels.max() if labels.size and labels.max() > 0 else 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1, 0.9 * rows + 1), squeeze=False,
+                             sharey=True)
+    for i, ax in enumerate(axes.ravel()):
+        if i >= n:
+            ax.set_axis_off()
+            continue
+        ax.bar(np.arange(C), labels[i], color="C0")
+        ax.set_ylim(min(0.0, labels.min()), top * 1.05)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(str(int(np.argmax(labels[i]))), fontsize=7, pad=1)
+    fig.suptitle(title or f"label synapses of the first {n} neurons (title: the neuron's class)", fontsize=9)
+    return fig
 
 
 def can_write_mp4() -> bool:

@@ -200,3 +200,21 @@ def test_mp4_without_ffmpeg_is_a_clear_error(model, frames, tmp_path):
 def test_mp4_with_ffmpeg(model, frames, tmp_path):  # pragma: no cover - depends on the machine
     p = plot.animate_activity(model, frames[:4], tmp_path / "a.mp4", dpi=40)
     assert (tmp_path / "a.mp4").stat().st_size > 0 and p.endswith(".mp4")
+
+
+def test_class_weights_bars(tmp_path):
+    """The DreamComp class-weight bars: one panel per neuron, titled with its class, not blank."""
+    import matplotlib.image as mpimg
+    from sparsedream_fast.plot import class_weights
+    rng = np.random.default_rng(0)
+    X, y = rng.random((60, 16)), rng.integers(0, 3, 60)
+    m = sdf.DreamComp(n_inputs=16, n_neurons=6, n_classes=3, batch_size=10, backend="numpy").fit(X, y)
+    fig = class_weights(m)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [str(c) for c in m.neuron_classes_]
+    path = tmp_path / "bars.png"
+    fig.savefig(path)
+    img = mpimg.imread(path)
+    assert img.std() > 0.05
+    with pytest.raises(ValueError, match="n_classes"):
+        class_weights(m.weights_)
