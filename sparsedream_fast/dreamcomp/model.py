@@ -61,7 +61,7 @@ class DreamComp(ParamsMixin):
         Uniform range of the initial weights (seed 002: (0, 1)) or the weights themselves.
     grid : (int, int) or None
     dtype : {"float32", "float64"}
-    backend : {"auto", "numpy"}
+    backend : {"auto", "numpy", "numba"}
     seed : int or None
 
     Attributes
