@@ -8,7 +8,8 @@ dense update of all N rows, in float64 as in the notebook. The only changes: the
 weights and the frames are arguments (so the run is comparable), the epoch permutation is
 left out (the frames are taken in the order given) and the plotting and tqdm are gone.
 
-It deliberately imports no part of ``sparsedream_fast``: it is the baseline, not the library.
+It imports no kernel of ``sparsedream_fast``: it is the baseline, not the library (the loop
+is kept once, in ``sparsedream_fast/bench.py``, which the ``sparsedream bench`` command uses).
 """
 from __future__ import annotations
 
@@ -16,58 +17,12 @@ import time
 
 import numpy as np
 
+# The loop itself lives in the installed package (``sparsedream bench`` needs it too); that
+# module imports no kernel of the library either.
+from sparsedream_fast.bench import notebook_lateral, notebook_run  # noqa: F401
+
 __all__ = ["notebook_lateral", "notebook_run", "notebook_lateral_bytes", "notebook_fits",
            "cupy_or_none", "time_notebook"]
-
-
-def notebook_lateral(Ky, Kx, ex=2, value=0.1, xp=np):
-    """The notebook's dense lateral matrix ``lat_ex`` (N, N), off-by-one included.
-
-    Seed 001 In [29], line for line: ``min(Ky - 1, y + ex + 1)`` leaves the last grid row
-    and column out of every neighbourhood. Returns an ``xp`` array, float64.
-    """
-    lat_ex = []
-
-    for y in range(Ky):
-        for x in range(Kx):
-            curr_ex = np.zeros((Ky, Kx))
-            curr_ex[max(0, y - ex): min(Ky - 1, y + ex + 1), max(0, x - ex): min(Kx - 1, x + ex + 1)] = value
-            lat_ex.append(curr_ex.reshape(-1))
-
-    lat_ex = xp.array(lat_ex)
-    xp.fill_diagonal(lat_ex, 0)
-    return lat_ex
-
-
-def notebook_run(w, lat_ex, frames, steps=None, *, n_w=5, xi=0.1, prec=1e-10, xp=np):
-    """Train ``w`` (N, D) in place on ``frames[:steps]`` with the notebook's loop; return ``w``.
-
-    Parameters
-    ----------
-    w : xp array of shape (N, D), float64, updated in place
-    lat_ex : xp array of shape (N, N), float64 (from :func:`notebook_lateral`), or None to
-        drop the lateral product (``c = p``: the baseline of the no-lateral benchmarks)
-    frames : xp array of shape (n, D), float64
-    steps : int or None
-        Number of steps (frames taken in order, wrapping around); None: all frames once.
-    """
-    N = w.shape[0]
-    n = frames.shape[0]
-    steps = n if steps is None else steps
-    for i in range(steps):
-        v = frames[i % n].reshape(-1, 1)
-        p = w @ v
-        c = p + (lat_ex @ p) if lat_ex is not None else p
-        winners = xp.argsort(c, axis=0)[-n_w:]
-        mask = xp.zeros((N, 1))
-        mask[winners] = 1
-        o = mask * p
-        r = w.T @ o
-        mod_r = xp.maximum(r, prec)
-        e = xp.clip(v - r, -1, 1)
-
-        w += w * o * (e / mod_r).T * xi
-    return w
 
 
 def notebook_lateral_bytes(N):

@@ -47,8 +47,8 @@ NOISY = 1.3
 
 
 # ====================================================================== the notebook loop
-# Seed 001 In [29] with cp -> xp; the same code as benches/notebook_loop.py (the benches
-# check that the two agree). Imports nothing from the library: it is the baseline.
+# Seed 001 In [29] with cp -> xp (benches/notebook_loop.py re-exports it). Uses no kernel of
+# the library: it is the baseline.
 def notebook_lateral(Ky, Kx, ex=2, value=0.1, xp=np):
     """The notebook's dense lateral ``lat_ex`` (N, N), float64, off-by-one slice included."""
     lat_ex = []
