@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["BackendInfo", "backends", "available", "resolve_backend", "NAMES"]
+__all__ = ["BackendInfo", "backends", "available", "resolve_backend", "rule_module", "NAMES"]
 
 NAMES = ("numpy", "cpp", "numba", "cuda")
 #: Preference of ``backend="auto"`` among the usable ones.
@@ -121,3 +121,32 @@ def resolve_backend(name) -> str:
     if not info.available:
         raise ValueError(f"backend {name!r} is not available here: {info.reason}")
     return name
+
+
+def rule_module(name, implemented: dict, package: str, rule: str):
+    """Resolve a backend request for a rule implemented by only some backends.
+
+    Parameters
+    ----------
+    name : str
+        The user's ``backend=`` ("auto" picks the first usable of ``implemented``).
+    implemented : dict of backend name -> module name inside ``package``, in preference order
+    package : str
+        The rule's package (``__package__`` of its model module).
+    rule : str
+        The rule's name for messages.
+
+    Returns
+    -------
+    (backend name, module)
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"backend must be a string, got {type(name).__name__}")
+    if name == "auto":
+        name = next(b for b in implemented if available(b))
+    if name not in NAMES:
+        raise ValueError(f"unknown backend {name!r}; choose one of {('auto',) + NAMES}")
+    if name not in implemented:
+        raise ValueError(f"{rule} has no {name!r} backend yet; implemented: {tuple(implemented)}")
+    resolve_backend(name)
+    return name, importlib.import_module(f"{package}.{implemented[name]}")

@@ -1,12 +1,11 @@
 """The ``DreamComp`` classifier: rule B behind a scikit-learn-style API."""
 from __future__ import annotations
 
-import importlib
 import numbers
 
 import numpy as np
 
-from .._backends import available
+from .._backends import rule_module
 from .._estimator import ParamsMixin
 from .._rng import batch_order
 from .._validation import as_host_array, check_data, check_dtype, check_float, check_int
@@ -16,20 +15,6 @@ __all__ = ["DreamComp"]
 
 #: backends implementing rule B, by preference of ``backend="auto"``
 _IMPLEMENTED = {"numba": "_numba", "numpy": "reference"}
-
-
-def _module(backend: str):
-    if not isinstance(backend, str):
-        raise TypeError(f"backend must be a string, got {type(backend).__name__}")
-    if backend == "auto":
-        backend = next(b for b in _IMPLEMENTED if available(b))
-    from .._backends import NAMES, resolve_backend
-    if backend not in NAMES:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {('auto',) + NAMES}")
-    if backend not in _IMPLEMENTED:
-        raise ValueError(f"DreamComp has no {backend!r} backend yet; implemented: {tuple(_IMPLEMENTED)}")
-    resolve_backend(backend)
-    return backend, importlib.import_module(f"{__package__}.{_IMPLEMENTED[backend]}")
 
 
 class DreamComp(ParamsMixin):
@@ -136,7 +121,7 @@ class DreamComp(ParamsMixin):
         llr = lr if self.label_lr is None else check_float(self.label_lr, "label_lr", positive=True)
         B = check_int(self.batch_size, "batch_size", 1)
         dtype = check_dtype(self.dtype)
-        backend, mod = _module(self.backend)
+        backend, mod = rule_module(self.backend, _IMPLEMENTED, __package__, "DreamComp")
         epochs = check_int(epochs, "epochs", 1)
         Xc = check_data(X, D, dtype)
         if np.any(Xc < 0):

@@ -1,12 +1,11 @@
 """The ``KrotovHopfield`` feature learner: rule C behind a scikit-learn-style API."""
 from __future__ import annotations
 
-import importlib
 import numbers
 
 import numpy as np
 
-from .._backends import NAMES, available, resolve_backend
+from .._backends import rule_module
 from .._estimator import ParamsMixin
 from .._rng import batch_order
 from .._validation import as_host_array, check_data, check_dtype, check_float, check_int
@@ -75,19 +74,6 @@ class KrotovHopfield(ParamsMixin):
         self.backend = backend
         self.seed = seed
 
-    def _module(self):
-        backend = self.backend
-        if not isinstance(backend, str):
-            raise TypeError(f"backend must be a string, got {type(backend).__name__}")
-        if backend == "auto":
-            backend = next(b for b in _IMPLEMENTED if available(b))
-        if backend not in NAMES:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {('auto',) + NAMES}")
-        if backend not in _IMPLEMENTED:
-            raise ValueError(f"KrotovHopfield has no {backend!r} backend yet; implemented: {tuple(_IMPLEMENTED)}")
-        resolve_backend(backend)
-        return backend, importlib.import_module(f"{__package__}.{_IMPLEMENTED[backend]}")
-
     def fit(self, X, y=None, epochs=1, shuffle=True):
         """Initialise and train for ``epochs`` epochs (lr annealed linearly to 0 over them).
 
@@ -115,7 +101,7 @@ class KrotovHopfield(ParamsMixin):
         if self.power is not None:
             check_float(self.power, "power", positive=True)
         dtype = check_dtype(self.dtype)
-        backend, mod = self._module()
+        backend, mod = rule_module(self.backend, _IMPLEMENTED, __package__, "KrotovHopfield")
         epochs = check_int(epochs, "epochs", 1)
         Xc = check_data(X, D, dtype)
         if B > Xc.shape[0]:
