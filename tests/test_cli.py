@@ -199,3 +199,33 @@ def test_module_help_in_a_subprocess():
     assert res.returncode == 0, res.stderr
     for command in ("demo", "train", "show", "backends"):
         assert command in res.stdout
+
+
+def test_train_dreamcomp_reports_accuracy(tmp_path, capsys):
+    out = tmp_path / "dc"
+    rc = cli.main(["train", "--model", "dreamcomp", "--data", "generated", "--n-samples", "600", "--n-neurons", "36",
+                   "--lr", "0.01", "--label-lr", "0.05", "--batch-size", "50", "--epochs", "3", "--out", str(out)])
+    assert rc == 0
+    rep = json.load(open(out / "metrics.json"))
+    assert rep["model"] == "dreamcomp" and 0.3 < rep["test_accuracy"] <= 1.0  # 10 classes: chance is 0.1
+    W = np.load(out / "weights.npz")["W"]
+    assert W.shape == (36, 784 + 10)
+    assert (out / "class_weights.png").exists() and (out / "weights.png").exists()
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_train_krotov_reports_readout_accuracy(tmp_path):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "kh"
+    rc = cli.main(["train", "--model", "krotov", "--data", "digits", "--n-hidden", "40", "--k", "3",
+                   "--batch-size", "50", "--epochs", "2", "--out", str(out)])
+    assert rc == 0
+    rep = json.load(open(out / "metrics.json"))
+    assert rep["model"] == "krotov" and rep["test_accuracy"] > 0.2  # 10 classes: chance is 0.1
+    assert np.load(out / "weights.npz")["W"].shape == (40, 64)
+
+
+def test_train_batch_model_needs_labels(tmp_path, capsys):
+    rc = cli.main(["train", "--model", "dreamcomp", "--data", "tapestry", "--out", str(tmp_path / "x")])
+    assert rc == 2
+    assert "needs labelled data" in capsys.readouterr().err
