@@ -1,7 +1,7 @@
-// pybind11 bindings of the CPU kernels: module sparsedream_fast._core.
-// The only file that includes pybind11. Arrays arrive as numpy arrays (never converted:
-// W, trace and a learned lateral are updated in place), are checked for dtype, C-contiguity,
-// writability and shape, then the compute runs without the GIL on raw pointers.
+// pybind11 bindings of rule A (SparseDream) and the module definition of sparsedream_fast._core.
+// Arrays arrive as numpy arrays (never converted: W, trace and a learned lateral are updated
+// in place), are checked (bind_common.hpp), then the compute runs without the GIL on raw
+// pointers. The batch rules and the TNN columns bind in bind_batch.cpp and bind_tnn.cpp.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "bind_common.hpp"
 #include "sparsedream/rule_a.hpp"
 
 namespace py = pybind11;
@@ -16,47 +17,9 @@ using sd::i32;
 using sd::i64;
 
 namespace {
-
-// ------------------------------------------------------------------------ checks
-template <class T>
-T* get_ptr(const py::array& a, const char* name, bool writable) {
-    if (!a.dtype().is(py::dtype::of<T>())) {
-        std::ostringstream s;
-        s << name << " must have dtype " << py::str(py::dtype::of<T>()).cast<std::string>() << ", got "
-          << py::str(a.dtype()).cast<std::string>();
-        throw py::type_error(s.str());
-    }
-    if (!(a.flags() & py::array::c_style))
-        throw py::value_error(std::string(name) + " must be C-contiguous");
-    if (writable && !a.writeable()) throw py::value_error(std::string(name) + " must be writable");
-    return static_cast<T*>(const_cast<void*>(a.data()));
-}
-
-void check_shape(const py::array& a, const char* name, std::initializer_list<i64> shape) {
-    bool ok = a.ndim() == py::ssize_t(shape.size());
-    int d = 0;
-    for (i64 s : shape) {
-        if (!ok) break;
-        if (s >= 0 && a.shape(d) != s) ok = false;
-        ++d;
-    }
-    if (!ok) {
-        std::ostringstream s;
-        s << name << " must have shape (";
-        d = 0;
-        for (i64 x : shape) s << (d++ ? ", " : "") << (x >= 0 ? std::to_string(x) : std::string("any"));
-        s << "), got (";
-        for (int i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
-        s << ")";
-        throw py::value_error(s.str());
-    }
-}
-
-template <class V>
-V item(const py::dict& d, const char* key) {
-    if (!d.contains(key)) throw py::key_error(std::string("cfg is missing '") + key + "'");
-    return d[key].cast<V>();
-}
+using sd_bind::check_shape;
+using sd_bind::get_ptr;
+using sd_bind::item;
 
 sd::RuleAConfig parse_cfg(const py::dict& d) {
     sd::RuleAConfig c;
@@ -373,6 +336,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("level"), "Use at most this SIMD level (for tests); returns the level set.");
     m.def("max_threads", &sd::omp_max_threads, "OpenMP's thread count (1 without OpenMP).");
     m.attr("parallel_min_bytes") = sd::kParallelMinBytes;
+    bind_batch_rules(m);
+    bind_tnn(m);
 
     m.def(
         "sparsedream_fit",

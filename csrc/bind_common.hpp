@@ -1,0 +1,62 @@
+// Argument checks shared by the pybind11 binding files of module sparsedream_fast._core.
+// Arrays arrive as numpy arrays, are checked for dtype, C-contiguity, writability and shape
+// here, then the compute runs without the GIL on raw pointers.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <initializer_list>
+#include <sstream>
+#include <string>
+
+#include "sparsedream/common.hpp"
+
+namespace sd_bind {
+namespace py = pybind11;
+using sd::i64;
+
+template <class T>
+T* get_ptr(const py::array& a, const char* name, bool writable) {
+    if (!a.dtype().is(py::dtype::of<T>())) {
+        std::ostringstream s;
+        s << name << " must have dtype " << py::str(py::dtype::of<T>()).cast<std::string>() << ", got "
+          << py::str(a.dtype()).cast<std::string>();
+        throw py::type_error(s.str());
+    }
+    if (!(a.flags() & py::array::c_style))
+        throw py::value_error(std::string(name) + " must be C-contiguous");
+    if (writable && !a.writeable()) throw py::value_error(std::string(name) + " must be writable");
+    return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+inline void check_shape(const py::array& a, const char* name, std::initializer_list<i64> shape) {
+    bool ok = a.ndim() == py::ssize_t(shape.size());
+    int d = 0;
+    for (i64 s : shape) {
+        if (!ok) break;
+        if (s >= 0 && a.shape(d) != s) ok = false;
+        ++d;
+    }
+    if (!ok) {
+        std::ostringstream s;
+        s << name << " must have shape (";
+        d = 0;
+        for (i64 x : shape) s << (d++ ? ", " : "") << (x >= 0 ? std::to_string(x) : std::string("any"));
+        s << "), got (";
+        for (int i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+        s << ")";
+        throw py::value_error(s.str());
+    }
+}
+
+template <class V>
+V item(const py::dict& d, const char* key) {
+    if (!d.contains(key)) throw py::key_error(std::string("cfg is missing '") + key + "'");
+    return d[key].cast<V>();
+}
+
+}  // namespace sd_bind
+
+// Entry points of the other binding files, registered by bindings.cpp's PYBIND11_MODULE.
+void bind_batch_rules(pybind11::module_& m);  // bind_batch.cpp: DreamComp, Krotov-Hopfield
+void bind_tnn(pybind11::module_& m);          // bind_tnn.cpp: TNN columns
