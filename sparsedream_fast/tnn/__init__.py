@@ -1,0 +1,16 @@
+"""Temporal neural network columns with STDP (rule D, seed 004).
+
+- :func:`encode`, :func:`image_rows`, :class:`WaveEncoder`: intensities to spike times.
+- :class:`TNNColumn`: one column (ramp-no-leak neurons, k-WTA, stochastic STDP).
+- :class:`TNNNetwork`: columns, delay layers and inputs connected by name; readout features
+  for a scikit-learn classifier (``transform``).
+- :class:`STDP`: the rule's probabilities.
+Backends: ``numpy`` (reference) and ``cpp``; both give the same weights bit for bit, since
+every random draw comes from a counter-based generator (:mod:`.philox`).
+"""
+from .column import TNNColumn
+from .config import STDP
+from .encoding import WaveEncoder, encode, image_rows
+from .network import TNNNetwork
+
+__all__ = ["TNNColumn", "TNNNetwork", "STDP", "encode", "image_rows", "WaveEncoder"]
