@@ -7,6 +7,9 @@
 
 #if defined(__CUDACC__)
 #define SD_HD __host__ __device__ __forceinline__
+#elif defined(__GNUC__) || defined(__clang__)
+// always inlined, also into the SIMD-targeted batch loops (which then vectorize it)
+#define SD_HD inline __attribute__((always_inline))
 #else
 #define SD_HD inline
 #endif

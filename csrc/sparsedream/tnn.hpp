@@ -11,6 +11,7 @@
 
 #include "common.hpp"
 #include "philox.hpp"
+#include "simd.hpp"
 
 namespace sd {
 
@@ -35,12 +36,30 @@ struct TnnProgram {
     std::vector<i32> record;
 };
 
+/// Philox of many synapse counters c0[m] sharing the other counter words and the key: the
+/// three first outputs of each. A plain loop, compiled per SIMD level (SD_MULTIVERSION), where
+/// it vectorizes across synapses (the 32 x 32 -> 64-bit products map to vpmuludq).
+SD_INLINE void philox_batch_impl(const std::uint32_t* SD_RESTRICT c0, i64 n, std::uint32_t c1, std::uint32_t c2,
+                                 std::uint32_t c3, std::uint32_t k0, std::uint32_t k1, std::uint32_t* SD_RESTRICT r0,
+                                 std::uint32_t* SD_RESTRICT r1, std::uint32_t* SD_RESTRICT r2) {
+    for (i64 m = 0; m < n; ++m) {
+        const U32x4 r = philox4x32_10(c0[m], c1, c2, c3, k0, k1);
+        r0[m] = r.v[0];
+        r1[m] = r.v[1];
+        r2[m] = r.v[2];
+    }
+}
+SD_MULTIVERSION(philox_batch, philox_batch_impl)
+
 /// Scratch of one column evaluation (reused across waves to avoid allocation).
 struct TnnScratch {
     std::vector<std::uint8_t> x;        // gathered input times (d)
     std::vector<i32> active;            // inputs that spiked
     std::vector<std::uint8_t> fire;     // firing step per neuron (T = none)
     std::vector<i32> counts;            // neurons per firing step (T + 1)
+    std::vector<std::uint32_t> syn, r0, r1, r2;  // STDP candidates (j * d + i) and their draws
+    std::vector<i64> row_end;           // candidates of neuron j end at row_end[j]
+    std::vector<double> g_plus, g_minus;  // F+ and F- probabilities per weight value
 };
 
 /// Firing step of neuron row W[0..d) for the active inputs: the first t with potential >= theta.
@@ -120,42 +139,66 @@ void tnn_column_wave(const TnnColumn<Wt>& col, int T, std::uint8_t* SD_RESTRICT 
     if (!learn) return;
 
     // STDP. Only synapses in cases 1-4 draw (a counter-based draw is the same whether or not
-    // the others are made); case 5 (neither spiked) never changes.
-    const double wm = double(col.w_max);
-    const std::uint32_t wlo = std::uint32_t(wave), whi = std::uint32_t(wave >> 32);
+    // the others are made); case 5 (neither spiked) never changes. The candidates' draws are
+    // made in one vectorized batch, then applied.
     const std::uint8_t* plastic = col.plastic;
+    s.syn.resize(size_t(n * d));
+    s.row_end.resize(size_t(n));
+    i64 n_syn = 0;
+    for (i64 j = 0; j < n; ++j) {
+        const std::uint32_t base = std::uint32_t(j * d);
+        if (out[j] < T) {
+            for (i64 i = 0; i < d; ++i)
+                if (plastic[i]) s.syn[n_syn++] = base + std::uint32_t(i);
+        } else {
+            for (i64 a = 0; a < n_active; ++a)
+                if (plastic[s.active[a]]) s.syn[n_syn++] = base + std::uint32_t(s.active[a]);
+        }
+        s.row_end[j] = n_syn;
+    }
+    s.r0.resize(size_t(n_syn) + 1);
+    s.r1.resize(size_t(n_syn) + 1);
+    s.r2.resize(size_t(n_syn) + 1);
+    philox_batch(s.syn.data(), n_syn, std::uint32_t(wave), std::uint32_t(wave >> 32), column_id, k0, k1,
+                 s.r0.data(), s.r1.data(), s.r2.data());
+    // F+ and F- as tables over the weight values: the same IEEE operations as the
+    // reference's f (2 - f) and (1 - f)(1 + f) with f = w / w_max, done once per value.
+    if (i64(s.g_plus.size()) != col.w_max + 1) {
+        s.g_plus.resize(size_t(col.w_max + 1));
+        s.g_minus.resize(size_t(col.w_max + 1));
+    }
+    const double wm = double(col.w_max);
+    for (i64 v = 0; v <= col.w_max; ++v) {
+        const double f = double(v) / wm;
+        s.g_plus[v] = f * (2.0 - f);
+        s.g_minus[v] = (1.0 - f) * (1.0 + f);
+    }
+    i64 m = 0;
     for (i64 j = 0; j < n; ++j) {
         const int y = out[j];
-        Wt* SD_RESTRICT w = col.W + j * d;
+        Wt* SD_RESTRICT wrow = col.W + j * d;
         const std::uint32_t base = std::uint32_t(j * d);
-        auto visit = [&](i64 i) {
-            if (!plastic[i]) return;
+        for (; m < s.row_end[j]; ++m) {
+            const i64 i = i64(s.syn[m] - base);
             const int x = s.x[i];
-            const bool xs = x < T, ys = y < T;
             double p;
             bool up;
-            if (xs && ys) {
+            if (x < T && y < T) {
                 up = x <= y;
                 p = up ? col.capture : col.minus;
-            } else if (xs) {
+            } else if (x < T) {
                 up = true;
                 p = col.search;
             } else {
                 up = false;
                 p = col.backoff;
             }
-            const U32x4 r = philox4x32_10(base + std::uint32_t(i), wlo, whi, column_id, k0, k1);
-            if (!(unit_double(r.v[0]) < p)) return;
-            const double f = double(w[i]) / wm;  // a division, as in the reference (bitwise)
-            const double g = up ? f * (2.0 - f) : (1.0 - f) * (1.0 + f);
-            if (!(unit_double(r.v[1]) < g || unit_double(r.v[2]) < col.u_min)) return;
-            const i64 nw = i64(w[i]) + (up ? 1 : -1);
-            w[i] = Wt(nw < 0 ? 0 : (nw > col.w_max ? col.w_max : nw));
-        };
-        if (y < T) {
-            for (i64 i = 0; i < d; ++i) visit(i);
-        } else {
-            for (i64 a = 0; a < n_active; ++a) visit(s.active[a]);
+            if (!(unit_double(s.r0[m]) < p)) continue;
+            const i64 w = i64(wrow[i]);
+            const double g = up ? s.g_plus[w] : s.g_minus[w];
+            if (!(unit_double(s.r1[m]) < g || unit_double(s.r2[m]) < col.u_min)) continue;
+            const i64 nw = w + (up ? 1 : -1);
+            wrow[i] = Wt(nw < 0 ? 0 : (nw > col.w_max ? col.w_max : nw));
         }
     }
 }
