@@ -2,15 +2,17 @@
 
 Rules (``../shared/ALGORITHMS.md``): SparseDream online k-WTA (``SparseDream``, part A),
 DreamComp batch 1-WTA with label synapses (``DreamComp``, part B), Krotov-Hopfield
-competing hidden units (``KrotovHopfield``, part C).
+competing hidden units (``KrotovHopfield``, part C), temporal neural network columns with
+STDP (``TNNColumn``, ``TNNNetwork``, part D; module ``tnn``).
 Backends: ``numpy`` (reference), ``cpp`` (C++ extension), ``numba``, ``cuda``
 (see ``backends()``).
 """
-from . import lateral, metrics, ops, plot
+from . import lateral, metrics, ops, plot, tnn
 from ._backends import BackendInfo, backends
 from .dreamcomp.model import DreamComp
 from .krotov.model import KrotovHopfield
 from .sparsedream.model import SparseDream
+from .tnn import TNNColumn, TNNNetwork
 
 __version__ = "0.1.0"
-__all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "__version__"]
+__all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "TNNColumn", "TNNNetwork", "tnn", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "__version__"]

@@ -282,10 +282,27 @@ class TNNNetwork:
         check_T(self.T)
         return check_spike_times(X, int(self.T), self.n_inputs, "X (spike times)", ndim=(3,))
 
+    def _checked_weights(self) -> list:
+        """The columns' weight arrays, checked (a user may have edited ``weights_``)."""
+        dtype = check_weight_dtype(self.dtype)
+        out = []
+        for l in self._layers.values():
+            if l.kind != "column":
+                continue
+            W = self.weights_[l.name]
+            shape = (l.n, sum(len(c.lines) for c in self._connections if c.target == l.name))
+            if not isinstance(W, np.ndarray) or W.shape != shape or W.dtype != dtype or not W.flags.c_contiguous:
+                raise ValueError(f"weights of column {l.name!r} must be a C-contiguous {dtype} array of "
+                                 f"shape {shape}")
+            if W.size and (W.min() < 0 or W.max() > l.spec.w_max):
+                raise ValueError(f"weights of column {l.name!r} must lie in [0, w_max={l.spec.w_max}]")
+            out.append(W)
+        return out
+
     def _run(self, data, learn, record_lines):
         backend, mod = self._backend()
         prog = self._prog.with_record(record_lines)
-        weights = [self.weights_[l.name] for l in self._layers.values() if l.kind == "column"]
+        weights = self._checked_weights()
         key = split_seed(self.seed_)
         if not learn or not self.progress or len(data) < 2:
             rec, wave = mod.run_network(prog, weights, data, learn, self.n_waves_learned_, key)
