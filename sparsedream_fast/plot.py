@@ -13,7 +13,9 @@ returns a ``matplotlib.animation.Animation``, or writes a GIF/MP4 file and retur
 - :func:`training_curves`: measures against training steps, from a history (a list of
   dicts such as :class:`sparsedream_fast.metrics.History`);
 - :func:`activity_figure` / :func:`animate_activity`: input, activity on the grid and
-  reconstruction side by side (seed 001, In [22]/[26]/[30]/[34]; seed 000, In [7]).
+  reconstruction side by side (seed 001, In [22]/[26]/[30]/[34]; seed 000, In [7]);
+- :func:`spike_raster`: spike times of one TNN wave or of a sequence of waves (rule D);
+- :func:`column_weights`: a TNN column's integer weights, one small image per neuron.
 
 Functions taking ``model_or_W`` accept a fitted ``SparseDream`` (weights, grid and lateral
 are read from it) or arrays with the ``grid=`` (and ``lateral=``) keywords.
@@ -33,6 +35,7 @@ __all__ = [
     "class_weights",
     "tile_image", "weight_tapestry", "lateral_map", "lateral_tapestry", "usage_map",
     "training_curves", "activity_frames", "activity_figure", "animate_activity",
+    "spike_raster", "column_weights",
     "save_figure", "can_write_mp4",
 ]
 
@@ -666,6 +669,198 @@ def class_weights(model_or_W, n_classes=None, grid=None, max_neurons=100, title=
         ax.set_yticks([])
         ax.set_title(str(int(np.argmax(labels[i]))), fontsize=7, pad=1)
     fig.suptitle(title or f"label synapses of the first {n} neurons (title: the neuron's class)", fontsize=9)
+    return fig
+
+
+# ----------------------------------------------------------------------------- TNN (rule D)
+def _spike_times(times, T):
+    from .tnn.config import check_T
+    from .tnn.encoding import check_spike_times
+    T = check_T(T)
+    arr = np.asarray(times)
+    if arr.ndim not in (1, 2) or arr.shape[-1] == 0 or arr.size == 0:
+        raise ValueError(f"times must have shape (n_lines,) or (n_waves, n_lines) with at least one "
+                         f"line and wave, got shape {arr.shape}")
+    S = check_spike_times(arr, T, arr.shape[-1], "times", ndim=(1, 2))
+    return (S[None, :] if S.ndim == 1 else S), T
+
+
+def spike_raster(times, T, layout="side", ax=None, title=None, ylabel="line", color="black",
+                 markersize=None, separator_colour="#8fa3bf"):
+    """Spike raster of one TNN wave or of a sequence of waves: a dot per spike.
+
+    Parameters
+    ----------
+    times : array-like of shape (n_lines,) or (n_waves, n_lines), integers in [0, T]
+        Spike times, ``T`` meaning no spike (``tnn.image_rows(X)[i]`` or
+        ``TNNNetwork.run(X)[layer][i]``, uint8).
+    T : int
+        Steps per wave, 1..255.
+    layout : {"side", "stacked"}
+        ``"side"``: waves side by side along one time axis (wave w occupies steps
+        ``w * T .. w * T + T - 1``; x limits ``(-0.5, n_waves * T - 0.5)``), a vertical
+        separator between waves. ``"stacked"``: all waves share the axis ``0 .. T - 1``, wave
+        w drawn on rows ``w * n_lines .. (w + 1) * n_lines - 1`` (y limits ``(-0.5, n_waves *
+        n_lines - 0.5)``), a horizontal separator between waves. One wave: no separator.
+    ax : matplotlib Axes or None (a new figure)
+    title : str or None (default: spike and wave counts)
+    ylabel : str
+        What the rows are ("line", "neuron", "pixel").
+    color : colour of the dots
+    markersize : float or None
+        Dot area in points^2 (scatter's ``s``); None: smaller for larger rasters.
+    separator_colour : colour of the wave separators
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Its axes hold one ``PathCollection`` with one offset per spike, in wave order, and
+        ``n_waves - 1`` separator lines.
+    """
+    plt = _plt()
+    if layout not in ("side", "stacked"):
+        raise ValueError(f"layout must be 'side' or 'stacked', got {layout!r}")
+    S, T = _spike_times(times, T)
+    n_waves, n = S.shape
+    w, line = np.nonzero(S < T)
+    t = S[w, line].astype(np.float64)
+    if layout == "side":
+        xs, ys = w * T + t, line.astype(np.float64)
+        xlim, ylim = (-0.5, n_waves * T - 0.5), (-0.5, n - 0.5)
+    else:
+        xs, ys = t, (w * n + line).astype(np.float64)
+        xlim, ylim = (-0.5, T - 0.5), (-0.5, n_waves * n - 0.5)
+    if ax is None:
+        width = 10.0 if layout == "side" and n_waves > 1 else 5.0
+        height = min(8.0, max(2.5, 0.06 * (ylim[1] + 0.5) + 1.2))
+        fig, ax = plt.subplots(figsize=(width, height), constrained_layout=True)
+    else:
+        fig = ax.figure
+    if markersize is None:
+        cells = (xlim[1] + 0.5) * (ylim[1] + 0.5)
+        markersize = float(np.clip(6000.0 / max(cells, 1.0), 4.0, 30.0))
+    ax.scatter(xs, ys, s=markersize, c=color, marker="o", linewidths=0, zorder=3)
+    for b in range(1, n_waves):
+        if layout == "side":
+            ax.axvline(b * T - 0.5, color=separator_colour, linewidth=0.7, zorder=1)
+        else:
+            ax.axhline(b * n - 0.5, color=separator_colour, linewidth=0.7, zorder=1)
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    if layout == "side" and n_waves > 1:
+        step = max(1, int(math.ceil(n_waves / 14)))
+        ax.set_xticks([b * T + (T - 1) / 2 for b in range(0, n_waves, step)])
+        ax.set_xticklabels([str(b) for b in range(0, n_waves, step)])
+        ax.set_xlabel(f"wave ({T} steps each)")
+        ax.set_ylabel(ylabel)
+    elif layout == "stacked" and n_waves > 1:
+        step = max(1, int(math.ceil(n_waves / 14)))
+        ax.set_yticks([b * n + (n - 1) / 2 for b in range(0, n_waves, step)])
+        ax.set_yticklabels([str(b) for b in range(0, n_waves, step)])
+        ax.set_xlabel("step within the wave")
+        ax.set_ylabel(f"wave ({n} {ylabel}s each)")
+    else:
+        ax.set_xlabel("step within the wave")
+        ax.set_ylabel(ylabel)
+    ax.set_title(title or f"{xs.size} spikes of {n} {ylabel}s over {n_waves} wave{'s' if n_waves > 1 else ''} "
+                          f"(T = {T})", fontsize=10)
+    return fig
+
+
+def column_weights(weights, shape=None, w_max=None, grid=None, pad=None, ax=None, title=None,
+                   cmap="Greys"):
+    """A TNN column's weights: one small image per neuron, on an integer colour scale 0..w_max.
+
+    Parameters
+    ----------
+    weights : TNNColumn (fitted; its ``weights_`` and ``w_max``), or array-like of shape (N, D)
+        Integer weights in [0, w_max] (``TNNNetwork.weights_[name]``, or one connection's
+        block, ``TNNNetwork.connection_weights(source, name)``), any integer dtype or
+        integral floats.
+    shape : (h, w) with h * w == D, or None
+        None: each neuron's D synapses as one strip (1 x D): the picture is the N x D matrix,
+        neuron n on row n, with axis ticks. ``(h, w)``: each neuron's weights reshaped to
+        h x w (row-major), the tiles laid out on ``grid``, axes off. For a column reading
+        several delayed copies of a row, the copies are the tile's rows in the order they
+        were connected.
+    w_max : int or None
+        Top of the colour scale; None: the model's ``w_max``, else the largest weight (at
+        least 1). Every weight must lie in [0, w_max].
+    grid : (rows, cols) or None
+        Layout of the tiles with ``shape``; default as square as possible (rows * cols >= N,
+        empty cells blank). Ignored without ``shape``.
+    pad : int or None
+        Pixels between tiles; None: 0 without ``shape``, 1 with it.
+    ax : matplotlib Axes or None (a new figure)
+    title : str or None
+    cmap : str
+        Resampled to ``w_max + 1`` colours: one colour per integer weight.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Its axes hold one image (``AxesImage``) of shape ``(N, D)`` without ``shape``, or
+        ``(rows * (h + pad) - pad, cols * (w + pad) - pad)`` with it (gaps are NaN, drawn in
+        a pale blue-grey), and a colour bar with integer ticks.
+    """
+    plt = _plt()
+    from matplotlib.colors import BoundaryNorm
+    from matplotlib.ticker import MaxNLocator
+    model_wmax = None
+    if hasattr(weights, "weights_") and hasattr(weights, "w_max"):
+        model_wmax = int(weights.w_max)
+        weights = weights.weights_
+    W = np.asarray(weights)
+    if W.ndim != 2 or W.shape[0] == 0 or W.shape[1] == 0:
+        raise ValueError(f"weights must have shape (N, D) with N, D >= 1, got {W.shape}")
+    if W.dtype == bool or not (np.issubdtype(W.dtype, np.integer) or np.issubdtype(W.dtype, np.floating)):
+        raise TypeError(f"weights must hold integers, got dtype {W.dtype}")
+    if np.issubdtype(W.dtype, np.floating) and not (np.all(np.isfinite(W)) and np.all(W == np.round(W))):
+        raise ValueError("weights must be integers in [0, w_max] (TNN weights); got non-integral values")
+    W = W.astype(np.int64)
+    if w_max is None:
+        w_max = model_wmax if model_wmax is not None else max(1, int(W.max()))
+    if isinstance(w_max, bool) or not isinstance(w_max, (int, np.integer)) or w_max < 1:
+        raise ValueError(f"w_max must be an integer >= 1, got {w_max!r}")
+    w_max = int(w_max)
+    if W.min() < 0 or W.max() > w_max:
+        raise ValueError(f"weights must lie in [0, w_max={w_max}], got [{W.min()}, {W.max()}]")
+    N, D = W.shape
+    if shape is None:
+        pad = 0 if pad is None else int(pad)
+        g, tile = (N, 1), (1, D)
+    else:
+        tile = _tile_shape(D, shape)
+        pad = 1 if pad is None else int(pad)
+        if grid is None:
+            cols = int(math.ceil(math.sqrt(N * tile[0] / tile[1])))
+            cols = max(1, min(N, cols))
+            g = (int(math.ceil(N / cols)), cols)
+        else:
+            g = (int(grid[0]), int(grid[1]))
+            if g[0] < 1 or g[1] < 1 or g[0] * g[1] < N:
+                raise ValueError(f"grid {tuple(grid)} has fewer than N={N} cells")
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
+    Wf = np.full((g[0] * g[1], D), np.nan)
+    Wf[:N] = W
+    img = tile_image(Wf, g, tile, pad)
+    fig, ax, cax = _image_figure(plt, img.shape, ax, target_px=900, budget_in=8.0)
+    cm = plt.get_cmap(cmap).resampled(w_max + 1).with_extremes(bad=_PAD_COLOUR)
+    norm = BoundaryNorm(np.arange(w_max + 2) - 0.5, w_max + 1)
+    im = ax.imshow(img, cmap=cm, norm=norm, interpolation="nearest", aspect="equal")
+    cb = _colorbar(fig, im, ax, cax)
+    step = int(math.ceil((w_max + 1) / 9))
+    cb.set_ticks(np.arange(0, w_max + 1, step), labels=[str(v) for v in range(0, w_max + 1, step)])
+    if shape is None:
+        ax.set_xlabel("synapse")
+        ax.set_ylabel("neuron")
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    else:
+        ax.set_axis_off()
+    mean = float(W.mean())
+    ax.set_title(title or f"{N} neurons x {D} synapses, weights 0..{w_max} (mean {mean:.2f})", fontsize=10)
     return fig
 
 
