@@ -69,8 +69,9 @@ def _probe_cuda() -> BackendInfo:
         return BackendInfo("cuda", False, f"CUDA module built, but the driver failed: {exc}")
     if n == 0:
         return BackendInfo("cuda", False, "CUDA module built, but no CUDA GPU is visible")
-    return BackendInfo("cuda", False, f"{n} GPU(s) visible ({cuda.device_name(0)}), but the CUDA "
-                       "kernels of rule A are not implemented yet (issue 3)")
+    return BackendInfo("cuda", True, f"{n} GPU(s) visible ({cuda.device_name(0)}); CUDA kernels: TNN "
+                       "columns (rule D); SparseDream (issue 3), DreamComp and KrotovHopfield (issue 6) "
+                       "not yet")
 
 
 @lru_cache(maxsize=None)

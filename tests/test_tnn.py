@@ -14,7 +14,10 @@ from sparsedream_fast.tnn.philox import philox4x32, split_seed, to_unit
 
 HAVE_CPP = _backends.available("cpp")
 needs_cpp = pytest.mark.skipif(not HAVE_CPP, reason=_backends.backends()["cpp"].reason)
-BACKENDS = ["numpy"] + (["cpp"] if HAVE_CPP else [])
+HAVE_CUDA = _backends.available("cuda")
+needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason=_backends.backends()["cuda"].reason)
+#: every backend of rule D usable here (cuda joins on a machine with a GPU)
+BACKENDS = ["numpy"] + (["cpp"] if HAVE_CPP else []) + (["cuda"] if HAVE_CUDA else [])
 
 # Random123's known-answer vectors for philox4x32_10: counter (4), key (2) -> output (4)
 KAT = [
@@ -469,8 +472,9 @@ def test_bad_backend_and_dtype():
         return TNNNetwork(**kw).add_input("x", 4).add_column("a", 5, 3, 1).connect("x", "a")
     with pytest.raises(ValueError, match="unknown backend"):
         net(backend="fortran").fit(X)
-    with pytest.raises(ValueError, match="no 'cuda' backend"):
-        net(backend="cuda").fit(X)
+    if not HAVE_CUDA:
+        with pytest.raises(ValueError, match="backend 'cuda' is not available here"):
+            net(backend="cuda").fit(X)
     with pytest.raises(ValueError, match="integers"):
         TNNNetwork(dtype="float32").add_input("x", 4).add_column("a", 5, 3, 1)
     with pytest.raises(ValueError, match="w_max"):
@@ -502,6 +506,20 @@ def test_cpp_entry_point_checks_its_arguments():
                       [], good, False, 0, 0, 0, "int32")
     with pytest.raises(ValueError, match="shape"):
         _cpp.run_network(prog, [W[:, :5].copy()], good, False, 0, (0, 0))
+
+
+@needs_cuda
+def test_cuda_inference_batch_over_many_blocks():
+    """Inference gives each GPU block its own sequences: a batch larger than the grid."""
+    X = spikes(3000, 5, 14, 10, ("cuda-batch",))
+    ref_net = two_column_net("cpp" if HAVE_CPP else "numpy").fit(X[:20])
+    gpu = two_column_net("cuda").fit(X[:20])
+    for name in ref_net.weights_:
+        np.testing.assert_array_equal(gpu.weights_[name], ref_net.weights_[name])
+    want = ref_net.run(X)
+    got = gpu.run(X)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
 
 
 def test_top_level_export():

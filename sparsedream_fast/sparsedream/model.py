@@ -28,7 +28,8 @@ _MODULES = {"numpy": "reference", "cpp": "_cpp", "numba": "_numba"}
 def backend_module(name: str):
     """The module implementing rule A for a concrete backend name (numpy, cpp, numba)."""
     if name not in _MODULES:
-        raise ValueError(f"backend {name!r} has no rule A implementation yet")
+        raise ValueError(f"backend {name!r} has no rule A (SparseDream) implementation yet"
+                         + (" (issue 3)" if name == "cuda" else "") + f"; implemented: {tuple(_MODULES)}")
     return importlib.import_module(f"{__package__}.{_MODULES[name]}")
 
 
@@ -233,6 +234,7 @@ class SparseDream(ParamsMixin):
                     raise ValueError(f"{name} changed from {getattr(old, name)} to {getattr(cfg, name)} since "
                                      "the model was fitted; call fit with warm_start=False to start afresh")
         backend = resolve_backend(self.backend)
+        backend_module(backend)  # a backend without rule A kernels fails here, before any change
         Xc = check_data(X, cfg.n_inputs, cfg.dtype)
         return cfg, backend, Xc
 

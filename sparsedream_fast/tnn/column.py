@@ -39,7 +39,7 @@ class TNNColumn(ParamsMixin):
     init : (int, int) or ndarray of shape (n_neurons, n_inputs)
         Initial weights drawn uniformly in [low, high] (inclusive), or the weights.
     dtype : {"int32", "uint8"}
-    backend : {"auto", "numpy", "cpp"}
+    backend : {"auto", "numpy", "cpp", "cuda"}
     seed : int or None
 
     Attributes

@@ -30,8 +30,9 @@ from .program import ColumnProgram, Program
 
 __all__ = ["TNNNetwork"]
 
-#: backends implementing rule D, by preference of ``backend="auto"``
-_IMPLEMENTED = {"cpp": "_cpp", "numpy": "reference"}
+#: backends implementing rule D, by preference of ``backend="auto"`` (cuda only on request:
+#: training is sequential, so the GPU pays for large inference batches)
+_IMPLEMENTED = {"cpp": "_cpp", "numpy": "reference", "cuda": "_cuda"}
 
 
 class _Layer:
@@ -55,7 +56,7 @@ class TNNNetwork:
         Steps per wave (seed 004: 16), 1..255. Spike times are integers in [0, T], T = none.
     dtype : {"int32", "uint8"}
         Storage of the integer weights (uint8 needs every w_max <= 255).
-    backend : {"auto", "numpy", "cpp"}
+    backend : {"auto", "numpy", "cpp", "cuda"}
         ``auto`` prefers cpp. Every backend gives the same weights bit for bit.
     seed : int or None
         Draws the initial weights, the presentation order, and keys the counter-based STDP

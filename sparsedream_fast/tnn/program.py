@@ -18,7 +18,7 @@ import numpy as np
 
 from .config import ColumnSpec
 
-__all__ = ["Program", "ColumnProgram"]
+__all__ = ["Program", "ColumnProgram", "kernel_args"]
 
 
 @dataclass
@@ -75,3 +75,21 @@ class Program:
         """A copy recording ``lines``."""
         return Program(self.T, self.n_in, self.n_lines, self.delay_src, self.delay_dst, self.columns,
                        np.ascontiguousarray(lines, dtype=np.int32))
+
+
+def kernel_args(prog: Program, weights: list) -> tuple[dict, list, str]:
+    """The program as the compiled ``tnn_run`` entry points take it (C++ and CUDA alike).
+
+    Returns
+    -------
+    (program dict, list of column dicts, weight dtype name)
+    """
+    dtypes = {w.dtype.name for w in weights}
+    if len(dtypes) != 1:
+        raise TypeError(f"all columns' weights must share one dtype, got {sorted(dtypes)}")
+    cols = [{"n": c.spec.n_neurons, "theta": c.spec.threshold, "k": c.spec.k, "w_max": c.spec.w_max,
+             "out0": c.out0, "params": c.spec.stdp.as_array(), "in_lines": c.in_lines,
+             "plastic": c.plastic, "W": W} for c, W in zip(prog.columns, weights)]
+    p = {"T": prog.T, "n_in": prog.n_in, "n_lines": prog.n_lines, "delay_src": prog.delay_src,
+         "delay_dst": prog.delay_dst, "record": prog.record}
+    return p, cols, dtypes.pop()
