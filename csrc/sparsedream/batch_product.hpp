@@ -75,6 +75,15 @@ SD_INLINE void to_f32_impl(const T* SD_RESTRICT src, float* SD_RESTRICT dst, i64
 }
 SD_MULTIVERSION(to_f32, to_f32_impl)
 
+/// True when every x[j] is finite (x - x is 0 for a number, NaN for an infinity or a NaN).
+template <class T>
+SD_INLINE bool all_finite_impl(const T* SD_RESTRICT x, i64 n) {
+    T acc = T(0);
+    for (i64 j = 0; j < n; ++j) acc += x[j] - x[j];
+    return acc == T(0);
+}
+SD_MULTIVERSION(all_finite, all_finite_impl)
+
 /// The largest float <= x (so that, for a float f, f >= result <=> double(f) >= x).
 inline float float_floor(double x) {
     float f = float(x);

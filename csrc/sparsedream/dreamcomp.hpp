@@ -9,13 +9,17 @@
 // 2. every neuron that won something, on the threads: U = (sum of its samples) * (1 / count),
 //    s = sum_b drive_b * (1 / count), W_n += (U - s * (W_n / zeta)) * eta, in the reference's
 //    operation order and in W's dtype (no fused multiply-add: -ffp-contract=off).
-// Neurons that won nothing are not touched (the reference adds exactly 0 to them). A winner
+// Neurons that won nothing are not touched (the reference adds exactly 0 to them; a row
+// with an infinite or NaN weight becomes NaN in the reference, s = sum_b S[n, b] * 0 being
+// NaN, which is followed). A winner
 // with one sample gets the reference's update up to its drive (a float64 dot product in a
 // fixed order instead of the reference's gemm entry); with several, U and s are summed in
 // sample order where the reference lets BLAS choose: they agree to rounding.
 #pragma once
 
+#include <cmath>
 #include <exception>
+#include <limits>
 #include <vector>
 
 #include "batch_product.hpp"
@@ -67,6 +71,7 @@ public:
         win_.assign(Bmax, 0);
         sw_.assign(Bmax, T(0));
         head_.assign(N, -1);
+        bad_.assign(N, 0);
         nxt_.assign(Bmax, -1);
         units_.assign(Bmax, 0);
         U_.assign(size_t(team_.chunk_slots()) * Dp, T(0));
@@ -100,6 +105,12 @@ public:
 private:
     void master(const i64* batches, i64 nbatches, i64 B, bool update) {
         rank_.refresh_all();
+        if (update) {
+            for (i64 n = 0; n < N_; ++n) {
+                bad_[n] = !batch::all_finite((const T*)(W_ + n * Dp_), Dp_);
+                nbad_ += bad_[n];
+            }
+        }
         for (i64 t = 0; t < nbatches; ++t) {
             const i64* idx = batches + t * B;
             rank_.rank(V_, idx, B, win_.data(), sw_.data(), nullptr, nullptr);
@@ -119,16 +130,32 @@ private:
             if (head_[win_[b]] == b) units_[nu++] = win_[b];
         auto f = [&](int, i64 slot, i64 u0, i64 u1) {
             T* U = U_.data() + slot * Dp_;
-            for (i64 u = u0; u < u1; ++u) update_one(units_[u], idx, U);
+            for (i64 u = u0; u < u1; ++u) update_one(units_[u], idx, B, U);
         };
+        for (i64 u = 0; u < nu; ++u) nbad_ -= bad_[units_[u]];
         team_.parallel_for(nu, 1, unit_chunks_, f);
+        for (i64 u = 0; u < nu; ++u) nbad_ += bad_[units_[u]];
+        if (nbad_ > 0) {  // rows with a non-finite weight that won nothing: NaN (see update_one)
+            for (i64 n = 0; n < N_; ++n) {
+                if (!bad_[n] || head_[n] >= 0) continue;
+                std::fill(W_ + n * Dp_, W_ + (n + 1) * Dp_, std::numeric_limits<T>::quiet_NaN());
+                rank_.refresh_row(n);
+            }
+        }
         for (i64 u = 0; u < nu; ++u) head_[units_[u]] = -1;
     }
 
-    void update_one(i64 n, const i64* idx, T* U) {
+    void update_one(i64 n, const i64* idx, i64 B, T* U) {
         const i64 Dp = Dp_;
         i64 c = 0;
         for (i64 b = head_[n]; b >= 0; b = nxt_[b]) ++c;
+        if (bad_[n] && c < B) {
+            // a non-finite weight makes the drives of its row non-finite, and the reference's
+            // s_n = sum_b S[n, b] M[n, b] takes S[n, b] * 0 = NaN from a sample n did not win
+            std::fill(W_ + n * Dp, W_ + (n + 1) * Dp, std::numeric_limits<T>::quiet_NaN());
+            rank_.refresh_row(n);
+            return;
+        }
         const T m = T(1) / T(c);  // the reference's row of M: 1 / max(1, count)
         i64 b = head_[n];
         copy_row(U, V_ + idx[b] * Dp, Dp);
@@ -139,6 +166,7 @@ private:
         }
         if (c > 1) scale_row(U, m, Dp);
         update_row(W_ + n * Dp, (const T*)U, s, zeta_, eta_, Dp);
+        bad_[n] = !batch::all_finite((const T*)(W_ + n * Dp), Dp);
         rank_.refresh_row(n);
     }
 
@@ -152,6 +180,8 @@ private:
     i64 unit_chunks_ = 1;
     std::vector<i64> win_, head_, nxt_, units_;
     std::vector<T> sw_, U_;
+    std::vector<char> bad_;  // rows of W with an infinite or NaN entry
+    i64 nbad_ = 0;
     std::exception_ptr error_;
 };
 

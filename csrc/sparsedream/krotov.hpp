@@ -10,7 +10,9 @@
 //    most 2B) have a non-zero row of ds: on the threads, xx_n = sum_b g I,
 //    ds_n = sum_b g x_b - xx_n W_n (sample order), and the largest |ds|;
 // 3. W_n += eps (ds_n / max(max|ds|, prec)) on those rows (the reference adds exactly 0 to
-//    the others), then their Wp, float32 copy and norm.
+//    the others), then their Wp, float32 copy and norm. (The reference's ds of any other
+//    row with an infinite or NaN weight is 0 * inf or 0 * NaN: every weight then becomes
+//    NaN, which is followed.)
 // Numerics as the reference's, in W's dtype; eps and the normalizer are Python floats cast
 // to the dtype (numpy 2's rule for a Python scalar with an array); the currents of a
 // sample's first and k-th units are their float64 products rounded to the dtype. Wp is
@@ -102,6 +104,7 @@ public:
         vf_.assign(Bmax, T(0));
         vk_.assign(Bmax, T(0));
         head_.assign(H, -1);
+        bad_.assign(H, 0);
         nxt_.assign(2 * Bmax, -1);
         units_.assign(2 * Bmax, 0);
         const i64 slots = team_.chunk_slots();
@@ -150,9 +153,14 @@ private:
 
     void powers_all() {
         auto f = [&](int, i64, i64 r0, i64 r1) {
-            for (i64 n = r0; n < r1; ++n) power_row(W_ + n * D_, Wp_.data() + n * D_, p_, D_);
+            for (i64 n = r0; n < r1; ++n) {
+                power_row(W_ + n * D_, Wp_.data() + n * D_, p_, D_);
+                bad_[n] = !batch::all_finite((const T*)(W_ + n * D_), D_);
+            }
         };
         team_.parallel_for(H_, 1, row_chunks_, f);
+        nbad_ = 0;
+        for (i64 n = 0; n < H_; ++n) nbad_ += bad_[n];
         rank_.refresh_all();
     }
 
@@ -211,6 +219,10 @@ private:
             amax = amax_[s] > amax ? amax_[s] : amax;
             isnan |= nan_[s] != 0;
         }
+        // the reference's ds of a row nobody selected is 0 - 0 * W_n: NaN where W_n is not finite
+        i64 selbad = 0;
+        for (i64 u = 0; u < nu; ++u) selbad += bad_[units_[u]];
+        isnan |= nbad_ > selbad;
         // nc = max(max|ds|, prec) in Python floats, cast to the dtype with eps
         const double nc64 = isnan ? std::nan("") : (double(amax) >= prec_ ? double(amax) : prec_);
         const T nc = T(nc64), ep = T(eps);
@@ -229,10 +241,13 @@ private:
                 const i64 n = units_[u];
                 apply_row(W_ + n * D, ep, (const T*)(Ds_.data() + u * D), nc, D);
                 power_row(W_ + n * D, Wp_.data() + n * D, p_, D);
+                bad_[n] = !batch::all_finite((const T*)(W_ + n * D), D);
                 rank_.refresh_row(n);
             }
         };
+        nbad_ -= selbad;
         team_.parallel_for(nu, 1, unit_chunks_, fapply);
+        for (i64 u = 0; u < nu; ++u) nbad_ += bad_[units_[u]];
     }
 
     Team team_;
@@ -248,6 +263,8 @@ private:
     std::vector<i64> first_, kth_, head_, nxt_, units_;
     std::vector<T> vf_, vk_, Ds_, gx_, amax_, zero_;
     std::vector<char> nan_;
+    std::vector<char> bad_;  // rows of W with an infinite or NaN entry
+    i64 nbad_ = 0;
     std::exception_ptr error_;
 };
 
