@@ -17,7 +17,8 @@ collect it twice, and every benchmark then runs twice.)
 Default: DreamComp 400 neurons (B = 100) and 1,600 (B = 500), Krotov-Hopfield 100 hidden
 units (p = 2, k = 2: the notebook's defaults) and 2,000 (p = 3, k = 7: the paper's MNIST
 setting), 3,000 samples per call. Slow: DreamComp 6,400 neurons (B = 500), every size on
-a whole 60,000-sample epoch, and the fast backends with BLAS held to one thread.
+a whole 60,000-sample epoch, and the fast backends with BLAS held to one thread (and the
+cpp backend's own threads, ``THREADS``, to one).
 
 Before timing, every backend is checked against the reference on the group's first
 batches (tolerances of tests/test_batch_backends.py), and the transcribed notebook loops
@@ -43,7 +44,7 @@ SAMPLES = 3_000
 
 _AVAILABLE = {n for n, i in sdf.backends().items() if i.available}
 #: rules B and C: the reference and the fast backends that implement them here
-BATCH_BACKENDS = ["numpy"] + [n for n in ("numba",) if n in _AVAILABLE]
+BATCH_BACKENDS = ["numpy"] + [n for n in ("cpp", "numba") if n in _AVAILABLE]
 
 
 # ------------------------------------------------------------ the notebooks' loops (baselines)
@@ -180,10 +181,19 @@ def _blas_limit(threads):
 
 def _blas_setting(mod, threads):
     """What the BLAS threads were: the limit, else the backend's own setting ("auto": chosen
-    per batch by measurement), else the process's."""
+    per batch by measurement), else the process's. The cpp backend runs its products on its
+    own threads (``THREADS``: None = OpenMP's count), BLAS held to one."""
     if threads is not None:
         return threads
+    if hasattr(mod, "THREADS"):
+        return mod.THREADS or importlib.import_module("sparsedream_fast._core").max_threads()
     return getattr(mod, "BLAS_THREADS", None) or _threads()
+
+
+def _hold_threads(monkeypatch, mod, threads):
+    """Under the one-thread variant, the cpp backend's own threads are held to one too."""
+    if threads is not None and hasattr(mod, "THREADS"):
+        monkeypatch.setattr(mod, "THREADS", threads)
 
 
 def _run(benchmark, fn, rounds_hint):
@@ -207,11 +217,12 @@ def _dc_inputs(case, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", BATCH_BACKENDS)
 @pytest.mark.parametrize("case", DC_CASES)
-def test_dreamcomp(benchmark, case, backend, dtype, threads):
+def test_dreamcomp(benchmark, case, backend, dtype, threads, monkeypatch):
     if backend == "numpy" and threads is not None:
         pytest.skip("the reference runs with the process's BLAS threads")
     mod = importlib.import_module(
         "sparsedream_fast.dreamcomp." + sdf.dreamcomp.model._IMPLEMENTED[backend])
+    _hold_threads(monkeypatch, mod, threads)
     V, zeta, eta, W0 = _dc_inputs(case, dtype)
     batches = _batches(case["n"], case["B"])
     with _blas_limit(threads):
@@ -248,10 +259,11 @@ def test_dreamcomp_notebook(benchmark, case):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", BATCH_BACKENDS)
 @pytest.mark.parametrize("case", KH_CASES)
-def test_krotov(benchmark, case, backend, dtype, threads):
+def test_krotov(benchmark, case, backend, dtype, threads, monkeypatch):
     if backend == "numpy" and threads is not None:
         pytest.skip("the reference runs with the process's BLAS threads")
     mod = importlib.import_module("sparsedream_fast.krotov." + sdf.krotov.model._IMPLEMENTED[backend])
+    _hold_threads(monkeypatch, mod, threads)
     X = np.ascontiguousarray(data(case["n"])[0], dtype=dtype)
     W0 = np.random.default_rng(3).normal(0.0, 1.0, (case["hid"], D)).astype(dtype)
     batches = _batches(case["n"], case["B"])

@@ -2,7 +2,9 @@
 
 Backends: ``numpy`` (the reference, always there), ``cpp`` (the compiled extension
 ``sparsedream_fast._core``), ``numba`` (JIT-compiled CPU kernels), ``cuda`` (the optional
-compiled module ``sparsedream_fast._cuda`` plus a visible GPU).
+compiled module ``sparsedream_fast._cuda`` plus a visible GPU). Rules implemented by only
+some backends resolve through :func:`rule_module` (DreamComp and KrotovHopfield: cpp,
+numba, numpy; their cpp kernels take scipy's BLAS at run time, see ``_blas.py``).
 """
 from __future__ import annotations
 

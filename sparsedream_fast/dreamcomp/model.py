@@ -46,7 +46,8 @@ class DreamComp(ParamsMixin):
         Uniform range of the initial weights (seed 002: (0, 1)) or the weights themselves.
     grid : (int, int) or None
     dtype : {"float32", "float64"}
-    backend : {"auto", "numpy", "numba"}
+    backend : {"auto", "cpp", "numba", "numpy"}
+        "auto": the first usable of cpp, numba, numpy.
     seed : int or None
 
     Attributes
