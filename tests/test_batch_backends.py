@@ -7,14 +7,17 @@ candidates) on and off.
 
 Tolerances. float64: rtol 1e-9 (the backends differ from the reference only in the order
 of a few sums of at most B terms: ~1e-15 per batch). float32: rtol 1e-4, atol 1e-6 (W
-entries are O(1)). The product is the reference's BLAS call, so the winners and rankings
-agree; what differs is the order of the sums over a winner's samples (U and s of rule B,
+entries are O(1)). Winners and rankings agree (numba takes its product from the
+reference's BLAS call; cpp ranks by float64 dot products of the exact float32 values, which
+differ from the reference's float32 gemm only within its rounding); what differs is the
+order of the sums over a winner's samples (U and s of rule B,
 g X and xx of rule C: at most B terms, so at most ~B u = 25 * 6e-8 = 1.5e-6 relative per
 batch and a few ulp in practice, measured 2e-7 after 5 epochs); 1e-4 leaves room for a
 BLAS whose float32 gemm sums in another order than numpy's (~sqrt(D) ulp ~ 1e-6 on S,
 which carries into s). On random data the gaps between the best and second-best neuron
 (~1e-2 relative) are far above these differences, so winners and rankings must agree
-exactly; ties are tested with hand-made exact ones.
+exactly; ties are tested with hand-made exact ones (tests/test_batch_cpp.py has more for
+cpp: ties between equal rows with random values, which a BLAS may round apart).
 """
 from __future__ import annotations
 
