@@ -55,7 +55,7 @@ py::tuple run_typed(const py::dict& prog, const py::list& columns, const py::arr
         py::array params = item<py::array>(c, "params");
         check_shape(params, "params", {5});
         const double* q = get_ptr<double>(params, "params", false);
-        col.capture = q[0], col.minus = q[1], col.search = q[2], col.backoff = q[3], col.u_min = q[4];
+        col.stdp = sd::StdpParams{q[0], q[1], q[2], q[3], q[4]};
         py::array in_lines = item<py::array>(c, "in_lines");
         check_shape(in_lines, "in_lines", {-1});
         col.d = in_lines.shape(0);

@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "sparsedream/philox.hpp"
+#include "sparsedream/tnn_rule.hpp"
 #include "tnn_cuda.hpp"
 
 namespace sd {
@@ -29,7 +29,7 @@ void check(cudaError_t err, const char* what) {
 
 struct DevColumn {
     int n, d, theta, k, w_max, out0, in_off;
-    double p[5];
+    StdpParams stdp;
     void* W;
 };
 
@@ -131,31 +131,13 @@ __global__ void tnn_kernel(int T, int n_in, int n_lines, int n_delay, const int*
                     for (long long q = tid; q < nsyn; q += nt) {
                         const int j = int(q / col.d), i = int(q - (long long)j * col.d);
                         if (!plastic[col.in_off + i]) continue;
-                        const int xi = x[i], y = lines[col.out0 + j];
-                        const bool xs = xi < T, ys = y < T;
-                        if (!xs && !ys) continue;
                         bool up;
                         double p;
-                        if (xs && ys) {
-                            up = xi <= y;
-                            p = up ? col.p[0] : col.p[1];
-                        } else if (xs) {
-                            up = true;
-                            p = col.p[2];
-                        } else {
-                            up = false;
-                            p = col.p[3];
-                        }
+                        if (!stdp_case(x[i], lines[col.out0 + j], T, col.stdp, &p, &up)) continue;
                         const U32x4 r = philox4x32_10((unsigned)q, wlo, whi, (unsigned)c, k0, k1);
-                        if (!(unit_double(r.v[0]) < p)) continue;
-                        const int w = int(Wm[q]);
-                        const double f = __ddiv_rn(double(w), double(col.w_max));
-                        // no fused multiply-add: the reference rounds the product and the sum apart
-                        const double g = up ? __dmul_rn(f, __dadd_rn(2.0, -f))
-                                            : __dmul_rn(__dadd_rn(1.0, -f), __dadd_rn(1.0, f));
-                        if (!(unit_double(r.v[1]) < g || unit_double(r.v[2]) < col.p[4])) continue;
-                        const int nw = w + (up ? 1 : -1);
-                        Wm[q] = Wt(nw < 0 ? 0 : (nw > col.w_max ? col.w_max : nw));
+                        const long long w = (long long)Wm[q];
+                        Wm[q] = Wt(stdp_new_weight(w, col.w_max, up, p, stdp_stability(w, col.w_max, up),
+                                                   col.stdp.u_min, r.v[0], r.v[1], r.v[2]));
                     }
                     __syncthreads();
                 }
@@ -196,7 +178,7 @@ std::uint64_t run_typed(const TnnHostProgram& prog, const std::uint8_t* data, st
         d.n = int(h.n), d.d = int(h.d);
         d.theta = int(std::min<std::int64_t>(h.theta, 2147483647));
         d.k = int(h.k), d.w_max = int(h.w_max), d.out0 = int(h.out0), d.in_off = int(in_all.size());
-        for (int q = 0; q < 5; ++q) d.p[q] = h.p[q];
+        d.stdp = StdpParams{h.p[0], h.p[1], h.p[2], h.p[3], h.p[4]};
         in_all.insert(in_all.end(), h.in_lines, h.in_lines + h.d);
         plastic_all.insert(plastic_all.end(), h.plastic, h.plastic + h.d);
         const size_t wb = size_t(h.n * h.d) * sizeof(Wt);

@@ -12,6 +12,7 @@
 #include "common.hpp"
 #include "philox.hpp"
 #include "simd.hpp"
+#include "tnn_rule.hpp"
 
 namespace sd {
 
@@ -20,7 +21,7 @@ template <class Wt>
 struct TnnColumn {
     i64 n = 0, d = 0;
     i64 theta = 1, k = 1, w_max = 1;
-    double capture = 0, minus = 0, search = 0, backoff = 0, u_min = 0;
+    StdpParams stdp{0, 0, 0, 0, 0};
     const i32* in_lines = nullptr;       // (d,)
     const std::uint8_t* plastic = nullptr;  // (d,)
     i64 out0 = 0;
@@ -161,17 +162,14 @@ void tnn_column_wave(const TnnColumn<Wt>& col, int T, std::uint8_t* SD_RESTRICT 
     s.r2.resize(size_t(n_syn) + 1);
     philox_batch(s.syn.data(), n_syn, std::uint32_t(wave), std::uint32_t(wave >> 32), column_id, k0, k1,
                  s.r0.data(), s.r1.data(), s.r2.data());
-    // F+ and F- as tables over the weight values: the same IEEE operations as the
-    // reference's f (2 - f) and (1 - f)(1 + f) with f = w / w_max, done once per value.
+    // F+ and F- as tables over the weight values (the same operations, once per value).
     if (i64(s.g_plus.size()) != col.w_max + 1) {
         s.g_plus.resize(size_t(col.w_max + 1));
         s.g_minus.resize(size_t(col.w_max + 1));
     }
-    const double wm = double(col.w_max);
     for (i64 v = 0; v <= col.w_max; ++v) {
-        const double f = double(v) / wm;
-        s.g_plus[v] = f * (2.0 - f);
-        s.g_minus[v] = (1.0 - f) * (1.0 + f);
+        s.g_plus[v] = stdp_stability(v, col.w_max, true);
+        s.g_minus[v] = stdp_stability(v, col.w_max, false);
     }
     i64 m = 0;
     for (i64 j = 0; j < n; ++j) {
@@ -180,25 +178,12 @@ void tnn_column_wave(const TnnColumn<Wt>& col, int T, std::uint8_t* SD_RESTRICT 
         const std::uint32_t base = std::uint32_t(j * d);
         for (; m < s.row_end[j]; ++m) {
             const i64 i = i64(s.syn[m] - base);
-            const int x = s.x[i];
             double p;
             bool up;
-            if (x < T && y < T) {
-                up = x <= y;
-                p = up ? col.capture : col.minus;
-            } else if (x < T) {
-                up = true;
-                p = col.search;
-            } else {
-                up = false;
-                p = col.backoff;
-            }
-            if (!(unit_double(s.r0[m]) < p)) continue;
+            stdp_case(s.x[i], y, T, col.stdp, &p, &up);  // candidates are never case 5
             const i64 w = i64(wrow[i]);
-            const double g = up ? s.g_plus[w] : s.g_minus[w];
-            if (!(unit_double(s.r1[m]) < g || unit_double(s.r2[m]) < col.u_min)) continue;
-            const i64 nw = w + (up ? 1 : -1);
-            wrow[i] = Wt(nw < 0 ? 0 : (nw > col.w_max ? col.w_max : nw));
+            wrow[i] = Wt(stdp_new_weight(w, col.w_max, up, p, up ? s.g_plus[w] : s.g_minus[w], col.stdp.u_min,
+                                         s.r0[m], s.r1[m], s.r2[m]));
         }
     }
 }
