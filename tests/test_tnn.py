@@ -557,3 +557,27 @@ def test_v8_end_to_end_on_a_small_slice():
     net = v8_network(BACKENDS[-1]).fit(S[tr])
     clf = LogisticRegression(max_iter=200).fit(net.transform(S[tr]), y[tr])
     assert clf.score(net.transform(S[te]), y[te]) > 0.5
+
+
+# ----------------------------------------------------------------------------- checkpoints
+@pytest.mark.parametrize("built", [False, True])
+def test_save_load_continues_exactly(tmp_path, built):
+    X = spikes(16, 6, 14, 10, ("ckpt", built))
+    net = two_column_net(BACKENDS[-1])
+    net.connect("a", "c2", init=np.full((7, 3), 2), lines=[0, 1, 2]) if not built else None
+    if built:
+        net.fit(X[:8])
+    net.save(tmp_path / "net.npz")
+    twin = TNNNetwork.load(tmp_path / "net.npz")
+    assert twin.layers == net.layers and repr(twin) == repr(net)
+    net.fit(X)
+    twin.fit(X)
+    assert twin.n_waves_learned_ == net.n_waves_learned_
+    for name in net.weights_:
+        np.testing.assert_array_equal(twin.weights_[name], net.weights_[name])
+
+
+def test_load_rejects_other_files(tmp_path):
+    np.savez(tmp_path / "x.npz", a=np.zeros(2))
+    with pytest.raises(ValueError, match="not a TNNNetwork checkpoint"):
+        TNNNetwork.load(tmp_path / "x.npz")

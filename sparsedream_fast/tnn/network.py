@@ -433,6 +433,19 @@ class TNNNetwork:
             pos += len(c.lines)
         raise KeyError(f"no connection {source!r} -> {target!r}")
 
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, path) -> None:
+        """Write the network (structure, weights, STDP counter, generator) to ``path`` (.npz,
+        no pickles; see :mod:`sparsedream_fast.tnn.checkpoint`)."""
+        from .checkpoint import save
+        save(self, path)
+
+    @classmethod
+    def load(cls, path) -> "TNNNetwork":
+        """Read a network written by :meth:`save`; it continues as the saved one would."""
+        from .checkpoint import load
+        return load(path)
+
     # ------------------------------------------------------------------ scikit-learn
     def get_params(self, deep=True) -> dict:
         return {"T": self.T, "dtype": self.dtype, "backend": self.backend, "seed": self.seed,
