@@ -114,7 +114,7 @@ def test_dreamcomp_classifies_digits():
     (dict(y=np.array([0.5, 1, 2])), "integer class labels"),
     (dict(X=np.array([[np.nan] * 36] * 3)), "NaN"),
     (dict(batch_size=10), "larger than the number of samples"),
-    (dict(backend="cpp"), "no 'cpp' backend yet|not available"),
+    (dict(backend="cuda"), "no 'cuda' backend yet|not available"),
 ])
 def test_dreamcomp_bad_input(bad, match):
     X, y = _data(n=3)
