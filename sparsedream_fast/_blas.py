@@ -11,6 +11,7 @@ to one thread (threadpoolctl) for the duration of the call, then restores it.
 """
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 __all__ = ["gemm_capsules", "SingleThreadedBlas"]
@@ -41,29 +42,45 @@ def _blas_controller():
     return _controller or None
 
 
+_lock = threading.Lock()
+_holders = 0      # fits inside a SingleThreadedBlas now (several Python threads may run fits)
+_restore = []     # (library controller, its thread count before the first holder)
+
+
 class SingleThreadedBlas:
     """Context holding the process's BLAS libraries to one thread (when ``active``).
 
     ``ok`` says whether they are: False when threadpoolctl is missing or finds no BLAS, in
-    which case the caller must not call the BLAS from several threads at once.
+    which case the caller must not call the BLAS from several threads at once. Nested and
+    concurrent holders (fits in several Python threads) are counted: the first one sets
+    the limit, the last one restores the libraries' settings.
     """
 
     def __init__(self, active: bool = True):
-        self.libs, self.orig = [], []
-        ctl = _blas_controller() if active else None
-        self.ok = ctl is not None or not active
-        if ctl is not None:
-            self.libs = list(ctl.lib_controllers)
-            self.orig = [lc.num_threads for lc in self.libs]
+        self.ctl = _blas_controller() if active else None
+        self.ok = self.ctl is not None or not active
 
     def __enter__(self):
-        for lc, n in zip(self.libs, self.orig):
-            if n != 1:
-                lc.set_num_threads(1)
+        global _holders, _restore
+        if self.ctl is None:
+            return self
+        with _lock:
+            if _holders == 0:
+                _restore = [(lc, lc.num_threads) for lc in self.ctl.lib_controllers]
+                for lc, n in _restore:
+                    if n != 1:
+                        lc.set_num_threads(1)
+            _holders += 1
         return self
 
     def __exit__(self, *exc):
-        for lc, n in zip(self.libs, self.orig):
-            if n != 1:
-                lc.set_num_threads(n)
+        global _holders
+        if self.ctl is None:
+            return False
+        with _lock:
+            _holders -= 1
+            if _holders == 0:
+                for lc, n in _restore:
+                    if n != 1:
+                        lc.set_num_threads(n)
         return False

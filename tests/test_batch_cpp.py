@@ -411,3 +411,37 @@ def test_empty_and_degenerate_calls():
     k.update(batches=np.zeros((2, 0, 10), np.int64))
     assert core.krotov_fit(**k) == 0
     np.testing.assert_array_equal(k["W"], H0)
+
+
+def test_blas_held_to_one_thread_and_restored():
+    """During a fit every BLAS runs one thread (the fit's threads call it); after, the
+    settings are back, also after fits in several Python threads at once."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threading
+
+    from sparsedream_fast import _blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with _blas.SingleThreadedBlas() as held:
+        assert held.ok
+        assert set(blas_threads()) == {1}
+        with _blas.SingleThreadedBlas():
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}  # the inner exit does not restore
+    assert blas_threads() == before
+    V, zeta, eta, W0, rng = _dc_data("float64", n=600, N=300)
+    bd = rng.permutation(600).reshape(1, 6, 100)
+    want = W0.copy()
+    dc.fit(want, V, bd, zeta, eta)
+    outs = [W0.copy() for _ in range(4)]
+    threads = [threading.Thread(target=dc.fit, args=(W, V, bd, zeta, eta)) for W in outs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for W in outs:
+        np.testing.assert_array_equal(W, want)
+    assert blas_threads() == before

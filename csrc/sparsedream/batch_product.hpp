@@ -112,8 +112,8 @@ SD_INLINE void insert_k(V* v, i64* ix, i64& c, i64 k, T x, i64 i) {
 }
 
 /// The k-th largest of x[0..n) (finite values, 1 <= k <= n; `v` scratch of k): a sorted
-/// buffer of the k largest so far, entered only by values above its k-th (found k-way
-/// vectorized by simd::first_above; on real data a handful per sample).
+/// buffer of the k largest so far, entered only by values above its k-th, which
+/// simd::first_above finds a vector at a time (about k ln(n / k) entries on random data).
 template <class F>
 inline F kth_largest(const F* x, i64 n, i64 k, F* v) {
     for (i64 i = 0; i < k; ++i) {
