@@ -344,6 +344,15 @@ def test_transform_features():
     np.testing.assert_array_equal(F, (times < 16).reshape(4, -1))
     L = net.transform(X, waves="last", features="time")
     np.testing.assert_allclose(L, (16 - times[:, -1].astype(float)) / 16)
+    # several layers: concatenated wave by wave; the constructor's defaults apply
+    net.set_params(readout=["rec", "buf"], readout_features="time")
+    both = net.run(X, ["rec", "buf"])
+    want = np.concatenate([both["rec"], both["buf"]], axis=2)
+    np.testing.assert_allclose(net.transform(X), ((16 - want.astype(float)) / 16).reshape(4, -1))
+    with pytest.raises(KeyError, match="no layer named"):
+        net.transform(X, layer=["rec", "nope"])
+    with pytest.raises(ValueError, match="unknown waves"):
+        net.transform(X, waves="first")
 
 
 def test_column_forward_and_fit():

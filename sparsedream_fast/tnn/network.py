@@ -63,6 +63,11 @@ class TNNNetwork:
         draws (Philox4x32-10); None picks one at random (kept in ``seed_``).
     progress : bool
         A progress bar over sequences during ``fit``.
+    readout : str, list of str or None
+        The layers whose spikes ``transform`` returns by default (None: the last column).
+    readout_waves : {"all", "last"}
+    readout_features : {"spike", "time"}
+        Defaults of ``transform`` (so that a Pipeline can set them).
 
     Attributes
     ----------
@@ -74,12 +79,16 @@ class TNNNetwork:
     backend_ : str
     """
 
-    def __init__(self, T=16, dtype="int32", backend="auto", seed=0, progress=False):
+    def __init__(self, T=16, dtype="int32", backend="auto", seed=0, progress=False, readout=None,
+                 readout_waves="all", readout_features="spike"):
         self.T = T
         self.dtype = dtype
         self.backend = backend
         self.seed = seed
         self.progress = progress
+        self.readout = readout
+        self.readout_waves = readout_waves
+        self.readout_features = readout_features
         self._layers: dict = {}
         self._connections: list = []
         self._built = False
@@ -386,29 +395,42 @@ class TNNNetwork:
             pos += len(p)
         return out
 
-    def transform(self, X, layer=None, waves: str = "all", features: str = "spike") -> np.ndarray:
-        """Readout features of a layer's spikes (no learning).
+    def transform(self, X, layer=None, waves: str | None = None, features: str | None = None) -> np.ndarray:
+        """Readout features of the spikes of one or several layers (no learning).
 
         Parameters
         ----------
         X : array-like of shape (n_sequences, n_waves, n_inputs), spike times
-        layer : str or None
-            Default: the last column added.
-        waves : {"all", "last"}
+        layer : str, list of str or None
+            Default: the constructor's ``readout`` (None there: the last column added).
+            Several layers are concatenated wave by wave.
+        waves : {"all", "last"} or None
             Concatenate every wave's spikes (the notebook's V6-V10 "cheat mode") or keep the
-            last wave only (V11-V15).
-        features : {"spike", "time"}
+            last wave only (V11-V15). Default: the constructor's ``readout_waves``.
+        features : {"spike", "time"} or None
             1.0 where the neuron spiked; or its earliness ``(T - t) / T`` (0 for none).
+            Default: the constructor's ``readout_features``.
 
         Returns
         -------
         ndarray of shape (n_sequences, n_waves * size) or (n_sequences, size), float32
+            ``size`` is the total size of the layers.
         """
-        check_choice(waves, "waves", ("all", "last"))
-        check_choice(features, "features", ("spike", "time"))
+        waves = check_choice(self.readout_waves if waves is None else waves, "waves", ("all", "last"))
+        features = check_choice(self.readout_features if features is None else features, "features",
+                                ("spike", "time"))
         if layer is None:
-            layer = [n for n, l in self._layers.items() if l.kind == "column"][-1]
-        times = self.run(X, layer)[layer]
+            layer = self.readout
+        if layer is None:
+            columns = [n for n, l in self._layers.items() if l.kind == "column"]
+            if not columns:
+                raise ValueError("the network has no column (add_column)")
+            layer = columns[-1]
+        names = [layer] if isinstance(layer, str) else list(layer)
+        for n in names:
+            self._layer(n)
+        rec = self.run(X, names)
+        times = np.concatenate([rec[n] for n in names], axis=2)
         if waves == "last":
             times = times[:, -1:]
         T = int(self.T)
@@ -449,7 +471,8 @@ class TNNNetwork:
     # ------------------------------------------------------------------ scikit-learn
     def get_params(self, deep=True) -> dict:
         return {"T": self.T, "dtype": self.dtype, "backend": self.backend, "seed": self.seed,
-                "progress": self.progress}
+                "progress": self.progress, "readout": self.readout, "readout_waves": self.readout_waves,
+                "readout_features": self.readout_features}
 
     def set_params(self, **params):
         for k, v in params.items():
