@@ -4,8 +4,9 @@ The same functions and signatures as the numpy reference (``reference.py``) and 
 module. A whole ``fit`` is one native call without the GIL
 (``csrc/sparsedream/dreamcomp.hpp``): per minibatch, the winners by a float32 product
 screened with float64 dot products of the candidates (``SCREEN``; the rows of W in blocks
-over the threads, one single-threaded scipy sgemm per block; see
-``csrc/sparsedream/batch_product.hpp``), then the winners' updates on the threads.
+over the threads; the float32 product by an own AVX-512 kernel where the CPU has it, else
+one single-threaded scipy sgemm per block; see ``csrc/sparsedream/batch_product.hpp`` and
+``blas.hpp``), then the winners' updates on the threads.
 
 Numerics: the winners are the argmax of the float64 products in float64 (the reference's
 unless two drives lie within float64 rounding of each other), of the exact products of

@@ -4,9 +4,10 @@ The same functions and signatures as the numpy reference (``reference.py``) and 
 module. A whole ``fit`` is one native call without the GIL
 (``csrc/sparsedream/krotov.hpp``): per minibatch, the first and k-th unit of every sample by
 a float32 product screened with float64 currents of the candidates (``SCREEN``; the rows of
-``Wp = sign(W) |W|^(p-1)`` in blocks over the threads, one single-threaded scipy sgemm per
-block; see ``csrc/sparsedream/batch_product.hpp``), then the update of the (at most 2B)
-selected units on the threads, annealing ``eps`` per epoch.
+``Wp = sign(W) |W|^(p-1)`` in blocks over the threads, the float32 product by an own AVX-512
+kernel where the CPU has it, else one single-threaded scipy sgemm per block; see
+``csrc/sparsedream/batch_product.hpp``), then the update of the (at most 2B) selected units
+on the threads, annealing ``eps`` per epoch.
 
 Numerics: the ranking is that of the float64 currents in float64 (the reference's unless two
 currents lie within float64 rounding), of the exact currents of the float32 values in
