@@ -21,8 +21,9 @@
 // rounding of each other), in float32 the ranking of the exact products of the float32
 // values (the reference's float32 gemm can differ from it where two products are within
 // float32 rounding). Batches whose bound cannot be trusted (a row norm of A or of a sample
-// not finite, or a product that could pass 1e30) or with more than cap_per_sample * B
-// candidates (the decision depends on the total count only) are ranked the second way.
+// not finite or above 1e30, or a product that could pass 1e30) or with more than
+// cap_per_sample * B candidates (the decision depends on the total count only) are ranked
+// the second way.
 //
 // Full: the product in A's dtype (sgemm / dgemm by blocks of rows) and the ranking of its
 // values, in the order of the rule: NAN_FIRST is np.argmax's (a NaN beats every number,
@@ -212,8 +213,10 @@ public:
 private:
     // ------------------------------------------------------------------ screened path
     /// Margins 2 e_b of products computed with unit roundoff u (float32: 2^-24, float64:
-    /// 2^-53) against the exact ones, into gap_; false when a norm is not finite or a
-    /// product could pass `big` (the bound is then no use).
+    /// 2^-53) against the exact ones, into gap_; false when a norm is not finite or passes
+    /// `big`, or a product could pass `big` (the bound is then no use; with norms <= 1e30
+    /// every value is finite in float32: a sample entry beyond float32's range with small
+    /// weights would make the float32 products inf * 0 = NaN).
     bool margins(double u, double tiny, double big) {
         const i64 B = B_, K = K_;
         double amax = 0.0;
@@ -225,7 +228,7 @@ private:
         const double c = 2.0 * double(K + 4) * u;
         for (i64 b = 0; b < B; ++b) {
             const double vn = xnorm_[b];
-            if (!(amax * vn <= big)) return false;
+            if (!(vn <= big) || !(amax * vn <= big)) return false;
             gap_[b] = 2.0 * (c * amax * vn + tiny * (2.0 + amax + vn));
         }
         return true;

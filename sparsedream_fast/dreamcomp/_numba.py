@@ -28,8 +28,8 @@ two drives are within float32 rounding). So the winners, and with them the resul
 not depend on the BLAS library or its number of threads (OpenBLAS's gemm does: its sums
 change with the thread count); on another CPU (vector width) they may differ in the last
 bits, as any float code's. Batches where the bound cannot be trusted (non-finite or
-huge weights) or that have too many candidates (over 16 B in a batch) take the winners
-from the product in W's dtype, as the reference.
+huge weights or samples) or that have too many candidates (over 16 B in a batch) take the
+winners from the product in W's dtype, as the reference (no float64 re-check there).
 
 Numerics: elementwise operations are the reference's, in the same order and in the model
 dtype (``fastmath=False``). A winner's drive (for ``s``) is its screened dot product
@@ -200,7 +200,8 @@ def _screen_margins(wnorm, Vb, Vb32, thr, cast):
     round for float32 data) and summing in float32 in any order, fused or not, so that what
     it leaves out is still far above float64 rounding; plus a term for float32 underflow.
     False (the caller then takes the product in W's dtype) when a row norm of W or of a
-    sample is not finite, or a drive could pass 1e30 (no float32 overflow).
+    sample is not finite or passes 1e30 (then an entry could be beyond float32's range:
+    inf, and inf * 0 = NaN in the product), or a drive could pass 1e30 (no float32 overflow).
 
     Parameters
     ----------
@@ -223,7 +224,7 @@ def _screen_margins(wnorm, Vb, Vb32, thr, cast):
     tiny = Dp * 2.0 ** -140
     for b in range(B):
         vn = _row_norm(Vb[b])
-        if not (wmax * vn <= 1e30):
+        if not (vn <= 1e30 and wmax * vn <= 1e30):
             return False
         thr[b] = 2.0 * (c * wmax * vn + tiny * (2.0 + wmax + vn))
         if cast:
