@@ -7,9 +7,10 @@ candidates) on and off.
 
 Tolerances. float64: rtol 1e-9 (the backends differ from the reference only in the order
 of a few sums of at most B terms: ~1e-15 per batch). float32: rtol 1e-4, atol 1e-6 (W
-entries are O(1)). Winners and rankings agree (numba takes its product from the
-reference's BLAS call; cpp ranks by float64 dot products of the exact float32 values, which
-differ from the reference's float32 gemm only within its rounding); what differs is the
+entries are O(1)). Winners and rankings agree (with screening, numba and cpp
+rank the candidates by their own float64 dot products of the float32 values, which differ
+from the reference's gemm only within rounding; tests/test_batch_screening.py checks the
+guarantee on near ties); what differs is the
 order of the sums over a winner's samples (U and s of rule B,
 g X and xx of rule C: at most B terms, so at most ~B u = 25 * 6e-8 = 1.5e-6 relative per
 batch and a few ulp in practice, measured 2e-7 after 5 epochs); 1e-4 leaves room for a

@@ -5,12 +5,14 @@
 // a batch is the rows X[idx[b]] (B of them, K columns). The product is taken sample-major,
 // P[b, n] = A_n . x_b (one gemm per block of rows of A, the blocks spread over the threads;
 // each sample's values are then contiguous for the per-sample phase, also on the threads).
-// Two ways to rank, both giving the ranking of the exact products up to ties within rounding:
+// Two ways to rank, both giving the ranking of the exact products up to near-ties within
+// float64 rounding (the float64 re-check sums exact float32 products in a fixed order):
 //
 // Screened (the default): P32 = fl32(A) fl32(X)^T (sgemm) differs from the exact A X^T by at
-// most e_b = c max_n ||A_n|| ||x_b|| (c = 2 (K + 4) u32: twice the classical bound of rounding
-// both factors to float32 and summing in float32 in any order, fused or not; plus a term for
-// float32 underflow). The k first units by exact product are among the candidates
+// most e_b = c max_n ||A_n|| ||x_b|| (c = 2 (K + 4) u32, which covers rounding both factors
+// to float32 and summing in float32 in any order, fused or not, plus the float64 re-check's
+// own error, while K u32 < 1/2; plus a term for float32 underflow, assuming IEEE gradual
+// underflow, no flush-to-zero). The k first units by exact product are among the candidates
 // P32[b, n] >= (k-th largest of P32[b, .]) - 2 e_b; those (one or two per sample on real
 // data) get their product in float64 in a fixed order (blas::dot64) and are ranked by it,
 // value descending, ties to the lower index. With k >= 2, a sample with exactly k candidates

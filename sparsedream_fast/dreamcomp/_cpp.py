@@ -9,8 +9,9 @@ one single-threaded scipy sgemm per block; see ``csrc/sparsedream/batch_product.
 ``blas.hpp``), then the winners' updates on the threads.
 
 Numerics: the winners are the argmax of the float64 products in float64 (the reference's
-unless two drives lie within float64 rounding of each other), of the exact products of
-the float32 values in float32; exact ties go to the lower neuron. They do not depend on
+unless two drives lie within float64 rounding of each other), in float32 of float64 sums of
+the exact products of the float32 values (equal to the exact ranking unless two drives lie
+within ~D 2^-53 relative); exact ties go to the lower neuron. They do not depend on
 the BLAS or the thread count. Element-wise operations are the reference's, in its order
 and in W's dtype; a winner's drive is its float64 dot product rounded to the dtype, and a
 winner's samples are summed in sample order (the reference lets BLAS choose): float64

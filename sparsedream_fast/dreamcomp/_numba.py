@@ -195,10 +195,11 @@ def _screen_margins(wnorm, Vb, Vb32, thr, cast):
     margins ``thr[b] = 2 e_b``; False when the bound cannot be trusted.
 
     The float32 product ``S32 = fl32(W) fl32(V)^T`` differs from the exact ``W V^T`` by at
-    most ``e_b = c max_n ||W_n|| ||v_b||``, ``c = 2 (D + 4) u32``: twice the classical bound
+    most ``e_b = c max_n ||W_n|| ||v_b||``, ``c = 2 (D + 4) u32``, which covers the bound
     ``(gamma_D + 3 u32) sum_j |w_j v_j|`` of rounding both factors to float32 (nothing to
-    round for float32 data) and summing in float32 in any order, fused or not, so that what
-    it leaves out is still far above float64 rounding; plus a term for float32 underflow.
+    round for float32 data) and summing in float32 in any order, fused or not, and the
+    float64 re-check's own error, while D u32 < 1/2; plus a term for float32 underflow
+    (IEEE gradual underflow assumed, no flush-to-zero).
     False (the caller then takes the product in W's dtype) when a row norm of W or of a
     sample is not finite or passes 1e30 (then an entry could be beyond float32's range:
     inf, and inf * 0 = NaN in the product), or a drive could pass 1e30 (no float32 overflow).

@@ -10,8 +10,9 @@ kernel where the CPU has it, else one single-threaded scipy sgemm per block; see
 on the threads, annealing ``eps`` per epoch.
 
 Numerics: the ranking is that of the float64 currents in float64 (the reference's unless two
-currents lie within float64 rounding), of the exact currents of the float32 values in
-float32; ties go to the lower index. It does not depend on the BLAS or the thread count.
+currents lie within float64 rounding), in float32 that of float64 sums of the exact
+products of the float32 values (the exact ranking unless two currents lie within ~D 2^-53
+relative); ties go to the lower index. It does not depend on the BLAS or the thread count.
 Element-wise operations are the reference's, in its order and in W's dtype (``eps`` and the
 normalizer cast to it as numpy 2 casts Python floats); the first and k-th currents are their
 float64 values rounded to the dtype; sums over one unit's samples run in sample order (the
