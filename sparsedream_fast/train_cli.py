@@ -618,14 +618,17 @@ def _run_batch_model(opts) -> int:
     else:
         try:
             from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
         except ImportError:
             print("no readout: scikit-learn is not installed (pip install scikit-learn)")
         else:
             F_tr, F_te = model.transform(X[tr]), model.transform(X[te])
-            scale = max(float(np.abs(F_tr).max()), 1e-30)  # the readout converges on features of order 1
-            clf = LogisticRegression(max_iter=1000).fit(F_tr / scale, y[tr])
-            report.update(readout="LogisticRegression on transform()", train_accuracy=clf.score(F_tr / scale, y[tr]),
-                          test_accuracy=clf.score(F_te / scale, y[te]))
+            # standardised features: about 90% on the MNIST sample where dividing by the
+            # largest feature gave about 80% (benches/batch_accuracy.py uses the same readout)
+            clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(F_tr, y[tr])
+            report.update(readout="StandardScaler + LogisticRegression on transform()",
+                          train_accuracy=clf.score(F_tr, y[tr]), test_accuracy=clf.score(F_te, y[te]))
     print(f"training  : {opts['epochs']} epochs in {seconds:.2f} s on {model.backend_}")
     if "test_accuracy" in report:
         print(f"accuracy  : {100 * report['train_accuracy']:.2f}% train, {100 * report['test_accuracy']:.2f}% test")
