@@ -1,4 +1,4 @@
-"""The ``sparsedream`` command: ``demo``, ``bench``, ``backends`` (and more to come).
+"""The ``sparsedream`` command: ``demo``, ``bench``, ``train``, ``tnn``, ``show``, ``backends``.
 
 Each subcommand lives in its own module with a ``add_arguments(parser)`` and a
 ``run(args)`` function; this file only wires them together.
@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "demo": ("sparsedream_fast.demo", "train seed 001's map on tapestry frames; write its weight tapestry, animation, metrics and checkpoint"),
     "bench": ("sparsedream_fast.bench", "benchmark the backends against the numpy reference and the notebook loop"),
     "train": ("sparsedream_fast.train_cli", "train any model on a loader's data or a file, config from flags or TOML"),
+    "tnn": ("sparsedream_fast.tnn_cli", "train a TNN network (seed 004) on sequential MNIST by STDP and read it out"),
     "show": ("sparsedream_fast.show_cli", "pictures and metrics of a saved checkpoint"),
     "backends": ("sparsedream_fast.cli", "list the backends and why any is unavailable here"),
 }

@@ -229,3 +229,26 @@ def test_train_batch_model_needs_labels(tmp_path, capsys):
     rc = cli.main(["train", "--model", "dreamcomp", "--data", "tapestry", "--out", str(tmp_path / "x")])
     assert rc == 2
     assert "needs labelled data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["v8", "best"])
+def test_tnn_command_trains_reads_out_and_saves(tmp_path, capsys, preset):
+    pytest.importorskip("sklearn")
+    out = tmp_path / "tnn"
+    assert cli.main(["tnn", "--preset", preset, "--data", "generated", "--n-train", "120", "--n-test", "60",
+                     "--no-progress", "--out", str(out)]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["preset"] == preset and m["n_train"] == 120 and m["n_test"] == 60
+    assert m["test_accuracy"] > 0.3            # generated digits, 10 classes: chance is 0.1
+    for name in ("raster.png", "weights.png"):
+        assert png_ok(out / name), name
+    from sparsedream_fast.tnn import TNNNetwork
+    net = TNNNetwork.load(out / "network.npz")
+    assert net.n_waves_learned_ == 120 * 28
+    assert set(net.readout) <= set(m["layers"]) and net.layers == {k: tuple(v) for k, v in m["layers"].items()}
+
+
+def test_tnn_command_rejects_bad_sizes(tmp_path):
+    with pytest.raises(SystemExit, match="n-train"):
+        cli.main(["tnn", "--n-train", "3", "--data", "generated", "--out", str(tmp_path)])

