@@ -3,7 +3,7 @@
 ``test_tnn_train``: STDP training (``partial_fit``) of the V8 network (28 lines per wave, a
 100-neuron recurrent column with 10 winners and a one-wave delay, 28 waves per image) per
 backend; ``test_tnn_infer``: its readout pass (``transform``, no learning; sequences run
-in parallel on the cpp backend). ``extra_info['images_per_s']`` has the rate; the notebook
+in parallel on the cpp backend, a GPU block per sequence on cuda). ``extra_info['images_per_s']`` has the rate; the notebook
 trained at 1.5 images/s (seed 004). Each backend's weights are first checked equal to the
 reference's on a few images. Accuracy: ``benches/tnn_accuracy.py``.
 """
@@ -17,9 +17,10 @@ import pytest
 from sparsedream_fast import _backends
 from sparsedream_fast.tnn import TNNNetwork, image_rows
 
-BACKENDS = [b for b in ("numpy", "cpp") if _backends.available(b)]
-#: images per timed call: the numpy reference is ~30 times slower
-IMAGES = {"numpy": 4, "cpp": 200}
+BACKENDS = [b for b in ("numpy", "cpp", "cuda") if _backends.available(b)]
+#: images per timed call (inference: 10 times as many): the numpy reference is ~30 times
+#: slower than cpp; the GPU needs big inference batches to fill its blocks
+IMAGES = {"numpy": 4, "cpp": 200, "cuda": 500}
 
 
 @lru_cache(maxsize=None)
