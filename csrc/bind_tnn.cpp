@@ -68,6 +68,9 @@ py::tuple run_typed(const py::dict& prog, const py::list& columns, const py::arr
         py::array W = item<py::array>(c, "W");
         check_shape(W, "W", {col.n, col.d});
         col.W = get_ptr<Wt>(W, "W", true);
+        // the kernel trusts 0 <= w <= w_max (it indexes tables of F+ / F- by weight value)
+        for (i64 m = 0; m < col.n * col.d; ++m)
+            if (i64(col.W[m]) < 0 || i64(col.W[m]) > col.w_max) throw py::value_error("W holds weights outside [0, w_max]");
         keep.insert(keep.end(), {params, in_lines, plastic, W});
         p.columns.push_back(col);
     }

@@ -616,3 +616,123 @@ def test_slice_network_structure():
     assert starts[0] == 0 and starts[-1] == 21 and len(starts) == 8
     with pytest.raises(ValueError, match="width"):
         presets.slice_network(width=40)
+
+
+# ----------------------------------------------------------------------------- review regressions
+def test_uint8_dtype_set_after_a_large_w_max_column_is_rejected():
+    """dtype='uint8' set after add_column(w_max=300): the numpy backend wrapped the initial
+    weights silently (300 -> 44) while cpp failed inside the kernel."""
+    for b in BACKENDS:
+        net = TNNNetwork(T=16, seed=0, backend=b).add_input("x", 4)
+        net.add_column("c", 3, threshold=4, k=1, w_max=300).connect("x", "c", init=(250, 300))
+        net.set_params(dtype="uint8")
+        with pytest.raises(ValueError, match="w_max=300"):
+            net.fit(np.zeros((2, 2, 4), np.uint8))
+
+
+def test_changing_T_after_building_is_rejected():
+    """T set after the first fit/run: the data were checked against the new T but the
+    kernels ran with the old one (a time equal to the new T became a spike)."""
+    for b in BACKENDS:
+        net = TNNNetwork(T=16, seed=0, backend=b).add_input("x", 4)
+        net.add_column("c", 3, threshold=1, k=3).connect("x", "c", init=(1, 1))
+        X = np.full((1, 1, 4), 8, np.uint8)
+        assert (net.run(X)["c"] == 8).all()
+        net.set_params(T=8)
+        for call in (lambda: net.run(X), lambda: net.transform(X), lambda: net.fit(X)):
+            with pytest.raises(ValueError, match="T was changed"):
+                call()
+        net.set_params(T=16)
+        assert (net.run(X)["c"] == 8).all()
+
+
+def test_column_bad_T_names_T():
+    X = np.full((2, 5), 3)
+    for T, err in [(0, ValueError), (True, TypeError), (300, ValueError)]:
+        with pytest.raises(err, match="T must"):
+            TNNColumn(5, n_neurons=3, k=1, T=T).fit(X)
+
+
+def test_transform_of_no_sequence_and_empty_layer_list():
+    net = v8_like(BACKENDS[-1])
+    F = net.transform(np.zeros((0, 3, 12), np.uint8))
+    assert F.shape == (0, 3 * 30) and F.dtype == np.float32
+    assert net.transform(np.zeros((0, 3, 12), np.uint8), waves="last").shape == (0, 30)
+    with pytest.raises(ValueError, match="no layer"):
+        net.run(np.zeros((1, 3, 12), np.uint8), layers=[])
+
+
+@needs_cpp
+def test_cpp_entry_point_rejects_weights_outside_range():
+    """The C++ kernel indexes its F+ / F- tables by weight value: a direct call with a weight
+    above w_max read past them."""
+    from sparsedream_fast.tnn import _cpp
+    net = v8_like("cpp")
+    net._build()
+    prog = net._prog.with_record(np.zeros(0, np.int32))
+    W = net.weights_["rec"].copy()
+    W[0, 0] = 99
+    with pytest.raises(ValueError, match=r"outside \[0, w_max\]"):
+        _cpp.run_network(prog, [W], spikes(1, 2, 12, 16, ("range",)), True, 0, (0, 0))
+    W[0, 0] = -1
+    with pytest.raises(ValueError, match=r"outside \[0, w_max\]"):
+        _cpp.run_network(prog, [W], spikes(1, 2, 12, 16, ("range",)), True, 0, (0, 0))
+
+
+def _random_network(rng, backend, dtype):
+    """A random small network over the public API: inputs, columns reading earlier columns,
+    delays (of inputs, columns and delays, 1-3 waves), receptive lines, fixed connections."""
+    T = int(rng.choice([1, 2, 5, 16, 255]))
+    net = TNNNetwork(T=T, dtype=dtype, backend=backend, seed=int(rng.integers(0, 2**62)))
+    kinds, sizes, order = {}, {}, []
+    for q in range(int(rng.integers(1, 3))):
+        n = int(rng.integers(1, 9))
+        net.add_input(f"in{q}", n)
+        kinds[f"in{q}"], sizes[f"in{q}"] = "input", n
+        order.append(f"in{q}")
+    wmaxs = {}
+    for c in range(int(rng.integers(1, 4))):
+        n = int(rng.integers(1, 8))
+        wm = int(rng.choice([1, 3, 16, 255] + ([2**20] if dtype == "int32" else [])))
+        p = [float(rng.choice([0.0, 1.0, rng.random()])) for _ in range(5)]
+        net.add_column(f"c{c}", n, threshold=int(rng.choice([1, 2, int(rng.integers(1, 60)), 10**6])),
+                       k=int(rng.integers(1, n + 1)), w_max=wm, stdp=STDP(*p))
+        kinds[f"c{c}"], sizes[f"c{c}"], wmaxs[f"c{c}"] = "column", n, wm
+        order.append(f"c{c}")
+        if rng.random() < 0.6:
+            src = order[int(rng.integers(0, len(order)))]
+            name = f"d{len(order)}"
+            net.add_delay(name, src, waves=int(rng.integers(1, 4)))
+            kinds[name], sizes[name] = "delay", sizes[src]
+            order.append(name)
+    for c in wmaxs:
+        cands = [m for m in order if kinds[m] != "column" or order.index(m) < order.index(c)]
+        for _ in range(int(rng.integers(1, 4))):
+            s = cands[int(rng.integers(0, len(cands)))]
+            lines = None if rng.random() < 0.5 else rng.integers(0, sizes[s], size=int(rng.integers(1, sizes[s] + 1)))
+            lo = int(rng.integers(0, wmaxs[c] + 1))
+            net.connect(s, c, init=(lo, int(rng.integers(lo, wmaxs[c] + 1))), lines=lines,
+                        learn=bool(rng.random() < 0.8), density=float(rng.choice([1.0, 0.5])))
+    return net, T
+
+
+@pytest.mark.skipif(len(BACKENDS) < 2, reason="one backend only")
+def test_random_networks_equal_bit_for_bit():
+    """Fuzz: random structures, settings and data (silent, all at step 0, mixed)."""
+    for case in range(60):
+        dtype = "uint8" if case % 3 == 0 else "int32"
+        out = {}
+        for b in BACKENDS:
+            net, T = _random_network(np.random.default_rng(case), b, dtype)
+            rng = np.random.default_rng(10_000 + case)
+            X = rng.integers(0, T + 1, size=(int(rng.integers(1, 5)), int(rng.integers(1, 6)), net.n_inputs))
+            X = [X, np.full_like(X, T), np.zeros_like(X)][case % 3 if case % 4 else 0]
+            net.fit(X, epochs=2)
+            rec = net.run(X, learn=True)
+            out[b] = ({k: v.copy() for k, v in net.weights_.items()}, rec, net.n_waves_learned_)
+        for b in BACKENDS[1:]:
+            assert out[b][2] == out["numpy"][2]
+            for name in out["numpy"][0]:
+                np.testing.assert_array_equal(out[b][0][name], out["numpy"][0][name], err_msg=f"{case} {b} {name}")
+            for name in out["numpy"][1]:
+                np.testing.assert_array_equal(out[b][1][name], out["numpy"][1][name], err_msg=f"{case} {b} {name}")

@@ -72,6 +72,11 @@ py::tuple tnn_run(const py::dict& prog, const py::list& columns, const py::array
         check_shape(W, "W", {col.n, col.d});
         col.W = p.weight_bytes == 1 ? static_cast<void*>(get_ptr<std::uint8_t>(W, "W", true))
                                     : static_cast<void*>(get_ptr<std::int32_t>(W, "W", true));
+        for (std::int64_t m = 0; m < col.n * col.d; ++m) {  // as _core.tnn_run: 0 <= w <= w_max
+            const std::int64_t w = p.weight_bytes == 1 ? std::int64_t(static_cast<const std::uint8_t*>(col.W)[m])
+                                                       : std::int64_t(static_cast<const std::int32_t*>(col.W)[m]);
+            if (w < 0 || w > col.w_max) throw py::value_error("W holds weights outside [0, w_max]");
+        }
         keep.insert(keep.end(), {params, in_lines, plastic, W});
         p.columns.push_back(col);
     }

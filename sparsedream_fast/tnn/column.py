@@ -5,7 +5,7 @@ import numpy as np
 
 from .._estimator import ParamsMixin
 from .._validation import check_int
-from .config import STDP
+from .config import STDP, check_T
 from .encoding import check_spike_times
 from .network import TNNNetwork
 
@@ -78,7 +78,8 @@ class TNNColumn(ParamsMixin):
 
     def _waves(self, S):
         one = np.ndim(S) == 1
-        X = check_spike_times(S, int(self.T), int(self.n_inputs), "spike_times", ndim=(1, 2))
+        X = check_spike_times(S, check_T(self.T), check_int(self.n_inputs, "n_inputs", 1), "spike_times",
+                              ndim=(1, 2))
         return X.reshape(-1, 1, X.shape[-1]), one
 
     def fit(self, spike_times, epochs: int = 1, shuffle: bool = False) -> "TNNColumn":

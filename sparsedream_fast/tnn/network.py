@@ -272,6 +272,11 @@ class TNNNetwork:
         if self._built:
             return
         dtype = check_weight_dtype(self.dtype)
+        if dtype == np.uint8:   # dtype may have been set after add_column checked w_max
+            for l in self._layers.values():
+                if l.kind == "column" and l.spec.w_max > 255:
+                    raise ValueError(f"column {l.name!r} has w_max={l.spec.w_max}, more than uint8 "
+                                     "weights hold (255): use dtype='int32'")
         prog, starts = self._compile()
         if self.seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**63)
@@ -289,8 +294,12 @@ class TNNNetwork:
         return rule_module(self.backend, _IMPLEMENTED, __package__, "TNNNetwork")
 
     def _data(self, X):
-        check_T(self.T)
-        return check_spike_times(X, int(self.T), self.n_inputs, "X (spike times)", ndim=(3,))
+        T = check_T(self.T)
+        if self._built and T != self._prog.T:
+            raise ValueError(f"T was changed to {T} after the network was built with T={self._prog.T} "
+                             "(its weights and spike times belong to that T): set T back, or start "
+                             "from clone()")
+        return check_spike_times(X, T, self.n_inputs, "X (spike times)", ndim=(3,))
 
     def _checked_weights(self) -> list:
         """The columns' weight arrays, checked (a user may have edited ``weights_``)."""
@@ -387,6 +396,8 @@ class TNNNetwork:
             layers = [n for n, l in self._layers.items() if l.kind == "column"]
         elif isinstance(layers, str):
             layers = [layers]
+        if len(layers) == 0:
+            raise ValueError("layers names no layer to record")
         parts = [self._lines_of(n) for n in layers]
         rec = self._run(data, bool(learn), np.concatenate(parts))
         out, pos = {}, 0
@@ -438,7 +449,7 @@ class TNNNetwork:
             F = (times < T).astype(np.float32)
         else:
             F = ((T - times.astype(np.float32)) / T).astype(np.float32)
-        return F.reshape(len(F), -1)
+        return F.reshape(F.shape[0], F.shape[1] * F.shape[2])   # (also when there are no sequences)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
         return self.fit(X, **fit_params).transform(X)
