@@ -736,3 +736,18 @@ def test_random_networks_equal_bit_for_bit():
                 np.testing.assert_array_equal(out[b][0][name], out["numpy"][0][name], err_msg=f"{case} {b} {name}")
             for name in out["numpy"][1]:
                 np.testing.assert_array_equal(out[b][1][name], out["numpy"][1][name], err_msg=f"{case} {b} {name}")
+
+
+def test_connect_lines_boolean_mask_and_non_integers():
+    """A boolean mask was cast to the indices 0 / 1, and float indices were truncated."""
+    net = TNNNetwork().add_input("x", 4).add_column("c", 2, 1, 1)
+    net.connect("x", "c", lines=[True, False, True, False])
+    np.testing.assert_array_equal(net._connections[-1].lines, [0, 2])
+    net.connect("x", "c", lines=np.array([False, False, False, True]))
+    np.testing.assert_array_equal(net._connections[-1].lines, [3])
+    with pytest.raises(ValueError, match=r"mask must have shape \(4,\)"):
+        net.connect("x", "c", lines=[True, False])
+    with pytest.raises(ValueError, match="integers"):
+        net.connect("x", "c", lines=[1.5])
+    net.connect("x", "c", lines=(0, 3))
+    np.testing.assert_array_equal(net._connections[-1].lines, [0, 3])

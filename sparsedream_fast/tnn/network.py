@@ -165,7 +165,18 @@ class TNNNetwork:
         idx = np.arange(src.n)
         if lines is not None:
             try:
-                idx = idx[lines] if isinstance(lines, slice) else idx[np.asarray(lines, dtype=np.int64)]
+                if isinstance(lines, slice):
+                    idx = idx[lines]
+                else:
+                    sel = np.asarray(lines)
+                    if sel.dtype == bool:   # a mask over the source's lines (not the indices 0 / 1)
+                        if sel.shape != (src.n,):
+                            raise ValueError(f"a boolean mask must have shape ({src.n},), got {sel.shape}")
+                        idx = idx[sel]
+                    elif sel.size and sel.dtype.kind not in "iu":
+                        raise TypeError(f"line indices must be integers, got dtype {sel.dtype}")
+                    else:
+                        idx = idx[sel.astype(np.int64)]
             except (IndexError, ValueError, TypeError) as exc:
                 raise ValueError(f"lines {lines!r} do not select lines of {source!r} "
                                  f"(0..{src.n - 1}): {exc}") from None
