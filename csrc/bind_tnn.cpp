@@ -26,6 +26,31 @@ std::vector<i32> int_vector(const py::array& a, const char* name, i64 n_lines) {
     return v;
 }
 
+/// Every line is written by at most one layer per wave (inputs, delay stages, columns), and a
+/// column reads only lines written before it in the wave: what the Python
+/// builder guarantees (tnn/program.py), checked because the kernels' way of keeping the
+/// previous wave relies on it.
+template <class Col>
+void check_wave_order(i64 n_in, i64 n_lines, const std::vector<i32>& delay_dst, const std::vector<Col>& cols) {
+    std::vector<i64> owner(size_t(n_lines), -2);  // -2 none, -1 input or delay, c column c
+    for (i64 m = 0; m < n_in; ++m) owner[size_t(m)] = -1;
+    for (i32 m : delay_dst) {
+        if (owner[size_t(m)] != -2) throw py::value_error("delay_dst: a line written twice in a wave");
+        owner[size_t(m)] = -1;
+    }
+    for (size_t c = 0; c < cols.size(); ++c)
+        for (i64 j = cols[c].out0; j < cols[c].out0 + cols[c].n; ++j) {
+            if (owner[size_t(j)] != -2) throw py::value_error("column lines overlap other lines");
+            owner[size_t(j)] = i64(c);
+        }
+    for (i64 v : owner)
+        if (v == -2) throw py::value_error("a line is written by no input, delay or column");
+    for (size_t c = 0; c < cols.size(); ++c)
+        for (i64 i = 0; i < cols[c].d; ++i)
+            if (owner[size_t(cols[c].in_lines[i])] >= i64(c))
+                throw py::value_error("a column reads its own lines or a later column's (feedback needs a delay)");
+}
+
 template <class Wt>
 py::tuple run_typed(const py::dict& prog, const py::list& columns, const py::array& data, bool learn,
                     std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1) {
@@ -74,6 +99,7 @@ py::tuple run_typed(const py::dict& prog, const py::list& columns, const py::arr
         keep.insert(keep.end(), {params, in_lines, plastic, W});
         p.columns.push_back(col);
     }
+    check_wave_order(p.n_in, p.n_lines, p.delay_dst, p.columns);
     check_shape(data, "data", {-1, -1, p.n_in});
     const std::uint8_t* x = get_ptr<std::uint8_t>(data, "data", false);
     const i64 S = data.shape(0), n_waves = data.shape(1);

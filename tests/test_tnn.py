@@ -751,3 +751,51 @@ def test_connect_lines_boolean_mask_and_non_integers():
         net.connect("x", "c", lines=[1.5])
     net.connect("x", "c", lines=(0, 3))
     np.testing.assert_array_equal(net._connections[-1].lines, [0, 3])
+
+
+def _entry_points():
+    """The compiled tnn_run entry points importable here (their checks run before any GPU use)."""
+    mods = []
+    for name in ("_core", "_cuda"):
+        try:
+            mod = __import__(f"sparsedream_fast.{name}", fromlist=["tnn_run"])
+        except ImportError:
+            continue
+        if hasattr(mod, "tnn_run"):
+            mods.append(mod)
+    return mods
+
+
+def test_entry_points_reject_programs_the_builder_never_makes():
+    """A column reading its own or a later column's lines of the same wave, overlapping or
+    unwritten lines: the C++ kernel (which swaps its two line buffers) gave other times than
+    the reference there, and the CUDA kernel read uninitialised shared memory."""
+    from sparsedream_fast.tnn.program import ColumnProgram, Program, kernel_args
+    mods = _entry_points()
+    if not mods:
+        pytest.skip("no compiled module")
+    net = TNNNetwork(T=8, seed=0).add_input("x", 3).add_column("a", 3, 2, 1).add_column("b", 3, 2, 1)
+    net.connect("x", "a").connect("x", "b").connect("a", "b")
+    net._build()
+    prog = net._prog.with_record(np.zeros(0, np.int32))
+    a, b = prog.columns
+    X = np.full((1, 2, 3), 8, np.uint8)
+
+    def call(p):
+        args, cols, wd = kernel_args(p, [net.weights_["a"], net.weights_["b"]])
+        for mod in mods:
+            with pytest.raises(ValueError, match=match):
+                mod.tnn_run(args, cols, X, False, 0, 0, 0, wd)
+
+    later = np.arange(b.out0, b.out0 + 3, dtype=np.int32)
+    match = "later column"
+    call(Program(8, 3, prog.n_lines, prog.delay_src, prog.delay_dst,
+                 [ColumnProgram(a.spec, later, a.plastic, a.out0), b], prog.record))
+    match = "overlap"
+    call(Program(8, 3, prog.n_lines, prog.delay_src, prog.delay_dst,
+                 [a, ColumnProgram(b.spec, b.in_lines, b.plastic, a.out0)], prog.record))
+    match = "written by no"
+    call(Program(8, 3, prog.n_lines + 2, prog.delay_src, prog.delay_dst, [a, b], prog.record))
+    # the builder's program passes
+    args, cols, wd = kernel_args(prog, [net.weights_["a"], net.weights_["b"]])
+    mods[0].tnn_run(args, cols, X, False, 0, 0, 0, wd)
