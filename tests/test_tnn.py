@@ -799,3 +799,26 @@ def test_entry_points_reject_programs_the_builder_never_makes():
     # the builder's program passes
     args, cols, wd = kernel_args(prog, [net.weights_["a"], net.weights_["b"]])
     mods[0].tnn_run(args, cols, X, False, 0, 0, 0, wd)
+
+
+def test_column_weights_can_be_assigned_and_are_used():
+    X = np.where(rng_for("assign").random((6, 8)) < 0.6, 0, 16)
+    col = TNNColumn(8, n_neurons=4, threshold=3, k=4, backend=BACKENDS[-1])
+    assert not hasattr(col, "weights_")
+    col.weights_ = np.zeros((4, 8), dtype=np.int64)
+    assert np.all(col.forward(X) == 16)                    # zero weights: nobody fires
+    col.weights_ = np.full((4, 8), 16)
+    assert np.all(col.forward(X)[X.min(1) == 0] < 16)
+    with pytest.raises(ValueError, match="shape"):
+        col.weights_ = np.zeros((3, 8))
+    with pytest.raises(ValueError, match=r"\[0, w_max=16\]"):
+        col.weights_ = np.full((4, 8), 17)
+    col.set_params(k=2)
+    assert not hasattr(col, "weights_")                     # a new setting starts a new column
+
+
+def test_save_refuses_a_changed_T(tmp_path):
+    net = v8_like(BACKENDS[-1]).fit(spikes(2, 3, 12, 16, ("saveT",)))
+    net.set_params(T=8)
+    with pytest.raises(ValueError, match="T was changed"):
+        net.save(tmp_path / "x.npz")

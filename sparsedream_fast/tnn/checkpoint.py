@@ -30,6 +30,9 @@ __all__ = ["save", "load", "FORMAT"]
 
 def save(net: TNNNetwork, path) -> None:
     """Write ``net`` (built or not) to ``path`` (.npz)."""
+    if net._built and int(net.T) != net._prog.T:
+        raise ValueError(f"T was changed from {net._prog.T} to {net.T} after the network was built; "
+                         "its weights belong to T={net._prog.T}: set T back, or start from clone()")
     layers = []
     for l in net._layers.values():
         d = {"name": l.name, "kind": l.kind, "n": l.n}

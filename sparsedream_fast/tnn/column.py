@@ -102,8 +102,6 @@ class TNNColumn(ParamsMixin):
         X, _ = self._waves(spike_times)
         net.fit(X, epochs=epochs, shuffle=shuffle)
         self._net = net
-        self.weights_ = net.weights_["column"]
-        self.n_waves_learned_ = net.n_waves_learned_
         self.backend_ = net.backend_
         return self
 
@@ -127,13 +125,44 @@ class TNNColumn(ParamsMixin):
             net = self._make_net()
             self._net = net
             net._build()
-            self.weights_ = net.weights_["column"]
-            self.n_waves_learned_ = 0
         X, one = self._waves(spike_times)
         Y = net.run(X, "column")["column"][:, 0, :]
         return Y[0] if one else Y
 
+    def _built_net(self):
+        net = self.__dict__.get("_net")
+        if net is None or not net._built:
+            raise AttributeError("this TNNColumn has no weights yet: call fit or forward first")
+        return net
+
+    @property
+    def weights_(self) -> np.ndarray:
+        """The column's weights, shape (n_neurons, n_inputs), ``dtype`` (the array the kernels
+        update; assigning an array replaces it after checking its shape and range)."""
+        return self._built_net().weights_["column"]
+
+    @weights_.setter
+    def weights_(self, W):
+        if self.__dict__.get("_net") is None:
+            self._net = self._make_net()
+        net = self._net
+        net._build()
+        old = net.weights_["column"]
+        W = np.asarray(W)
+        if W.shape != old.shape:
+            raise ValueError(f"weights_ must have shape {old.shape}, got {W.shape}")
+        if W.dtype.kind not in "iu" and not (W.dtype.kind == "f" and np.all(W == np.round(W))):
+            raise ValueError("weights_ must hold integers")
+        if W.size and (W.min() < 0 or W.max() > int(self.w_max)):
+            raise ValueError(f"weights_ must lie in [0, w_max={self.w_max}]")
+        net.weights_["column"] = np.ascontiguousarray(W, dtype=old.dtype).copy()
+
+    @property
+    def n_waves_learned_(self) -> int:
+        """Learning waves made so far (the STDP counter of the next one)."""
+        return self._built_net().n_waves_learned_
+
     def set_params(self, **params):
         super().set_params(**params)
-        self.__dict__.pop("_net", None)  # a new setting starts a new column
+        self.__dict__.pop("_net", None)  # a new setting starts a new column (weights_ goes too)
         return self
