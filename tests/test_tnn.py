@@ -822,3 +822,17 @@ def test_save_refuses_a_changed_T(tmp_path):
     net.set_params(T=8)
     with pytest.raises(ValueError, match="T was changed"):
         net.save(tmp_path / "x.npz")
+
+
+def test_cuda_entry_point_rejects_what_its_32_bit_kernel_cannot_hold():
+    try:
+        from sparsedream_fast import _cuda
+    except ImportError:
+        pytest.skip("the CUDA module is not built here")
+    from sparsedream_fast.tnn.program import kernel_args
+    net = TNNNetwork(T=8, seed=0).add_input("x", 3).add_column("a", 3, 2, 1, w_max=2**20).connect("x", "a")
+    net._build()
+    args, cols, wd = kernel_args(net._prog.with_record(np.zeros(0, np.int32)), [net.weights_["a"]])
+    cols[0]["w_max"] = 2**21
+    with pytest.raises(ValueError, match="w_max <= 2\\^20"):
+        _cuda.tnn_run(args, cols, np.full((1, 2, 3), 8, np.uint8), False, 0, 0, 0, wd)

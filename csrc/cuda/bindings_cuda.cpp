@@ -76,6 +76,9 @@ py::tuple tnn_run(const py::dict& prog, const py::list& columns, const py::array
         col.k = item<std::int64_t>(c, "k");
         col.w_max = item<std::int64_t>(c, "w_max");
         col.out0 = item<std::int64_t>(c, "out0");
+        // the kernel holds these in 32-bit ints (the Python API caps w_max at 2^20)
+        if (col.n > (1 << 24) || col.theta > 2147483647LL || col.w_max > (1 << 20))
+            throw py::value_error("column: n <= 2^24, theta < 2^31 and w_max <= 2^20 on the GPU");
         if (col.n < 1 || col.k < 1 || col.k > col.n || col.theta < 1 || col.w_max < 1)
             throw py::value_error("column: need n >= 1, 1 <= k <= n, theta >= 1, w_max >= 1");
         if (p.weight_bytes == 1 && col.w_max > 255) throw py::value_error("uint8 weights need w_max <= 255");

@@ -206,7 +206,9 @@ std::uint64_t run_typed(const TnnHostProgram& prog, const std::uint8_t* data, st
     if (smem > 48 * 1024)
         check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
               "network too large for shared memory (cudaFuncSetAttribute)");
-    int threads = std::min(1024, std::max(64, ((max_n + 31) / 32) * 32));
+    // a thread per neuron for the firing pass; training also spreads a column's synapses
+    // over the threads in its STDP pass, so it takes a full block
+    int threads = std::min(1024, std::max(learn ? 512 : 64, ((max_n + 31) / 32) * 32));
     int blocks = 1;
     if (!learn) {
         int dev = 0, sms = 1;
