@@ -82,6 +82,11 @@ class KrotovHopfield(ParamsMixin):
         X : array-like of shape (n_samples, n_inputs)
         y : ignored
         epochs : int
+            With lr = 0.02, 20 epochs suit Fashion-MNIST; 100 epochs collapse there (the rate
+            stays high for tens of epochs and pushes nearly every unit off the data: 6 units
+            end up the strongest for every image, and a readout drops from 86% to 71%; the
+            float64 rule and the notebook's code do the same, BENCHMARKS.md). For long
+            schedules, lower lr.
         shuffle : bool
 
         Returns
