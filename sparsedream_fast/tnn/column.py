@@ -163,6 +163,7 @@ class TNNColumn(ParamsMixin):
         return self._built_net().n_waves_learned_
 
     def set_params(self, **params):
+        """Set constructor parameters (scikit-learn); the column starts afresh."""
         super().set_params(**params)
         self.__dict__.pop("_net", None)  # a new setting starts a new column (weights_ goes too)
         return self

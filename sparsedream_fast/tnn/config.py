@@ -67,6 +67,7 @@ class STDP:
         raise TypeError(f"stdp must be an STDP, a dict or None, got {type(value).__name__}")
 
     def to_dict(self) -> dict:
+        """The five probabilities by field name (JSON-able)."""
         return asdict(self)
 
 
@@ -76,6 +77,7 @@ def check_T(T) -> int:
 
 
 def check_weight_dtype(dtype) -> np.dtype:
+    """The weights' integer dtype (one of WEIGHT_DTYPES), else ValueError."""
     name = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
     if name not in WEIGHT_DTYPES:
         raise ValueError(f"TNN weights are integers: dtype must be one of {WEIGHT_DTYPES}, got {dtype!r}")
@@ -106,6 +108,8 @@ class ColumnSpec:
 
     @classmethod
     def make(cls, n_neurons, threshold, k, w_max, stdp, dtype=np.dtype("int32")) -> "ColumnSpec":
+        """Check the settings (clear errors for threshold < 1, k > n_neurons, w_max beyond the
+        dtype) and build the spec."""
         n = check_int(n_neurons, "n_neurons", 1)
         if isinstance(threshold, numbers.Real) and not isinstance(threshold, bool) and threshold < 1:
             raise ValueError(f"threshold must be >= 1 (a neuron with theta <= 0 fires with no input), "

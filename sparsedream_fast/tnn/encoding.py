@@ -88,9 +88,11 @@ class WaveEncoder:
         self.scale = scale
 
     def get_params(self, deep=True):
+        """The constructor parameters (scikit-learn)."""
         return {"shape": self.shape, "T": self.T, "scale": self.scale}
 
     def set_params(self, **params):
+        """Set constructor parameters by name; returns self."""
         for k, v in params.items():
             if k not in self.get_params():
                 raise ValueError(f"unknown parameter {k!r} of WaveEncoder")
@@ -98,6 +100,7 @@ class WaveEncoder:
         return self
 
     def fit(self, X, y=None):
+        """Nothing to learn; returns self."""
         return self
 
     def transform(self, X):
@@ -105,6 +108,7 @@ class WaveEncoder:
         return image_rows(X, self.shape, self.T, self.scale)
 
     def fit_transform(self, X, y=None):
+        """Same as ``transform(X)``."""
         return self.transform(X)
 
 

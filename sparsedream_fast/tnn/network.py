@@ -463,6 +463,7 @@ class TNNNetwork:
         return F.reshape(F.shape[0], F.shape[1] * F.shape[2])   # (also when there are no sequences)
 
     def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
+        """``fit(X, **fit_params)`` then ``transform(X)``."""
         return self.fit(X, **fit_params).transform(X)
 
     def connection_weights(self, source: str, target: str) -> np.ndarray:
@@ -492,11 +493,13 @@ class TNNNetwork:
 
     # ------------------------------------------------------------------ scikit-learn
     def get_params(self, deep=True) -> dict:
+        """The constructor parameters (scikit-learn); the layers are not parameters."""
         return {"T": self.T, "dtype": self.dtype, "backend": self.backend, "seed": self.seed,
                 "progress": self.progress, "readout": self.readout, "readout_waves": self.readout_waves,
                 "readout_features": self.readout_features}
 
     def set_params(self, **params):
+        """Set constructor parameters by name; returns self."""
         for k, v in params.items():
             if k not in self.get_params():
                 raise ValueError(f"invalid parameter {k!r} for TNNNetwork; valid: {sorted(self.get_params())}")

@@ -43,6 +43,7 @@ class ColumnProgram:
 
     @property
     def n_inputs(self) -> int:
+        """D, the column's synapses per neuron."""
         return int(self.in_lines.shape[0])
 
 
