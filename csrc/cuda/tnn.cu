@@ -158,7 +158,7 @@ void upload(DevBuf& dst, const T* src, size_t count) {
 }
 
 template <class Wt>
-std::uint64_t run_typed(const TnnHostProgram& prog, const std::uint8_t* data, std::int64_t S, std::int64_t n_waves,
+std::uint64_t run_typed(const TnnProgramDesc& prog, const std::uint8_t* data, std::int64_t S, std::int64_t n_waves,
                         bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec) {
     const int n_cols = int(prog.columns.size());
     std::vector<int> in_all;
@@ -173,7 +173,7 @@ std::uint64_t run_typed(const TnnHostProgram& prog, const std::uint8_t* data, st
     } cleanup{wbufs};
     int max_n = 1, max_d = 1;
     for (int c = 0; c < n_cols; ++c) {
-        const TnnHostColumn& h = prog.columns[c];
+        const TnnColumnDesc& h = prog.columns[c];
         DevColumn& d = dcols[c];
         d.n = int(h.n), d.d = int(h.d);
         d.theta = int(std::min<std::int64_t>(h.theta, 2147483647));
@@ -229,7 +229,7 @@ std::uint64_t run_typed(const TnnHostProgram& prog, const std::uint8_t* data, st
     if (R) check(cudaMemcpy(rec, d_rec.p, size_t(S * n_waves * R), cudaMemcpyDeviceToHost), "cudaMemcpy record");
     if (learn)
         for (int c = 0; c < n_cols; ++c) {
-            const TnnHostColumn& h = prog.columns[c];
+            const TnnColumnDesc& h = prog.columns[c];
             check(cudaMemcpy(h.W, wbufs[c]->p, size_t(h.n * h.d) * sizeof(Wt), cudaMemcpyDeviceToHost),
                   "cudaMemcpy weights back");
         }
@@ -238,7 +238,7 @@ std::uint64_t run_typed(const TnnHostProgram& prog, const std::uint8_t* data, st
 
 }  // namespace
 
-std::uint64_t tnn_run(const TnnHostProgram& prog, const std::uint8_t* data, std::int64_t S, std::int64_t n_waves,
+std::uint64_t tnn_run(const TnnProgramDesc& prog, const std::uint8_t* data, std::int64_t S, std::int64_t n_waves,
                       bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec) {
     if (prog.weight_bytes == 1) return run_typed<std::uint8_t>(prog, data, S, n_waves, learn, wave0, k0, k1, rec);
     return run_typed<std::int32_t>(prog, data, S, n_waves, learn, wave0, k0, k1, rec);
