@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _core
 from .._blas import SingleThreadedBlas, gemm_capsules
+from .._arrays import as_c as _c, float_dtype as _dtype
 
 __all__ = ["SCREEN", "THREADS", "winners", "batch_update", "fit"]
 
@@ -37,19 +38,6 @@ SCREEN = True
 #: Threads of a fit: None (OpenMP's count when a batch is big enough, else one) or an int.
 #: BLAS itself is held to one thread during the call (each thread runs its own gemm calls).
 THREADS = None
-
-
-def _dtype(W):
-    dt = np.asarray(W).dtype
-    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
-
-
-def _c(a, dtype):
-    """``a`` as a C-contiguous, writeable array of ``dtype`` (a copy only when needed)."""
-    a = np.asarray(a)
-    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned:
-        return a
-    return np.array(a, dtype=dtype, order="C", copy=True)
 
 
 def _call(W, V, batches, zeta, eta, update):

@@ -50,6 +50,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .._arrays import as_c as _c, float_dtype as _dtype
+
 __all__ = ["BLAS_THREADS", "SCREEN", "winners", "batch_update", "fit"]
 
 _JIT = dict(cache=True, fastmath=False, nogil=True)
@@ -380,19 +382,6 @@ class BlasThreads:
         for lc, n in zip(self.libs, self.orig):
             lc.set_num_threads(n)
         return False
-
-
-def _dtype(W):
-    dt = np.asarray(W).dtype
-    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
-
-
-def _c(a, dtype):
-    """``a`` as a C-contiguous, writeable array of ``dtype`` (a copy only when needed)."""
-    a = np.asarray(a)
-    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned:
-        return a
-    return np.array(a, dtype=dtype, order="C", copy=True)
 
 
 class _Screen:

@@ -32,6 +32,8 @@ import contextlib
 import numba
 import numpy as np
 
+from .._arrays import as_c as _c, float_dtype as _dtype_of
+
 from .config import TRACE_DROP, Competition, Output, SparseDreamConfig, TrainState
 
 __all__ = ["competition", "topk", "reconstruct", "update_rows", "step", "apply_bounds", "fit", "infer"]
@@ -717,14 +719,6 @@ def _blas_limit():
         return contextlib.nullcontext()
     return _controller.limit(limits=BLAS_THREADS, user_api="blas")
 
-def _c(a, dtype):
-    """``a`` as a C-contiguous, writeable array of ``dtype`` (a copy only when needed)."""
-    a = np.asarray(a)
-    if a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable and a.flags.aligned:
-        return a
-    return np.array(a, dtype=dtype, order="C", copy=True)
-
-
 class _InPlace:
     """A C-contiguous writeable working copy of ``arr`` when it is not one already (copied back by ``done``)."""
 
@@ -776,11 +770,6 @@ def _config_args(cfg: SparseDreamConfig, dtype):
         clip_lat=bool(cfg.clip_lateral) and cfg.w_max is not None,
         lr=t(cfg.lr), prec=t(cfg.prec), drop=t(TRACE_DROP),
     )
-
-
-def _dtype_of(W):
-    dt = np.asarray(W).dtype
-    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
 
 
 def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds):
