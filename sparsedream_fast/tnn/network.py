@@ -57,7 +57,8 @@ class TNNNetwork:
     dtype : {"int32", "uint8"}
         Storage of the integer weights (uint8 needs every w_max <= 255).
     backend : {"auto", "numpy", "cpp", "cuda"}
-        ``auto`` prefers cpp. Every backend gives the same weights bit for bit.
+        ``auto`` prefers cpp; cuda only on request. numpy and cpp give the same weights bit
+        for bit (tested); the cuda kernel is built to (same draws) but not yet run on a GPU.
     seed : int or None
         Draws the initial weights, the presentation order, and keys the counter-based STDP
         draws (Philox4x32-10); None picks one at random (kept in ``seed_``).
