@@ -15,7 +15,8 @@ using sd::i64;
 namespace {
 
 template <class Wt>
-py::tuple run_typed(const sd_bind::TnnArgs& a, bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1) {
+py::tuple run_typed(const sd_bind::TnnArgs& a, bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1,
+                    int n_threads) {
     const sd::TnnProgramDesc& d = a.prog;
     sd::TnnProgram<Wt> p;
     p.T = d.T;
@@ -40,12 +41,14 @@ py::tuple run_typed(const sd_bind::TnnArgs& a, bool learn, std::uint64_t wave0, 
     std::uint64_t wave = wave0;
     {
         py::gil_scoped_release nogil;
-        if (learn || S < 2) {
-            wave = sd::tnn_run(p, x, 0, S, n_waves, learn, wave0, k0, k1, r);
+        if (learn) {
+            wave = sd::tnn_fit(p, x, S, n_waves, wave0, k0, k1, r, n_threads);
+        } else if (S < 2 || n_threads == 1) {
+            sd::tnn_run(p, x, 0, S, n_waves, false, wave0, k0, k1, r);
         } else {
             // inference: sequences are independent (weights are only read)
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 4)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads > 0 ? n_threads : sd::omp_max_threads())
 #endif
             for (i64 s = 0; s < S; ++s) sd::tnn_run(p, x, s, s + 1, n_waves, false, wave0, k0, k1, r);
         }
@@ -59,14 +62,15 @@ void bind_tnn(py::module_& m) {
     m.def(
         "tnn_run",
         [](const py::dict& prog, const py::list& columns, const py::array& data, bool learn, std::uint64_t wave0,
-           std::uint32_t k0, std::uint32_t k1, const std::string& wdtype) {
+           std::uint32_t k0, std::uint32_t k1, const std::string& wdtype, int n_threads) {
             const sd_bind::TnnArgs a = sd_bind::parse_tnn_args(prog, columns, data, wdtype);
-            if (a.prog.weight_bytes == 1) return run_typed<std::uint8_t>(a, learn, wave0, k0, k1);
-            return run_typed<std::int32_t>(a, learn, wave0, k0, k1);
+            if (a.prog.weight_bytes == 1) return run_typed<std::uint8_t>(a, learn, wave0, k0, k1, n_threads);
+            return run_typed<std::int32_t>(a, learn, wave0, k0, k1, n_threads);
         },
         py::arg("prog"), py::arg("columns"), py::arg("data"), py::arg("learn"), py::arg("wave0"), py::arg("k0"),
-        py::arg("k1"), py::arg("wdtype"),
-        "Run a TNN network program over data (S, n_waves, n_in) uint8 spike times; the columns' "
+        py::arg("k1"), py::arg("wdtype"), py::arg("n_threads") = 0,
+        "Run a TNN network program over data (S, n_waves, n_in) uint8 spike times (n_threads: 0 "
+        "automatic; training splits the columns of a level, inference the sequences); the columns' "
         "weights are updated in place when learning. Returns (recorded (S, n_waves, R) uint8, wave).");
     m.def(
         "philox4x32_10",

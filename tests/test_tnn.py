@@ -836,3 +836,24 @@ def test_cuda_entry_point_rejects_what_its_32_bit_kernel_cannot_hold():
     cols[0]["w_max"] = 2**21
     with pytest.raises(ValueError, match="w_max <= 2\\^20"):
         _cuda.tnn_run(args, cols, np.full((1, 2, 3), 8, np.uint8), False, 0, 0, 0, wd)
+
+
+@needs_cpp
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_cpp_threads_give_the_same_bits(monkeypatch, threads):
+    """Training splits the columns of a dependency level over threads (inference the
+    sequences): any thread count gives the reference's weights and spikes."""
+    from sparsedream_fast.tnn import _cpp, presets
+    monkeypatch.setattr(_cpp, "THREADS", threads)
+    X = spikes(6, 7, 14, 10, ("threads",))
+    want = two_column_net("numpy").fit(X, epochs=2)
+    got = two_column_net("cpp").fit(X, epochs=2)
+    for name in want.weights_:
+        np.testing.assert_array_equal(got.weights_[name], want.weights_[name])
+    for name, times in want.run(X).items():
+        np.testing.assert_array_equal(got.run(X)[name], times)
+    S = spikes(4, 6, 28, 16, ("threads-best",), p_spike=0.3)
+    a = presets.best_network(seed=1, backend="numpy").fit(S)
+    b = presets.best_network(seed=1, backend="cpp").fit(S)
+    for name in a.weights_:
+        np.testing.assert_array_equal(b.weights_[name], a.weights_[name])

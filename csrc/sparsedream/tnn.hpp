@@ -12,9 +12,14 @@
 #include "common.hpp"
 #include "philox.hpp"
 #include "simd.hpp"
+#include "team.hpp"
 #include "tnn_rule.hpp"
 
 namespace sd {
+
+/// Below this many synapses per wave in levels of several columns, training stays on one
+/// thread: a parallel phase per wave costs about a microsecond.
+constexpr i64 kTnnParallelMinSynapses = 4096;
 
 /// One column of a network program (weights owned by the caller).
 template <class Wt>
@@ -188,22 +193,62 @@ void tnn_column_wave(const TnnColumn<Wt>& col, int T, std::uint8_t* SD_RESTRICT 
     }
 }
 
+/// Columns grouped by dependency level within a wave: a column reading no column's lines is
+/// at level 0, one reading columns of levels <= l at level l + 1. Columns of one level write
+/// disjoint lines, read only lower levels and own their weights and Philox counters, so they
+/// can run on different threads with the same bits as in order.
+template <class Wt>
+std::vector<std::vector<std::uint32_t>> tnn_levels(const TnnProgram<Wt>& prog) {
+    std::vector<i64> owner(size_t(prog.n_lines), -1);
+    for (size_t c = 0; c < prog.columns.size(); ++c)
+        for (i64 j = 0; j < prog.columns[c].n; ++j) owner[size_t(prog.columns[c].out0 + j)] = i64(c);
+    std::vector<i64> level(prog.columns.size(), 0);
+    std::vector<std::vector<std::uint32_t>> out;
+    for (size_t c = 0; c < prog.columns.size(); ++c) {
+        const TnnColumn<Wt>& col = prog.columns[c];
+        for (i64 i = 0; i < col.d; ++i) {
+            const i64 o = owner[size_t(col.in_lines[i])];
+            if (o >= 0 && level[size_t(o)] + 1 > level[c]) level[c] = level[size_t(o)] + 1;
+        }
+        if (size_t(level[c]) >= out.size()) out.resize(size_t(level[c]) + 1);
+        out[size_t(level[c])].push_back(std::uint32_t(c));
+    }
+    return out;
+}
+
 /// Present sequences [s0, s1) of `data` (S, n_waves, n_in) to the program; record lines
 /// into `rec` (S, n_waves, R). Returns the wave counter after the last learning wave.
+/// With a Team (master thread only; its helpers serving), the columns of a level run on the
+/// team's threads, one chunk per column.
 template <class Wt>
 std::uint64_t tnn_run(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 s0, i64 s1, i64 n_waves,
-                      bool learn, std::uint64_t wave, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec) {
+                      bool learn, std::uint64_t wave, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec,
+                      Team* team = nullptr) {
     const int T = prog.T;
     const i64 L = prog.n_lines, R = i64(prog.record.size());
     std::vector<std::uint8_t> lines(L, std::uint8_t(T)), prev(L);
-    TnnScratch scratch;
+    const int nt = team ? team->threads() : 1;
+    std::vector<TnnScratch> scratch(static_cast<size_t>(nt));
+    const std::vector<std::vector<std::uint32_t>> levels = tnn_levels(prog);
     for (i64 s = s0; s < s1; ++s) {
         std::fill(prev.begin(), prev.end(), std::uint8_t(T));
         for (i64 wv = 0; wv < n_waves; ++wv) {
             std::memcpy(lines.data(), data + (s * n_waves + wv) * prog.n_in, size_t(prog.n_in));
             for (size_t m = 0; m < prog.delay_src.size(); ++m) lines[prog.delay_dst[m]] = prev[prog.delay_src[m]];
-            for (size_t c = 0; c < prog.columns.size(); ++c)
-                tnn_column_wave(prog.columns[c], T, lines.data(), learn, wave, std::uint32_t(c), k0, k1, scratch);
+            for (const std::vector<std::uint32_t>& lv : levels) {
+                if (nt == 1 || lv.size() < 2) {
+                    for (std::uint32_t c : lv)
+                        tnn_column_wave(prog.columns[c], T, lines.data(), learn, wave, c, k0, k1, scratch[0]);
+                    continue;
+                }
+                std::uint8_t* ln = lines.data();
+                auto f = [&](int tid, i64, i64 b, i64 e) {
+                    for (i64 q = b; q < e; ++q)
+                        tnn_column_wave(prog.columns[lv[size_t(q)]], T, ln, learn, wave, lv[size_t(q)], k0, k1,
+                                        scratch[size_t(tid)]);
+                };
+                team->parallel_for(i64(lv.size()), 1, Team::kChunksPerThread, f);
+            }
             std::uint8_t* r = rec + (s * n_waves + wv) * R;
             for (i64 m = 0; m < R; ++m) r[m] = lines[prog.record[m]];
             std::swap(lines, prev);
@@ -211,6 +256,39 @@ std::uint64_t tnn_run(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 
         }
     }
     return wave;
+}
+
+/// Training with `n_threads` threads (0: automatic, i.e. OpenMP's count when a level has
+/// several columns and enough synapses to pay for a phase per wave). Same bits for any count.
+template <class Wt>
+std::uint64_t tnn_fit(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 S, i64 n_waves, std::uint64_t wave,
+                      std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec, int n_threads) {
+    i64 parallel_synapses = 0;  // work in levels of two or more columns, per wave
+    for (const std::vector<std::uint32_t>& lv : tnn_levels(prog))
+        if (lv.size() >= 2)
+            for (std::uint32_t c : lv) parallel_synapses += prog.columns[c].n * prog.columns[c].d;
+    int nt = n_threads;
+#ifdef _OPENMP
+    if (nt <= 0) nt = parallel_synapses >= kTnnParallelMinSynapses ? omp_max_threads() : 1;
+#else
+    nt = 1;
+#endif
+    if (nt < 2 || parallel_synapses == 0) return tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec);
+    Team team(nt);
+    std::uint64_t out = wave;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        const int tid = omp_get_thread_num();
+        if (tid == 0) {
+            out = tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec, &team);
+            team.stop();
+        } else {
+            team.serve(tid);
+        }
+    }
+#endif
+    return out;
 }
 
 }  // namespace sd

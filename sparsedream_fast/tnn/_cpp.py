@@ -6,7 +6,11 @@ import numpy as np
 from .. import _core
 from .program import Program, kernel_args
 
-__all__ = ["run_network"]
+__all__ = ["run_network", "THREADS"]
+
+#: Threads of a call: None (automatic: training splits the columns of a dependency level when
+#: there are enough synapses, inference the sequences) or an int. Results do not depend on it.
+THREADS = None
 
 
 def run_network(prog: Program, weights: list, data: np.ndarray, learn: bool, wave0: int,
@@ -14,5 +18,6 @@ def run_network(prog: Program, weights: list, data: np.ndarray, learn: bool, wav
     """Same contract as :func:`sparsedream_fast.tnn.reference.run_network`."""
     p, cols, wdtype = kernel_args(prog, weights)
     rec, wave = _core.tnn_run(p, cols, np.ascontiguousarray(data, dtype=np.uint8), bool(learn),
-                              int(wave0), int(key[0]), int(key[1]), wdtype)
+                              int(wave0), int(key[0]), int(key[1]), wdtype,
+                              0 if THREADS is None else int(THREADS))
     return rec, int(wave)
