@@ -19,7 +19,7 @@ import numpy as np
 
 # The loop itself lives in the installed package (``sparsedream bench`` needs it too); that
 # module imports no kernel of the library either.
-from sparsedream_fast.bench import notebook_lateral, notebook_run  # noqa: F401
+from sparsedream_fast.bench import cupy_or_none, meminfo, notebook_lateral, notebook_run  # noqa: F401
 
 __all__ = ["notebook_lateral", "notebook_run", "notebook_lateral_bytes", "notebook_fits",
            "cupy_or_none", "time_notebook"]
@@ -30,17 +30,6 @@ def notebook_lateral_bytes(N):
     return 2 * N * N * 8
 
 
-def _mem_available():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def notebook_fits(N, D=400, bandwidth=None, max_step_s=1.0, mem_fraction=0.6):
     """Whether the numpy notebook loop can run at N neurons here; (ok, reason).
 
@@ -49,7 +38,7 @@ def notebook_fits(N, D=400, bandwidth=None, max_step_s=1.0, mem_fraction=0.6):
     ``bandwidth`` bytes/s) would take longer than ``max_step_s``.
     """
     need = notebook_lateral_bytes(N) + 3 * N * D * 8
-    avail = _mem_available()
+    avail = meminfo("MemAvailable")
     if avail is not None and need > mem_fraction * avail:
         return False, (f"notebook skipped: its dense {N}x{N} lateral needs {need / 1e9:.1f} GB "
                        f"to build, {avail / 1e9:.1f} GB available")
@@ -58,17 +47,6 @@ def notebook_fits(N, D=400, bandwidth=None, max_step_s=1.0, mem_fraction=0.6):
         if est > max_step_s:
             return False, f"notebook skipped: about {est:.1f} s per step (N x N lateral product)"
     return True, ""
-
-
-def cupy_or_none():
-    """The cupy module when cupy imports and a CUDA GPU is visible, else None."""
-    try:
-        import cupy as cp
-        if cp.cuda.runtime.getDeviceCount() < 1:
-            return None
-        return cp
-    except Exception:  # no cupy, no driver, no GPU
-        return None
 
 
 def time_notebook(grid, frames, steps, *, seed=0, xp=np, n_w=5, xi=0.1, ex=2, value=0.1,

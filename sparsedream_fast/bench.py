@@ -39,7 +39,7 @@ import tracemalloc
 import numpy as np
 
 __all__ = ["add_arguments", "run", "notebook_lateral", "notebook_run", "memory_bandwidth",
-           "gemv_rate", "machine_info", "PeakMemory"]
+           "gemv_rate", "machine_info", "meminfo", "cupy_or_none", "PeakMemory"]
 
 DEFAULT_GRIDS = "20,40,80"
 #: repeats further apart than this factor are flagged "noisy" in the table
@@ -88,7 +88,8 @@ def notebook_run(w, lat_ex, frames, steps=None, *, n_w=5, xi=0.1, prec=1e-10, xp
     return w
 
 
-def _cupy_or_none():
+def cupy_or_none():
+    """The cupy module when cupy imports and a CUDA GPU is visible, else None."""
     try:
         import cupy as cp
         if cp.cuda.runtime.getDeviceCount() < 1:
@@ -107,7 +108,8 @@ def _read(path, default=None):
         return default
 
 
-def _meminfo(key):
+def meminfo(key):
+    """A /proc/meminfo entry (e.g. "MemAvailable") in bytes; None where it cannot be read."""
     txt = _read("/proc/meminfo", "")
     for line in txt.splitlines():
         if line.startswith(key + ":"):
@@ -145,7 +147,7 @@ def machine_info() -> dict:
     info = {
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "cpu": cpu, "cores": os.cpu_count(), "l3_bytes": _l3_bytes(),
-        "mem_total_bytes": _meminfo("MemTotal"), "python": platform.python_version(),
+        "mem_total_bytes": meminfo("MemTotal"), "python": platform.python_version(),
         "numpy": np.__version__, "platform": platform.platform(),
     }
     try:
@@ -437,7 +439,7 @@ def measure_notebook(grid, frames64, k, lateral, opts, bandwidth, xp=np, name="n
                lateral=bool(lateral), threads=backend_threads("numpy") if xp is np else None)
     if xp is np:
         need = 2 * N * N * 8 * bool(lateral) + 4 * N * D * 8
-        avail = _meminfo("MemAvailable")
+        avail = meminfo("MemAvailable")
         if avail is not None and need > 0.6 * avail:
             row["skipped"] = (f"needs {need / 1e9:.1f} GB for its dense {N}x{N} lateral, "
                               f"{avail / 1e9:.1f} GB available")
@@ -742,7 +744,7 @@ def _run(args) -> int:
     print(f"frames: {data_info}")
     framesd = {dt: np.ascontiguousarray(frames64, dtype=dt) for dt in dtypes}
 
-    cp = None if args.no_notebook else _cupy_or_none()
+    cp = None if args.no_notebook else cupy_or_none()
     rows, floors, notes = [], [], []
     for grid in grids:
         N = grid[0] * grid[1]
