@@ -51,10 +51,10 @@ import numba
 import numpy as np
 
 from .._arrays import as_c as _c, float_dtype as _dtype
+from .._numba_common import JIT as _JIT, typed as _typed
 
 __all__ = ["BLAS_THREADS", "SCREEN", "winners", "batch_update", "fit"]
 
-_JIT = dict(cache=True, fastmath=False, nogil=True)
 #: reductions whose order is free (reassociation only: vectorized, no fused multiply-add)
 _JIT_SUM = dict(cache=True, fastmath={"reassoc"}, nogil=True)
 
@@ -69,14 +69,6 @@ SCREEN = True
 
 
 # ================================================================== kernels
-@numba.njit(**_JIT)
-def _typed(like, x):
-    """``x`` as a scalar of ``like``'s dtype (literals would promote float32 to float64)."""
-    t = np.empty(1, like.dtype)
-    t[0] = x
-    return t[0]
-
-
 @numba.njit(**_JIT)
 def _argmax_cols(S, win, best):
     """``win[b] = argmax_n S[n, b]`` for every column b (``np.argmax(S, axis=0)``).

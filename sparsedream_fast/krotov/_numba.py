@@ -40,12 +40,12 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .._numba_common import JIT as _JIT, before as _before, typed as _typed
 from ..dreamcomp._numba import (BlasThreads, _c, _dot64, _dtype, _gather, _row_norm, _row_norms,
-                                _screen_margins, _typed)
+                                _screen_margins)
 
 __all__ = ["BLAS_THREADS", "SCREEN", "weight_powers", "ranks", "batch_update", "fit"]
 
-_JIT = dict(cache=True, fastmath=False, nogil=True)
 
 #: BLAS threads of the products: None (the process's setting) or an int, as DreamComp's.
 BLAS_THREADS = None
@@ -79,20 +79,6 @@ def _power_row(w, wp, p):
 def _powers_kernel(W, Wp, p):
     for n in range(W.shape[0]):
         _power_row(W[n], Wp[n], p)
-
-
-@numba.njit(**_JIT)
-def _before(x, i, y, j):
-    """True when (value x, index i) precedes (y, j) in the order (-value, index); NaN last."""
-    if x > y:
-        return True
-    if x < y:
-        return False
-    if x == y:
-        return i < j
-    if y != y:  # y is NaN: any number precedes it; two NaNs go by index
-        return x == x or i < j
-    return False
 
 
 @numba.njit(**_JIT)

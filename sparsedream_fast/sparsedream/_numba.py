@@ -33,12 +33,11 @@ import numba
 import numpy as np
 
 from .._arrays import as_c as _c, float_dtype as _dtype_of
-
+from .._numba_common import JIT as _JIT, before as _before, typed as _typed
 from .config import TRACE_DROP, Competition, Output, SparseDreamConfig, TrainState
 
 __all__ = ["competition", "topk", "reconstruct", "update_rows", "step", "apply_bounds", "fit", "infer"]
 
-_JIT = dict(cache=True, fastmath=False, nogil=True)
 _u64 = numba.uint64
 
 # Enum values as plain ints (numba freezes module globals as compile-time constants).
@@ -57,14 +56,6 @@ _TOPK_INSERTION_MAX = 32
 
 
 # ================================================================== scalar helpers
-@numba.njit(**_JIT)
-def _typed(like, x):
-    """``x`` as a scalar of ``like``'s dtype (literals would promote float32 to float64)."""
-    t = np.empty(1, like.dtype)
-    t[0] = x
-    return t[0]
-
-
 @numba.njit(**_JIT)
 def _max_prec(x, prec):
     """``np.maximum(x, prec)`` for one value (NaN propagates)."""
@@ -292,20 +283,6 @@ def _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols, indptr, 
 
 
 # ================================================================== top-k
-@numba.njit(**_JIT)
-def _before(x, i, y, j):
-    """True when entry (value x, index i) precedes (y, j) in the order (-value, index); NaN last."""
-    if x > y:
-        return True
-    if x < y:
-        return False
-    if x == y:
-        return i < j
-    if y != y:  # y is NaN: any number precedes it; two NaNs go by index
-        return x == x or i < j
-    return False
-
-
 @numba.njit(**_JIT)
 def _sift_down(hv, hi, m, pos):
     """Restore the heap (root = the entry that comes last) below ``pos``; size m."""
