@@ -445,21 +445,5 @@ inline int batch_threads(double work, int requested) {
 #endif
 }
 
-/// Run a Fit-like engine's run(tid, args...) on nt threads (one OpenMP region).
-template <class E, class... A>
-inline void run_team(E& eng, int nt, A... args) {
-    if (nt <= 1) {
-        eng.run(0, args...);
-    } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-        { eng.run(omp_get_thread_num(), args...); }
-#else
-        eng.run(0, args...);
-#endif
-    }
-    eng.rethrow();
-}
-
 }  // namespace batch
 }  // namespace sd

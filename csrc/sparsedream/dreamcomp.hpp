@@ -18,7 +18,6 @@
 #pragma once
 
 #include <cmath>
-#include <exception>
 #include <limits>
 #include <vector>
 
@@ -82,24 +81,10 @@ public:
     i64 full_batches() const { return rank_.full_batches(); }
     const i64* winners() const { return win_.data(); }
 
-    /// Every thread of the region calls this (or the caller alone): batch t is
+    /// The fit on the team (the calling thread is its master): batch t is
     /// idx = batches[t * B .. (t + 1) * B); `update` false only ranks (winners()).
-    void run(int tid, const i64* batches, i64 nbatches, i64 B, bool update) {
-        if (tid != 0) {
-            team_.serve(tid);
-            return;
-        }
-        try {
-            master(batches, nbatches, B, update);
-        } catch (...) {
-            error_ = std::current_exception();
-        }
-        team_.stop();
-    }
-
-    /// Rethrow what the master caught (after the parallel region).
-    void rethrow() {
-        if (error_) std::rethrow_exception(error_);
+    void run(const i64* batches, i64 nbatches, i64 B, bool update) {
+        team_.run([&] { master(batches, nbatches, B, update); });
     }
 
 private:
@@ -182,7 +167,6 @@ private:
     std::vector<T> sw_, U_;
     std::vector<char> bad_;  // rows of W with an infinite or NaN entry
     i64 nbad_ = 0;
-    std::exception_ptr error_;
 };
 
 /// reference.fit: train on V[batches[t]] for the nbatches batches of B samples, in place on
@@ -194,7 +178,7 @@ inline i64 fit(T* W, i64 N, i64 Dp, const T* V, const T* zeta, const T* eta, con
     if (nbatches <= 0 || B <= 0) return 0;
     const int nt = batch::batch_threads(double(N) * double(Dp) * double(B), n_threads);
     Fit<T> eng(W, N, Dp, V, zeta, eta, B, g, screen, nt);
-    batch::run_team(eng, eng.threads(), batches, nbatches, B, update);
+    eng.run(batches, nbatches, B, update);
     for (i64 b = 0; b < B; ++b) win_out[b] = eng.winners()[b];
     return eng.full_batches();
 }

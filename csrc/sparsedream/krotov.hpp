@@ -20,7 +20,6 @@
 #pragma once
 
 #include <cmath>
-#include <exception>
 #include <vector>
 
 #include "batch_product.hpp"
@@ -119,23 +118,10 @@ public:
     int threads() const { return team_.threads(); }
     i64 full_batches() const { return rank_.full_batches(); }
 
-    /// Every thread of the region calls this: epoch e (of E) has the batches
+    /// The fit on the team (the calling thread is its master): epoch e (of E) has the batches
     /// batches[(e * nb + i) * B ...], eps = eps0 (1 - (epoch0 + e) / total).
-    void run(int tid, const i64* batches, i64 E, i64 nb, i64 B, double eps0, i64 epoch0, i64 total) {
-        if (tid != 0) {
-            team_.serve(tid);
-            return;
-        }
-        try {
-            master(batches, E, nb, B, eps0, epoch0, total);
-        } catch (...) {
-            error_ = std::current_exception();
-        }
-        team_.stop();
-    }
-
-    void rethrow() {
-        if (error_) std::rethrow_exception(error_);
+    void run(const i64* batches, i64 E, i64 nb, i64 B, double eps0, i64 epoch0, i64 total) {
+        team_.run([&] { master(batches, E, nb, B, eps0, epoch0, total); });
     }
 
 private:
@@ -265,7 +251,6 @@ private:
     std::vector<char> nan_;
     std::vector<char> bad_;  // rows of W with an infinite or NaN entry
     i64 nbad_ = 0;
-    std::exception_ptr error_;
 };
 
 /// reference.fit: E epochs of nb batches of B samples (batches (E, nb, B)), eps annealed over
@@ -278,7 +263,7 @@ inline i64 fit(T* W, i64 H, i64 D, const T* X, const i64* batches, i64 E, i64 nb
     if (E <= 0 || nb <= 0 || B <= 0) return 0;
     const int nt = batch::batch_threads(double(H) * double(D) * double(B), n_threads);
     Fit<T> eng(W, H, D, X, p, k, delta, prec, B, g, screen, nt);
-    batch::run_team(eng, eng.threads(), batches, E, nb, B, eps0, epoch0, total);
+    eng.run(batches, E, nb, B, eps0, epoch0, total);
     return eng.full_batches();
 }
 

@@ -295,14 +295,9 @@ public:
     const i64* winners() const { return win_.data(); }
     i64 k() const { return k_; }
 
-    /// Called by every thread of the fit's parallel region (or by the caller alone).
-    void run(int tid, const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0) {
-        if (tid != 0) {
-            team_.serve(tid);
-            return;
-        }
-        run_master(X, order, E, S, reset_trace, step0);
-        team_.stop();
+    /// The fit on the team (the calling thread is its master).
+    void run(const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0) {
+        team_.run([&] { run_master(X, order, E, S, reset_trace, step0); });
     }
 
     /// One step (reference.step) on the calling thread, without bounds; then winners().
@@ -615,16 +610,7 @@ inline void fit(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& la
     const i64 bytes = cfg.n_neurons * cfg.n_inputs * i64(sizeof(T));
     const int nt = choose_threads(bytes, n_threads, cfg.n_neurons / 64);
     Engine<T> eng(cfg, W, trace, lat, nt);
-    if (nt == 1) {
-        eng.run(0, X, order, E, S, reset_trace, step0);
-        return;
-    }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-    {
-        eng.run(omp_get_thread_num(), X, order, E, S, reset_trace, step0);
-    }
-#endif
+    eng.run(X, order, E, S, reset_trace, step0);
 }
 
 /// reference.infer: winners (n, k) and their activity s for each row of X, no learning.

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <exception>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -76,6 +77,43 @@ public:
             if (done == target_) break;
             relax(spins);
         }
+    }
+
+    /// Run master() on the calling thread as the team's master while the other threads of one
+    /// OpenMP region serve its phases (one thread, or no OpenMP: master() alone, its phases
+    /// run inline). An exception thrown by master() is rethrown here, after the helpers are
+    /// released.
+    template <class F>
+    void run(F&& master) {
+        if (nt_ == 1) {
+            master();
+            return;
+        }
+        quit_.v.store(0, std::memory_order_relaxed);
+        std::exception_ptr error;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt_)
+        {
+            const int tid = omp_get_thread_num();
+            if (tid == 0) {
+                try {
+                    master();
+                } catch (...) {
+                    error = std::current_exception();
+                }
+                stop();
+            } else {
+                serve(tid);
+            }
+        }
+#else
+        try {  // a late or absent helper's chunks are the master's: it runs them all
+            master();
+        } catch (...) {
+            error = std::current_exception();
+        }
+#endif
+        if (error) std::rethrow_exception(error);
     }
 
     /// Helpers (tid > 0): serve phases until the master calls stop().

@@ -276,18 +276,7 @@ std::uint64_t tnn_fit(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 
     if (nt < 2 || parallel_synapses == 0) return tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec);
     Team team(nt);
     std::uint64_t out = wave;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-    {
-        const int tid = omp_get_thread_num();
-        if (tid == 0) {
-            out = tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec, &team);
-            team.stop();
-        } else {
-            team.serve(tid);
-        }
-    }
-#endif
+    team.run([&] { out = tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec, &team); });
     return out;
 }
 
