@@ -10,7 +10,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_host_array", "check_data", "check_int", "check_float", "check_choice", "check_dtype"]
+__all__ = ["as_host_array", "check_data", "check_int", "check_float", "check_choice", "check_dtype",
+           "init_array"]
 
 
 def as_host_array(X, name: str = "X") -> np.ndarray:
@@ -123,3 +124,14 @@ def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"unknown {name} {value!r}; choose one of {tuple(choices)}")
     return value
+
+
+def init_array(init, shape: tuple, label: str, dtype) -> np.ndarray:
+    """Explicit initial weights: ``init`` of ``shape`` (named ``label`` in the error, e.g.
+    "(N, D + C)"), finite real numbers, returned as a new C-contiguous ``dtype`` array."""
+    W0 = as_host_array(init, "init")
+    if W0.shape != shape:
+        raise ValueError(f"init array must have shape {label} = {shape}, got {W0.shape}")
+    if W0.dtype.kind not in "biuf" or not np.isfinite(W0).all():
+        raise ValueError("init array must be finite real numbers")
+    return np.array(W0, dtype=dtype, order="C", copy=True)

@@ -8,7 +8,7 @@ import numpy as np
 from .._backends import rule_module
 from .._estimator import ParamsMixin
 from .._rng import batch_order
-from .._validation import as_host_array, check_data, check_dtype, check_float, check_int
+from .._validation import as_host_array, check_data, check_dtype, check_float, check_int, init_array
 from . import reference
 
 __all__ = ["DreamComp"]
@@ -147,12 +147,7 @@ class DreamComp(ParamsMixin):
             if hi < lo:
                 raise ValueError(f"init range must have low <= high, got {init!r}")
             return rng.uniform(lo, hi, (N, width)).astype(dtype)
-        W0 = as_host_array(init, "init")
-        if W0.shape != (N, width):
-            raise ValueError(f"init array must have shape (N, D + C) = {(N, width)}, got {W0.shape}")
-        if W0.dtype.kind not in "biuf" or not np.isfinite(W0).all():
-            raise ValueError("init array must be finite real numbers")
-        return np.array(W0, dtype=dtype, order="C", copy=True)
+        return init_array(init, (N, width), "(N, D + C)", dtype)
 
     def _check_fitted(self):
         if not hasattr(self, "weights_"):

@@ -8,7 +8,7 @@ import numpy as np
 from .._backends import rule_module
 from .._estimator import ParamsMixin
 from .._rng import batch_order
-from .._validation import as_host_array, check_data, check_dtype, check_float, check_int
+from .._validation import check_data, check_dtype, check_float, check_int, init_array
 from . import reference
 
 __all__ = ["KrotovHopfield"]
@@ -125,12 +125,7 @@ class KrotovHopfield(ParamsMixin):
             mu = check_float(init[0], "init mu")
             sigma = check_float(init[1], "init sigma", nonnegative=True)
             return rng.normal(mu, sigma, (H, D)).astype(dtype)
-        W0 = as_host_array(init, "init")
-        if W0.shape != (H, D):
-            raise ValueError(f"init array must have shape (n_hidden, n_inputs) = {(H, D)}, got {W0.shape}")
-        if W0.dtype.kind not in "biuf" or not np.isfinite(W0).all():
-            raise ValueError("init array must be finite real numbers")
-        return np.array(W0, dtype=dtype, order="C", copy=True)
+        return init_array(init, (H, D), "(n_hidden, n_inputs)", dtype)
 
     def transform(self, X) -> np.ndarray:
         """Hidden currents ``I`` of every sample, or ``max(I, 0) ** power`` when ``power`` is set.
