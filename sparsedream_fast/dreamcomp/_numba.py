@@ -229,6 +229,30 @@ def _screen_margins(wnorm, Vb, Vb32, thr, cast):
 
 
 @numba.njit(**_JIT)
+def _collect_candidates(P32, thr, cand, ncol):
+    """Entries (n, b) with ``P32[n, b] >= thr[b]`` (compared in float64) into ``cand`` rows
+    (n, b), row by row ascending; ``ncol[b]`` counts column b's. Returns their number, or -1
+    when ``cand`` cannot hold them."""
+    nc = 0
+    cap = cand.shape[0]
+    for n in range(P32.shape[0]):
+        hits = 0  # a vectorized count first: most rows hold no candidate
+        for b in range(P32.shape[1]):
+            hits += np.float64(P32[n, b]) >= thr[b]
+        if hits == 0:
+            continue
+        if nc + hits > cap:
+            return -1
+        for b in range(P32.shape[1]):
+            if np.float64(P32[n, b]) >= thr[b]:
+                cand[nc, 0] = n
+                cand[nc, 1] = b
+                nc += 1
+                ncol[b] += 1
+    return nc
+
+
+@numba.njit(**_JIT)
 def _screened_winners(W, Vb, S32, mx, thr, cand, win, sw, swd):
     """The winners of a batch from its float32 product; False if too many candidates.
 
@@ -259,21 +283,9 @@ def _screened_winners(W, Vb, S32, mx, thr, cand, win, sw, swd):
                 mx[b] = x
     for b in range(B):
         thr[b] = np.float64(mx[b]) - thr[b]
-    nc = 0
-    cap = cand.shape[0]
-    for n in range(N):
-        hits = 0  # a vectorized count first: most rows hold no candidate
-        for b in range(B):
-            hits += np.float64(S32[n, b]) >= thr[b]
-        if hits == 0:
-            continue
-        if nc + hits > cap:
-            return False
-        for b in range(B):
-            if np.float64(S32[n, b]) >= thr[b]:
-                cand[nc, 0] = n
-                cand[nc, 1] = b
-                nc += 1
+    nc = _collect_candidates(S32, thr, cand, np.zeros(B, np.int64))
+    if nc < 0:
+        return False
     for b in range(B):
         win[b] = -1
     for i in range(nc):  # candidates come by neuron ascending: strict > keeps the lower index

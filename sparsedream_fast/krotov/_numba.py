@@ -41,8 +41,8 @@ import numba
 import numpy as np
 
 from .._numba_common import JIT as _JIT, before as _before, typed as _typed
-from ..dreamcomp._numba import (BlasThreads, _c, _dot64, _dtype, _gather, _row_norm, _row_norms,
-                                _screen_margins)
+from ..dreamcomp._numba import (BlasThreads, _c, _collect_candidates, _dot64, _dtype, _gather, _row_norm,
+                                _row_norms, _screen_margins)
 
 __all__ = ["BLAS_THREADS", "SCREEN", "weight_powers", "ranks", "batch_update", "fit"]
 
@@ -234,23 +234,10 @@ def _screened_ranks(Wp, Xb, I32, k, bv32, bi32, thr, cand, bv, bi, bvd):
     for b in range(B):
         gap[b] = thr[b]
         thr[b] = np.float64(bv32[b, k - 1]) - thr[b]
-    nc = 0
-    cap = cand.shape[0]
     ncol = np.zeros(B, np.int64)
-    for n in range(hid):
-        hits = 0  # a vectorized count first: most rows hold no candidate
-        for b in range(B):
-            hits += np.float64(I32[n, b]) >= thr[b]
-        if hits == 0:
-            continue
-        if nc + hits > cap:
-            return False
-        for b in range(B):
-            if np.float64(I32[n, b]) >= thr[b]:
-                cand[nc, 0] = n
-                cand[nc, 1] = b
-                nc += 1
-                ncol[b] += 1
+    nc = _collect_candidates(I32, thr, cand, ncol)
+    if nc < 0:
+        return False
     for b in range(B):  # ncol[b] = 0: settled from float32, else entries so far
         if (ncol[b] == k and np.float64(bv32[b, 0]) - np.float64(bv32[b, 1]) > gap[b]
                 and np.float64(bv32[b, k - 2]) - np.float64(bv32[b, k - 1]) > gap[b]):
