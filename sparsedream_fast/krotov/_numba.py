@@ -82,6 +82,18 @@ def _powers_kernel(W, Wp, p):
 
 
 @numba.njit(**_JIT)
+def _insert(bv, bi, b, j, x, n):
+    """Put (value x, unit n) into row b of the ranking at slot j or earlier: the entries it
+    precedes move one slot back (the one at slot j is overwritten)."""
+    while j > 0 and _before(x, n, bv[b, j - 1], bi[b, j - 1]):
+        bv[b, j] = bv[b, j - 1]
+        bi[b, j] = bi[b, j - 1]
+        j -= 1
+    bv[b, j] = x
+    bi[b, j] = n
+
+
+@numba.njit(**_JIT)
 def _rank_cols(I, k, bv, bi):
     """The k first units of every column of I, in order (-I, index): ``bi[b, :k]``.
 
@@ -98,26 +110,13 @@ def _rank_cols(I, k, bv, bi):
     hid, B = I.shape
     for n in range(k):  # fill: row n goes behind every earlier entry it does not precede
         for b in range(B):
-            x = I[n, b]
-            j = n
-            while j > 0 and _before(x, n, bv[b, j - 1], bi[b, j - 1]):
-                bv[b, j] = bv[b, j - 1]
-                bi[b, j] = bi[b, j - 1]
-                j -= 1
-            bv[b, j] = x
-            bi[b, j] = n
+            _insert(bv, bi, b, n, I[n, b], n)
     for n in range(k, hid):
         for b in range(B):
             x = I[n, b]
             t = bv[b, k - 1]
             if x > t or (t != t and x == x):
-                j = k - 1
-                while j > 0 and _before(x, n, bv[b, j - 1], bi[b, j - 1]):
-                    bv[b, j] = bv[b, j - 1]
-                    bi[b, j] = bi[b, j - 1]
-                    j -= 1
-                bv[b, j] = x
-                bi[b, j] = n
+                _insert(bv, bi, b, k - 1, x, n)
 
 
 @numba.njit(**_JIT)
@@ -264,12 +263,7 @@ def _screened_ranks(Wp, Xb, I32, k, bv32, bi32, thr, cand, bv, bi, bvd):
         else:
             j = m
             ncol[b] = m + 1
-        while j > 0 and _before(x, n, bvd[b, j - 1], bi[b, j - 1]):
-            bvd[b, j] = bvd[b, j - 1]
-            bi[b, j] = bi[b, j - 1]
-            j -= 1
-        bvd[b, j] = x
-        bi[b, j] = n
+        _insert(bvd, bi, b, j, x, n)
     for b in range(B):
         if ncol[b] != 0:
             bv[b, 0] = bvd[b, 0]
