@@ -31,11 +31,9 @@ inline i64 topk_small(const T* c, i64 n0, i64 n1, i64 k, i64* out) {
     // out[0..cnt) sorted; indices arrive ascending, so a newcomer equal to an entry goes
     // after it: only a strictly larger value moves forward
     T val[kTopkInsertionMax];
-    i64 cnt = 0;
-    i64 n = n0;
-    for (; n < n1 && cnt < m; ++n) {
+    // entry n into slot pos or earlier; the entries it beats move one slot back
+    auto insert = [&](i64 pos, i64 n) {
         const T x = c[n];
-        i64 pos = cnt++;
         while (pos > 0 && x > val[pos - 1]) {
             val[pos] = val[pos - 1];
             out[pos] = out[pos - 1];
@@ -43,20 +41,15 @@ inline i64 topk_small(const T* c, i64 n0, i64 n1, i64 k, i64* out) {
         }
         val[pos] = x;
         out[pos] = n;
-    }
+    };
+    i64 cnt = 0;
+    i64 n = n0;
+    for (; n < n1 && cnt < m; ++n) insert(cnt++, n);
     T worst = val[m - 1];
     for (;; ++n) {
         n = simd::first_above(c, n, n1, worst);  // skip everything not above the k-th
         if (n >= n1) break;
-        const T x = c[n];
-        i64 pos = m - 1;
-        while (pos > 0 && x > val[pos - 1]) {
-            val[pos] = val[pos - 1];
-            out[pos] = out[pos - 1];
-            --pos;
-        }
-        val[pos] = x;
-        out[pos] = n;
+        insert(m - 1, n);
         worst = val[m - 1];
     }
     return m;
