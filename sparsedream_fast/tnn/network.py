@@ -317,11 +317,10 @@ class TNNNetwork:
         """The columns' weight arrays, checked (a user may have edited ``weights_``)."""
         dtype = check_weight_dtype(self.dtype)
         out = []
-        for l in self._layers.values():
-            if l.kind != "column":
-                continue
+        columns = [l for l in self._layers.values() if l.kind == "column"]
+        for l, col in zip(columns, self._prog.columns):
             W = self.weights_[l.name]
-            shape = (l.n, sum(len(c.lines) for c in self._connections if c.target == l.name))
+            shape = (l.n, col.n_inputs)
             if not isinstance(W, np.ndarray) or W.shape != shape or W.dtype != dtype or not W.flags.c_contiguous:
                 raise ValueError(f"weights of column {l.name!r} must be a C-contiguous {dtype} array of "
                                  f"shape {shape}")
