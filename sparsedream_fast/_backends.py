@@ -9,10 +9,12 @@ numba, numpy; their cpp kernels take scipy's BLAS at run time, see ``_blas.py``)
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["BackendInfo", "backends", "available", "resolve_backend", "rule_module", "NAMES"]
+__all__ = ["BackendInfo", "backends", "available", "resolve_backend", "rule_module", "cuda_module",
+           "NAMES"]
 
 NAMES = ("numpy", "cpp", "numba", "cuda")
 #: Preference of ``backend="auto"`` among the usable ones.
@@ -59,9 +61,39 @@ def _probe_numba() -> BackendInfo:
     return BackendInfo("numba", True, f"numba {numba.__version__}, {numba.config.NUMBA_NUM_THREADS} threads")
 
 
+#: The compiled module behind backend="cuda"; only :func:`cuda_emulator` changes it.
+_CUDA_MODULE = "sparsedream_fast._cuda"
+
+
+def cuda_module():
+    """The compiled module that runs ``backend="cuda"``: ``sparsedream_fast._cuda``, or its
+    CPU emulation ``_cuda_emu`` inside :func:`cuda_emulator`. Raises ImportError when absent."""
+    return importlib.import_module(_CUDA_MODULE)
+
+
+@contextmanager
+def cuda_emulator():
+    """Test aid: inside this context ``backend="cuda"`` runs the CUDA kernels' own sources on
+    the CPU emulator ``sparsedream_fast._cuda_emu`` (csrc/cuda/emu: every GPU thread a fiber,
+    slow), so that tests check the kernels on a machine without a GPU. Not for real work.
+
+    Raises ImportError when the emulator module was not built (SPARSEDREAM_CUDA_EMULATOR=OFF).
+    """
+    global _CUDA_MODULE
+    importlib.import_module("sparsedream_fast._cuda_emu")
+    saved = _CUDA_MODULE
+    _CUDA_MODULE = "sparsedream_fast._cuda_emu"
+    _probe.cache_clear()
+    try:
+        yield
+    finally:
+        _CUDA_MODULE = saved
+        _probe.cache_clear()
+
+
 def _probe_cuda() -> BackendInfo:
     try:
-        cuda = importlib.import_module("sparsedream_fast._cuda")
+        cuda = cuda_module()
     except ImportError as exc:
         return BackendInfo("cuda", False, "the CUDA module sparsedream_fast._cuda was not built "
                            f"(no CUDA compiler at build time, or SPARSEDREAM_CUDA=OFF): {exc}")
@@ -71,6 +103,9 @@ def _probe_cuda() -> BackendInfo:
         return BackendInfo("cuda", False, f"CUDA module built, but the driver failed: {exc}")
     if n == 0:
         return BackendInfo("cuda", False, "CUDA module built, but no CUDA GPU is visible")
+    if cuda.emulated:
+        return BackendInfo("cuda", True, "CPU emulator of the CUDA kernels (sparsedream_fast._cuda_emu, "
+                           "tests only)")
     return BackendInfo("cuda", True, f"{n} GPU(s) visible ({cuda.device_name(0)}); CUDA kernels: TNN "
                        "columns (rule D); SparseDream (issue 3), DreamComp and KrotovHopfield (issue 6) "
                        "not yet")

@@ -15,9 +15,25 @@ from sparsedream_fast.tnn.philox import philox4x32, split_seed, to_unit
 HAVE_CPP = _backends.available("cpp")
 needs_cpp = pytest.mark.skipif(not HAVE_CPP, reason=_backends.backends()["cpp"].reason)
 HAVE_CUDA = _backends.available("cuda")
-needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason=_backends.backends()["cuda"].reason)
-#: every backend of rule D usable here (cuda joins on a machine with a GPU)
-BACKENDS = ["numpy"] + (["cpp"] if HAVE_CPP else []) + (["cuda"] if HAVE_CUDA else [])
+try:  # without a GPU, the CUDA kernels' sources run on the CPU emulator (csrc/cuda/emu)
+    import sparsedream_fast._cuda_emu  # noqa: F401
+    EMULATED = not HAVE_CUDA
+except ImportError:
+    EMULATED = False
+needs_cuda = pytest.mark.skipif(not (HAVE_CUDA or EMULATED), reason=_backends.backends()["cuda"].reason)
+#: every backend of rule D usable here (cuda joins on a machine with a GPU, or emulated)
+BACKENDS = ["numpy"] + (["cpp"] if HAVE_CPP else []) + (["cuda"] if HAVE_CUDA or EMULATED else [])
+
+
+@pytest.fixture(autouse=True)
+def _cuda_on_the_emulator(request):
+    """Without a GPU, backend="cuda" runs the CUDA kernel's own source on the CPU emulator
+    in every test of this file, except those that check the real module's absence."""
+    if EMULATED and not request.node.get_closest_marker("real_cuda"):
+        with _backends.cuda_emulator():
+            yield
+    else:
+        yield
 
 # Random123's known-answer vectors for philox4x32_10: counter (4), key (2) -> output (4)
 KAT = [
@@ -475,6 +491,7 @@ def test_bad_network_structure():
         built.add_column("late", 3, 2, 1)
 
 
+@pytest.mark.real_cuda
 def test_bad_backend_and_dtype():
     X = np.full((1, 2, 4), 16)
     def net(**kw):
@@ -563,7 +580,7 @@ def test_v8_end_to_end_on_a_small_slice():
         np.testing.assert_array_equal(nets[b].weights_["rec"], nets["numpy"].weights_["rec"])
     # and the readout on every wave's spikes learns the digits (chance: 10%)
     tr, te = order[:300], order[4000:4300]
-    net = v8_network(BACKENDS[-1]).fit(S[tr])
+    net = v8_network(BACKENDS[-2] if EMULATED else BACKENDS[-1]).fit(S[tr])  # the emulator is slow
     clf = LogisticRegression(max_iter=200).fit(net.transform(S[tr]), y[tr])
     assert clf.score(net.transform(S[te]), y[te]) > 0.5
 
@@ -756,7 +773,7 @@ def test_connect_lines_boolean_mask_and_non_integers():
 def _entry_points():
     """The compiled tnn_run entry points importable here (their checks run before any GPU use)."""
     mods = []
-    for name in ("_core", "_cuda"):
+    for name in ("_core", "_cuda", "_cuda_emu"):
         try:
             mod = __import__(f"sparsedream_fast.{name}", fromlist=["tnn_run"])
         except ImportError:
@@ -824,11 +841,9 @@ def test_save_refuses_a_changed_T(tmp_path):
         net.save(tmp_path / "x.npz")
 
 
+@needs_cuda
 def test_cuda_entry_point_rejects_what_its_32_bit_kernel_cannot_hold():
-    try:
-        from sparsedream_fast import _cuda
-    except ImportError:
-        pytest.skip("the CUDA module is not built here")
+    _cuda = _backends.cuda_module()
     from sparsedream_fast.tnn.program import kernel_args
     net = TNNNetwork(T=8, seed=0).add_input("x", 3).add_column("a", 3, 2, 1, w_max=2**20).connect("x", "a")
     net._build()

@@ -1,4 +1,6 @@
-// pybind11 bindings of the optional CUDA module sparsedream_fast._cuda.
+// pybind11 bindings of the optional CUDA module sparsedream_fast._cuda, and of its CPU
+// emulation sparsedream_fast._cuda_emu (the same sources built against csrc/cuda/emu, for
+// tests on machines without a GPU; never picked by backend="cuda" on its own).
 // Importing it never touches the GPU; device_count() is 0 (not an error) without a GPU or
 // a driver. CUDA errors become RuntimeError.
 #include <pybind11/numpy.h>
@@ -6,6 +8,8 @@
 
 #include <string>
 #include <vector>
+
+#include <pybind11/stl.h>
 
 #include "bind_tnn_args.hpp"
 #include "device.hpp"
@@ -35,8 +39,9 @@ py::tuple tnn_run(const py::dict& prog, const py::list& columns, const py::array
 
 }  // namespace
 
-PYBIND11_MODULE(_cuda, m) {
-    m.doc() = "Optional CUDA module of sparsedream_fast (device queries; TNN kernels, rule A to come).";
+namespace {
+
+void define_module(py::module_& m) {
     m.def("device_count", &sd::cuda::device_count,
           "Number of visible CUDA GPUs (0 when there is none or no driver; never raises for that).");
     m.def("device_name", &sd::cuda::device_name, py::arg("i") = 0, "Name of GPU i.");
@@ -57,3 +62,22 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("wave0"), py::arg("k0"), py::arg("k1"), py::arg("wdtype"),
           "Rule D on the GPU: the same contract as _core.tnn_run (weights updated in place when learning).");
 }
+
+}  // namespace
+
+#ifdef SD_CUDA_EMULATOR
+#include "emu/emu_selftest.hpp"
+
+PYBIND11_MODULE(_cuda_emu, m) {
+    m.doc() = "CPU emulation of sparsedream_fast._cuda: the same kernels run as fibers (tests only, slow).";
+    m.attr("emulated") = true;
+    define_module(m);
+    m.def("emu_selftest", &emu_selftest, "Kernels that exercise the emulator's primitives; what each gave.");
+}
+#else
+PYBIND11_MODULE(_cuda, m) {
+    m.doc() = "Optional CUDA module of sparsedream_fast (device queries; TNN kernels, rule A to come).";
+    m.attr("emulated") = false;
+    define_module(m);
+}
+#endif

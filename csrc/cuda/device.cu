@@ -1,6 +1,6 @@
 // CUDA runtime queries and a tiny self-test kernel: the place where the CUDA kernels of
 // the library live (csrc/cuda/<rule>.cu), sharing the raw-pointer style of csrc/sparsedream.
-#include <cuda_runtime.h>
+#include "cuda_common.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -10,14 +10,6 @@
 namespace sd {
 namespace cuda {
 namespace {
-
-void check(cudaError_t err, const char* what) {
-    if (err != cudaSuccess) {
-        cudaGetLastError();  // clear the sticky error state where possible
-        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + ": " +
-                                 cudaGetErrorString(err));
-    }
-}
 
 /// Errors that mean "no usable GPU here" rather than a fault.
 bool means_no_device(cudaError_t err) {
@@ -93,7 +85,7 @@ bool self_test(int dev) {
     try {
         check(cudaMemcpy(dx, hx, n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
         check(cudaMemcpy(dy, hy, n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
-        axpy_kernel<<<(n + 255) / 256, 256>>>(n, 2.0f, dx, dy);
+        SD_LAUNCH(axpy_kernel, (n + 255) / 256, 256, 0)(n, 2.0f, dx, dy);
         check(cudaGetLastError(), "axpy_kernel launch");
         check(cudaDeviceSynchronize(), "axpy_kernel");
         check(cudaMemcpy(hy, dy, n * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");

@@ -7,7 +7,7 @@
 // a thread per synapse applies STDP. Training runs in one block (waves are sequential by
 // nature, and each wave's updates feed the next); inference gives each block its own
 // sequences, so a batch of images fills the GPU.
-#include <cuda_runtime.h>
+#include "cuda_common.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -20,32 +20,10 @@ namespace sd {
 namespace cuda {
 namespace {
 
-void check(cudaError_t err, const char* what) {
-    if (err != cudaSuccess) {
-        cudaGetLastError();
-        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
-    }
-}
-
 struct DevColumn {
     int n, d, theta, k, w_max, out0, in_off;
     StdpParams stdp;
     void* W;
-};
-
-/// A device buffer freed on scope exit (no leak when a later step throws).
-struct DevBuf {
-    void* p = nullptr;
-    explicit DevBuf(size_t bytes) {
-        if (bytes) check(cudaMalloc(&p, bytes), "cudaMalloc");
-    }
-    ~DevBuf() {
-        if (p) cudaFree(p);
-    }
-    DevBuf(const DevBuf&) = delete;
-    DevBuf& operator=(const DevBuf&) = delete;
-    template <class T>
-    T* as() const { return static_cast<T*>(p); }
 };
 
 template <class Wt>
@@ -55,7 +33,7 @@ __global__ void tnn_kernel(int T, int n_in, int n_lines, int n_delay, const int*
                            const int* __restrict__ record, const unsigned char* __restrict__ data, long long S,
                            int n_waves, bool learn, unsigned long long wave0, unsigned k0, unsigned k1,
                            int max_n, int max_d, unsigned char* __restrict__ rec) {
-    extern __shared__ int smem_i[];
+    SD_DYNAMIC_SMEM(int, smem_i);
     int* counts = smem_i;                         // T + 1
     int* active = counts + (T + 1);               // max_d
     int* fire = active + max_d;                   // max_n
@@ -218,7 +196,7 @@ std::uint64_t run_typed(const TnnProgramDesc& prog, const std::uint8_t* data, st
         threads = std::min(threads, 256);
     }
     if (S > 0 && n_waves > 0) {
-        kernel<<<blocks, threads, smem>>>(T, int(prog.n_in), int(prog.n_lines), int(prog.delay_src.size()),
+        SD_LAUNCH(tnn_kernel<Wt>, blocks, threads, smem)(T, int(prog.n_in), int(prog.n_lines), int(prog.delay_src.size()),
                                           d_dsrc.as<int>(), d_ddst.as<int>(), n_cols, d_cols.as<DevColumn>(),
                                           d_in.as<int>(), d_plastic.as<unsigned char>(), R, d_record.as<int>(),
                                           d_data.as<unsigned char>(), S, int(n_waves), learn, wave0, k0, k1, max_n,

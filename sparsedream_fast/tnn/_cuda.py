@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _cuda
+from .._backends import cuda_module
 from .program import Program, kernel_args
 
 __all__ = ["run_network"]
@@ -14,6 +14,6 @@ def run_network(prog: Program, weights: list, data: np.ndarray, learn: bool, wav
                 key: tuple[int, int]) -> tuple[np.ndarray, int]:
     """Same contract as :func:`sparsedream_fast.tnn.reference.run_network`."""
     p, cols, wdtype = kernel_args(prog, weights)
-    rec, wave = _cuda.tnn_run(p, cols, np.ascontiguousarray(data, dtype=np.uint8), bool(learn),
+    rec, wave = cuda_module().tnn_run(p, cols, np.ascontiguousarray(data, dtype=np.uint8), bool(learn),
                               int(wave0), int(key[0]), int(key[1]), wdtype)
     return rec, int(wave)

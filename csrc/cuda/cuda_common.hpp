@@ -1,0 +1,49 @@
+// Pieces shared by the CUDA sources of csrc/cuda, spelled so that nvcc and the CPU emulator
+// (csrc/cuda/emu) both build them: kernels launch with SD_LAUNCH(kernel, grid, block,
+// smem)(args...) and take their dynamic shared memory with SD_DYNAMIC_SMEM(T, name).
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#ifndef SD_CUDA_EMULATOR
+#define SD_LAUNCH(kernel, grid, block, smem) kernel<<<(grid), (block), (smem)>>>
+#define SD_DYNAMIC_SMEM(T, name)                               \
+    extern __shared__ __align__(16) unsigned char sd_smem_raw[]; \
+    T* name = reinterpret_cast<T*>(sd_smem_raw)
+#endif
+
+namespace sd {
+namespace cuda {
+
+/// Turns a CUDA error into std::runtime_error (a Python RuntimeError) naming the step.
+inline void check(cudaError_t err, const char* what) {
+    if (err != cudaSuccess) {
+        cudaGetLastError();  // clear the error state where it is not sticky
+        throw std::runtime_error(std::string(what) + ": " + cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
+    }
+}
+
+/// A device buffer freed on scope exit (no leak when a later step throws).
+struct DevBuf {
+    void* p = nullptr;
+    DevBuf() = default;
+    explicit DevBuf(size_t bytes) {
+        if (bytes) check(cudaMalloc(&p, bytes), "cudaMalloc");
+    }
+    ~DevBuf() {
+        if (p) cudaFree(p);
+    }
+    DevBuf(const DevBuf&) = delete;
+    DevBuf& operator=(const DevBuf&) = delete;
+    template <class T>
+    T* as() const {
+        return static_cast<T*>(p);
+    }
+};
+
+}  // namespace cuda
+}  // namespace sd
