@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bind_common.hpp"
+#include "bind_rule_a.hpp"
 #include "sparsedream/rule_a.hpp"
 
 namespace py = pybind11;
@@ -20,92 +21,27 @@ namespace {
 using sd_bind::check_shape;
 using sd_bind::get_ptr;
 using sd_bind::item;
-
-sd::RuleAConfig parse_cfg(const py::dict& d) {
-    sd::RuleAConfig c;
-    c.n_neurons = item<i64>(d, "n_neurons");
-    c.n_inputs = item<i64>(d, "n_inputs");
-    c.grid_rows = item<i64>(d, "grid_rows");
-    c.grid_cols = item<i64>(d, "grid_cols");
-    c.k = item<i64>(d, "k");
-    c.lr = item<double>(d, "lr");
-    c.competition = item<int>(d, "competition");
-    c.output = item<int>(d, "output");
-    c.use_error_clip = item<bool>(d, "use_error_clip");
-    c.error_clip = item<double>(d, "error_clip");
-    c.use_trace = item<bool>(d, "use_trace");
-    c.trace_alpha = item<double>(d, "trace_alpha");
-    c.learn_lateral = item<bool>(d, "learn_lateral");
-    c.clip_lateral = d.contains("clip_lateral") ? d["clip_lateral"].cast<bool>() : false;
-    c.lateral_lr = item<double>(d, "lateral_lr");
-    c.use_bounds = item<bool>(d, "use_bounds");
-    c.w_max = item<double>(d, "w_max");
-    c.clip_every = item<i64>(d, "clip_every");
-    c.prec = item<double>(d, "prec");
-    c.trace_drop = item<double>(d, "trace_drop");
-    if (c.n_neurons < 1 || c.n_inputs < 1 || c.grid_rows * c.grid_cols != c.n_neurons)
-        throw py::value_error("cfg: inconsistent n_neurons / grid");
-    if (c.k < 1 || c.k > c.n_neurons) throw py::value_error("cfg: k must be in [1, n_neurons]");
-    if (c.competition < 0 || c.competition > 4) throw py::value_error("cfg: unknown competition");
-    if (c.output < 0 || c.output > 1) throw py::value_error("cfg: unknown output");
-    if (c.use_bounds && c.clip_every < 1) throw py::value_error("cfg: clip_every must be >= 1");
-    return c;
-}
-
-/// The lateral arguments every rule-A entry point takes, as a view (checked).
-struct LateralArgs {
-    int kind;
-    py::array kernel, row_scale;
-    bool uniform;
-    py::array indptr, indices, data;
-};
+using sd_bind::LateralArgs;
+using sd_bind::parse_cfg;
 
 template <class T>
 sd::LateralView<T> make_lateral(const LateralArgs& a, const sd::RuleAConfig& cfg) {
+    sd_bind::check_lateral<T>(a, cfg);
     sd::LateralView<T> lat;
     lat.kind = a.kind;
-    const i64 N = cfg.n_neurons;
     if (a.kind == sd::LAT_STENCIL) {
-        if (a.kernel.ndim() != 2 || a.kernel.shape(0) != a.kernel.shape(1) || a.kernel.shape(0) % 2 != 1)
-            throw py::value_error("stencil kernel must be square with an odd side");
         lat.st.kernel = get_ptr<T>(a.kernel, "kernel", false);
         lat.st.radius = a.kernel.shape(0) / 2;
         lat.st.rows = cfg.grid_rows;
         lat.st.cols = cfg.grid_cols;
         lat.st.uniform = a.uniform;
-        if (a.row_scale.size() > 0) {
-            check_shape(a.row_scale, "row_scale", {N});
-            lat.st.row_scale = get_ptr<T>(a.row_scale, "row_scale", false);
-        }
-        if (a.uniform) {  // the box path reads kernel[0] as the off-centre value
-            const i64 side = a.kernel.shape(0), r = side / 2;
-            for (i64 i = 0; i < side * side; ++i)
-                if (i != r * side + r && lat.st.kernel[i] != lat.st.kernel[0])
-                    throw py::value_error("stencil marked uniform but its off-centre entries differ");
-        }
+        if (a.row_scale.size() > 0) lat.st.row_scale = get_ptr<T>(a.row_scale, "row_scale", false);
     } else if (a.kind == sd::LAT_CSR) {
-        check_shape(a.indptr, "indptr", {N + 1});
-        const i64* ip = get_ptr<i64>(a.indptr, "indptr", false);
-        const i64 nnz = ip[N];
-        check_shape(a.indices, "indices", {nnz});
-        check_shape(a.data, "data", {nnz});
-        const i32* ix = get_ptr<i32>(a.indices, "indices", false);
-        if (ip[0] != 0) throw py::value_error("indptr[0] must be 0");
-        for (i64 i = 0; i < N; ++i)
-            if (ip[i + 1] < ip[i]) throw py::value_error("indptr must be non-decreasing");
-        for (i64 k = 0; k < nnz; ++k)
-            if (ix[k] < 0 || ix[k] >= N) throw py::value_error("CSR column index out of range");
-        lat.csr.indptr = ip;
-        lat.csr.indices = ix;
+        lat.csr.indptr = get_ptr<i64>(a.indptr, "indptr", false);
+        lat.csr.indices = get_ptr<i32>(a.indices, "indices", false);
         lat.csr.data = get_ptr<T>(a.data, "data", cfg.learn_lateral || (cfg.use_bounds && cfg.clip_lateral));
-        lat.csr.n = N;
-    } else if (a.kind != sd::LAT_NONE) {
-        throw py::value_error("unknown lateral kind");
+        lat.csr.n = cfg.n_neurons;
     }
-    if (cfg.learn_lateral && a.kind != sd::LAT_CSR)
-        throw py::value_error("learn_lateral needs a CSR lateral");
-    if (cfg.use_bounds && cfg.clip_lateral && a.kind != sd::LAT_CSR)
-        throw py::value_error("clip_lateral needs a CSR lateral");
     return lat;
 }
 
