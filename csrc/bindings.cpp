@@ -247,14 +247,6 @@ std::string build_info() {
     return s.str();
 }
 
-// Lateral arguments (every rule-A entry point): kind 0 none / 1 stencil / 2 CSR, then the
-// stencil (kernel, row_scale or empty, uniform) and the CSR (indptr, indices, data).
-#define SD_LAT_ARGS py::array kernel, py::array row_scale, bool uniform, py::array indptr, py::array indices, py::array data
-#define SD_LAT_PACK LateralArgs{lat_kind, kernel, row_scale, uniform, indptr, indices, data}
-#define SD_LAT_PYARGS                                                                                     \
-    py::arg("lat_kind"), py::arg("kernel").noconvert(), py::arg("row_scale").noconvert(), py::arg("uniform"), \
-        py::arg("indptr").noconvert(), py::arg("indices").noconvert(), py::arg("data").noconvert()
-
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {

@@ -45,5 +45,11 @@ struct DevBuf {
     }
 };
 
+/// Copies count host values into dst (nothing when count is 0).
+template <class T>
+void upload(DevBuf& dst, const T* src, size_t count) {
+    if (count) check(cudaMemcpy(dst.p, src, count * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+}
+
 }  // namespace cuda
 }  // namespace sd

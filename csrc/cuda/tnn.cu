@@ -130,11 +130,6 @@ __global__ void tnn_kernel(int T, int n_in, int n_lines, int n_delay, const int*
     }
 }
 
-template <class T>
-void upload(DevBuf& dst, const T* src, size_t count) {
-    if (count) check(cudaMemcpy(dst.p, src, count * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
-}
-
 template <class Wt>
 std::uint64_t run_typed(const TnnProgramDesc& prog, const std::uint8_t* data, std::int64_t S, std::int64_t n_waves,
                         bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec) {

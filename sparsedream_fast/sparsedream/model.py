@@ -22,14 +22,14 @@ __all__ = ["SparseDream", "backend_module"]
 
 _COMPETITIONS = {c.name.lower(): c for c in Competition}
 _OUTPUTS = {o.name.lower(): o for o in Output}
-_MODULES = {"numpy": "reference", "cpp": "_cpp", "numba": "_numba"}
+_MODULES = {"numpy": "reference", "cpp": "_cpp", "numba": "_numba", "cuda": "_cuda"}
 
 
 def backend_module(name: str):
-    """The module implementing rule A for a concrete backend name (numpy, cpp, numba)."""
+    """The module implementing rule A for a concrete backend name (numpy, cpp, numba, cuda)."""
     if name not in _MODULES:
-        raise ValueError(f"backend {name!r} has no rule A (SparseDream) implementation yet"
-                         + (" (issue 3)" if name == "cuda" else "") + f"; implemented: {tuple(_MODULES)}")
+        raise ValueError(f"backend {name!r} has no rule A (SparseDream) implementation; "
+                         f"implemented: {tuple(_MODULES)}")
     return importlib.import_module(f"{__package__}.{_MODULES[name]}")
 
 

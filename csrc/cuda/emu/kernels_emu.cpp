@@ -1,4 +1,5 @@
 // The CUDA sources of the _cuda module, compiled by the host compiler against the emulator
 // (this directory comes first on the include path, so <cuda_runtime.h> is emu's).
 #include "../device.cu"
+#include "../rule_a.cu"
 #include "../tnn.cu"
