@@ -106,9 +106,8 @@ def _probe_cuda() -> BackendInfo:
     if cuda.emulated:
         return BackendInfo("cuda", True, "CPU emulator of the CUDA kernels (sparsedream_fast._cuda_emu, "
                            "tests only)")
-    return BackendInfo("cuda", True, f"{n} GPU(s) visible ({cuda.device_name(0)}); CUDA kernels: TNN "
-                       "columns (rule D); SparseDream (issue 3), DreamComp and KrotovHopfield (issue 6) "
-                       "not yet")
+    return BackendInfo("cuda", True, f"{n} GPU(s) visible ({cuda.device_name(0)}); CUDA kernels: "
+                       "SparseDream (rule A), TNN columns (rule D); DreamComp and KrotovHopfield not yet")
 
 
 @lru_cache(maxsize=None)

@@ -49,6 +49,34 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
+def check_device_data(X, n_features: int, dtype: np.dtype, name: str = "X"):
+    """The checks of :func:`check_data` run on the GPU for a CuPy-readable device array.
+
+    Returns a C-contiguous CuPy array of ``dtype`` (X itself when it already is one: no
+    copy, no host round trip), or None when X is not a device array or CuPy is absent (the
+    caller then takes the host path). Raises like :func:`check_data`.
+    """
+    if not hasattr(X, "__cuda_array_interface__"):
+        return None
+    try:
+        import cupy
+    except ImportError:
+        return None
+    A = cupy.asarray(X)
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {A.shape}")
+    if A.shape[1] != n_features:
+        raise ValueError(f"{name} has {A.shape[1]} features per sample, the model expects n_inputs={n_features}")
+    if A.shape[0] == 0:
+        raise ValueError(f"{name} has no samples")
+    A = cupy.ascontiguousarray(A, dtype=dtype)
+    if not bool(cupy.isfinite(A).all()):
+        raise ValueError(f"{name} contains NaN or inf")
+    return A
+
+
 def check_data(X, n_features: int, dtype: np.dtype, name: str = "X", allow_1d: bool = False) -> np.ndarray:
     """Validate a data matrix and return it as a C-contiguous array of ``dtype``.
 

@@ -78,26 +78,27 @@ __device__ __forceinline__ bool better(T c1, int i1, T c2, int i2) {
     return c1 > c2 || (c1 == c2 && i1 < i2);
 }
 
-/// The block's best (c, idx) (and its s) over what each thread proposes; all threads get it.
-/// red: 3 * 32 slots of shared memory (T c, T s, int idx per warp).
+/// The block's best (c, idx) over what each thread proposes; every thread gets it.
+/// red_c, red_i: 32 slots of shared memory each.
 template <class T>
-__device__ Cand<T> block_best(Cand<T> mine, T* red_c, T* red_s, int* red_i) {
+__device__ Cand<T> block_best(T c_mine, int i_mine, T* red_c, int* red_i) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     for (int d = 16; d > 0; d >>= 1) {
-        const T c = __shfl_xor_sync(0xffffffffu, mine.c, d);
-        const T s = __shfl_xor_sync(0xffffffffu, mine.s, d);
-        const int i = __shfl_xor_sync(0xffffffffu, mine.idx, d);
-        if (better(c, i, mine.c, mine.idx)) mine = Cand<T>{c, s, i};
+        const T c = __shfl_xor_sync(0xffffffffu, c_mine, d);
+        const int i = __shfl_xor_sync(0xffffffffu, i_mine, d);
+        if (better(c, i, c_mine, i_mine)) {
+            c_mine = c;
+            i_mine = i;
+        }
     }
     if (lane == 0) {
-        red_c[warp] = mine.c;
-        red_s[warp] = mine.s;
-        red_i[warp] = mine.idx;
+        red_c[warp] = c_mine;
+        red_i[warp] = i_mine;
     }
     __syncthreads();
-    Cand<T> best{red_c[0], red_s[0], red_i[0]};
+    Cand<T> best{red_c[0], T(0), red_i[0]};
     for (int w = 1; w < nw; ++w)
-        if (better(red_c[w], red_i[w], best.c, best.idx)) best = Cand<T>{red_c[w], red_s[w], red_i[w]};
+        if (better(red_c[w], red_i[w], best.c, best.idx)) best = Cand<T>{red_c[w], T(0), red_i[w]};
     __syncthreads();  // red is reused by the next call
     return best;
 }
@@ -202,9 +203,8 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
     T* own_c = g + D;           // chunk
     T* own_s = own_c + a.chunk; // chunk
     T* win_v = own_s + a.chunk; // k: the winners' activity
-    T* red_c = win_v + k;       // 32
-    T* red_s = red_c + 32;      // 32
-    T* wsm = red_s + 32;        // chunk * D when w_in_smem
+    T* red_c = win_v + k;       // 32 (64 reserved)
+    T* wsm = red_c + 64;        // chunk * D when w_in_smem
     int* ints = reinterpret_cast<int*>(wsm + (a.w_in_smem ? (long long)a.chunk * D : 0));
     int* red_i = ints;          // 32
     int* win_i = red_i + 32;    // k
@@ -245,15 +245,21 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
             }
             __syncthreads();
             for (int t = 0; t < k; ++t) {
-                Cand<T> mine{T(0), T(0), kNone};
+                T mc = T(0);
+                int mi = kNone;
                 if (t < own)
                     for (int q = tid; q < own; q += nt)
-                        if (!taken[q] && better(own_c[q], n0 + q, mine.c, mine.idx))
-                            mine = Cand<T>{own_c[q], own_s[q], n0 + q};
-                const Cand<T> best = block_best(mine, red_c, red_s, red_i);
+                        if (!taken[q] && better(own_c[q], n0 + q, mc, mi)) {
+                            mc = own_c[q];
+                            mi = n0 + q;
+                        }
+                Cand<T> best = block_best(mc, mi, red_c, red_i);
                 if (tid == 0) {
+                    if (best.idx != kNone) {
+                        best.s = own_s[best.idx - n0];
+                        taken[best.idx - n0] = 1;
+                    }
                     a.cand[(long long)b * k + t] = best;
-                    if (best.idx != kNone) taken[best.idx - n0] = 1;
                 }
                 __syncthreads();
             }
@@ -262,17 +268,22 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
             for (int i = tid; i < B; i += nt) heads[i] = 0;
             __syncthreads();
             for (int t = 0; t < k; ++t) {
-                Cand<T> mine{T(0), T(0), kNone};
+                T mc = T(0);
+                int mi = kNone;
                 for (int i = tid; i < B; i += nt)
                     if (heads[i] < k) {
                         const Cand<T> c = a.cand[(long long)i * k + heads[i]];
-                        if (better(c.c, c.idx, mine.c, mine.idx)) mine = c;
+                        if (better(c.c, c.idx, mc, mi)) {
+                            mc = c.c;
+                            mi = c.idx;
+                        }
                     }
-                const Cand<T> best = block_best(mine, red_c, red_s, red_i);
+                const Cand<T> best = block_best(mc, mi, red_c, red_i);
                 if (tid == 0) {
+                    const int list = best.idx / a.chunk;
                     win_i[t] = best.idx;
-                    win_v[t] = best.s;
-                    heads[best.idx / a.chunk] += 1;
+                    win_v[t] = a.cand[(long long)list * k + heads[list]].s;
+                    heads[list] += 1;
                 }
                 __syncthreads();
             }
@@ -291,7 +302,7 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                     const T mag = oj < T(0) ? -oj : oj;
                     m = mag > m ? mag : m;
                 }
-                const Cand<T> big = block_best(Cand<T>{m, T(0), tid}, red_c, red_s, red_i);
+                const Cand<T> big = block_best(m, tid, red_c, red_i);
                 if (tid == 0) a.bmax[b] = big.c;
                 grid.sync();
                 if (tid == 0) {
@@ -444,8 +455,7 @@ __global__ void rule_a_infer_kernel(FitArgs<T> a, long long n, long long* winner
     SD_DYNAMIC_SMEM(T, sm);
     T* v = sm;
     T* red_c = v + D;
-    T* red_s = red_c + 32;
-    int* red_i = reinterpret_cast<int*>(red_s + 32);
+    int* red_i = reinterpret_cast<int*>(red_c + 64);
     T* P = Pall + (long long)blockIdx.x * N;
     T* Q = Qall + (long long)blockIdx.x * N;
     T* C = Q + (long long)gridDim.x * N;  // after the Q scratch: C and S per block
@@ -474,13 +484,17 @@ __global__ void rule_a_infer_kernel(FitArgs<T> a, long long n, long long* winner
         }
         __syncthreads();
         for (int t = 0; t < k; ++t) {
-            Cand<T> mine{T(0), T(0), kNone};
+            T mc = T(0);
+            int mi = kNone;
             for (int j = tid; j < N; j += nt)
-                if (!taken[j] && better(C[j], j, mine.c, mine.idx)) mine = Cand<T>{C[j], Sv[j], j};
-            const Cand<T> best = block_best(mine, red_c, red_s, red_i);
+                if (!taken[j] && better(C[j], j, mc, mi)) {
+                    mc = C[j];
+                    mi = j;
+                }
+            const Cand<T> best = block_best(mc, mi, red_c, red_i);
             if (tid == 0) {
                 winners[i * k + t] = best.idx;
-                values[i * k + t] = best.s;
+                values[i * k + t] = Sv[best.idx];
                 taken[best.idx] = 1;
             }
             __syncthreads();

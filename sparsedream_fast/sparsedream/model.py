@@ -14,8 +14,8 @@ from .. import lateral as _lateral
 from .._backends import resolve_backend
 from .._estimator import ParamsMixin
 from .._rng import epoch_order
-from .._validation import (check_choice, check_data, check_dtype, check_float, check_int,
-                           as_host_array)
+from .._validation import (check_choice, check_data, check_device_data, check_dtype, check_float,
+                           check_int, as_host_array)
 from .config import Competition, Output, SparseDreamConfig, TrainState
 
 __all__ = ["SparseDream", "backend_module"]
@@ -235,7 +235,9 @@ class SparseDream(ParamsMixin):
                                      "the model was fitted; call fit with warm_start=False to start afresh")
         backend = resolve_backend(self.backend)
         backend_module(backend)  # a backend without rule A kernels fails here, before any change
-        Xc = check_data(X, cfg.n_inputs, cfg.dtype)
+        Xc = check_device_data(X, cfg.n_inputs, cfg.dtype) if backend == "cuda" else None
+        if Xc is None:  # the cuda backend reads a device array where it lies
+            Xc = check_data(X, cfg.n_inputs, cfg.dtype)
         return cfg, backend, Xc
 
     def _continue(self, cfg):
