@@ -288,15 +288,39 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                 __syncthreads();
             }
             // the active rows (index, activity): the winners, or the trace's non-zeros
-            int n_act = k;
-            const int* act_i = win_i;
-            const T* act_v = win_v;
+            auto winner_value = [&](int j) {  // 0 for a loser
+                T v = T(0);
+                for (int t = 0; t < k; ++t)
+                    if (win_i[t] == j) v = win_v[t];
+                return v;
+            };
+            // the activity of the block's neuron j; false when its row is not active
+            auto activity = [&](int j, T* oj) {
+                if (a.use_trace) {
+                    *oj = a.o[j];
+                    return *oj != T(0);
+                }
+                bool win = false;
+                for (int t = 0; t < k; ++t)
+                    if (win_i[t] == j) {
+                        *oj = win_v[t];
+                        win = true;
+                    }
+                return win;
+            };
+            // every active row (index, activity), in the reference's order
+            auto for_each_active = [&](auto&& f) {
+                if (a.use_trace) {
+                    for (int i = 0; i < B; ++i)
+                        for (int t = 0; t < a.act_n[i]; ++t) f(a.act_i[i * a.chunk + t], a.act_v[i * a.chunk + t]);
+                } else {
+                    for (int t = 0; t < k; ++t) f(win_i[t], win_v[t]);
+                }
+            };
             if (a.use_trace) {
                 T m = T(0);
                 for (int j = n0 + tid; j < n1; j += nt) {
-                    T aj = T(0);
-                    for (int t = 0; t < k; ++t)
-                        if (win_i[t] == j) aj = win_v[t];
+                    const T aj = winner_value(j);
                     const T oj = a.o[j] + a.alpha * (aj - a.o[j]);
                     a.o[j] = oj;
                     const T mag = oj < T(0) ? -oj : oj;
@@ -339,13 +363,7 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
             if (owner) {
                 for (int d = tid; d < D; d += nt) {
                     T r = T(0);
-                    if (a.use_trace) {
-                        for (int i = 0; i < B; ++i)
-                            for (int t = 0; t < a.act_n[i]; ++t)
-                                r += a.act_v[i * a.chunk + t] * a.W[(long long)a.act_i[i * a.chunk + t] * D + d];
-                    } else {
-                        for (int t = 0; t < n_act; ++t) r += act_v[t] * a.W[(long long)act_i[t] * D + d];
-                    }
+                    for_each_active([&](int row, T o_row) { r += o_row * a.W[(long long)row * D + d]; });
                     T err = v[d] - r;
                     if (a.use_clip) err = clip_to(err, -a.clip, a.clip);
                     g[d] = err / (r > a.prec ? r : a.prec);
@@ -354,37 +372,19 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                     // ratio at every entry (i, m) of the block's active rows: u_m = sum_a L[a, m] o_a
                     for (int j = n0; j < n1; ++j) {
                         T oj = T(0);
-                        bool active = false;
-                        if (a.use_trace) {
-                            oj = a.o[j];
-                            active = oj != T(0);
-                        } else {
-                            for (int t = 0; t < k; ++t)
-                                if (act_i[t] == j) { oj = act_v[t]; active = true; }
-                        }
-                        if (!active) continue;
+                        if (!activity(j, &oj)) continue;
                         for (long long q = a.indptr[j] + tid; q < a.indptr[j + 1]; q += nt) {
                             const int m = a.indices[q];
-                            T u = T(0), om = T(0);
-                            auto add_row = [&](int row, T orow) {
+                            T u = T(0);
+                            for_each_active([&](int row, T o_row) {
                                 long long lo = a.indptr[row], hi = a.indptr[row + 1];
                                 while (lo < hi) {  // indices are sorted within a row
                                     const long long mid = (lo + hi) / 2;
                                     if (a.indices[mid] < m) lo = mid + 1; else hi = mid;
                                 }
-                                if (lo < a.indptr[row + 1] && a.indices[lo] == m) u += a.ldata[lo] * orow;
-                            };
-                            if (a.use_trace) {
-                                for (int i = 0; i < B; ++i)
-                                    for (int t = 0; t < a.act_n[i]; ++t)
-                                        add_row(a.act_i[i * a.chunk + t], a.act_v[i * a.chunk + t]);
-                                om = a.o[m];
-                            } else {
-                                for (int t = 0; t < n_act; ++t) {
-                                    add_row(act_i[t], act_v[t]);
-                                    if (act_i[t] == m) om = act_v[t];
-                                }
-                            }
+                                if (lo < a.indptr[row + 1] && a.indices[lo] == m) u += a.ldata[lo] * o_row;
+                            });
+                            const T om = a.use_trace ? a.o[m] : winner_value(m);
                             a.ratio[q] = (om - u) / (u > a.prec ? u : a.prec);
                         }
                     }
@@ -395,15 +395,7 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
             if (owner) {
                 for (int j = n0 + warp; j < n1; j += nw) {
                     T oj = T(0);
-                    bool active = false;
-                    if (a.use_trace) {
-                        oj = a.o[j];
-                        active = oj != T(0);
-                    } else {
-                        for (int t = 0; t < k; ++t)
-                            if (act_i[t] == j) { oj = act_v[t]; active = true; }
-                    }
-                    if (!active) continue;
+                    if (!activity(j, &oj)) continue;
                     const T f = a.lr * oj;
                     T* wg = a.W + (long long)j * D;
                     T* ws = a.w_in_smem ? wsm + (long long)(j - n0) * D : wg;
@@ -432,12 +424,7 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
             }
             if (!a.use_trace && e == a.E - 1 && s == a.S - 1) {
                 // the reference leaves o = the last step's activity when there is no trace
-                for (int j = n0 + tid; j < n1; j += nt) {
-                    T oj = T(0);
-                    for (int t = 0; t < k; ++t)
-                        if (win_i[t] == j) oj = win_v[t];
-                    a.o[j] = oj;
-                }
+                for (int j = n0 + tid; j < n1; j += nt) a.o[j] = winner_value(j);
             }
             if (b == 0 && e == a.E - 1 && s == a.S - 1)
                 for (int t = tid; t < k; t += nt) a.last[t] = win_i[t];
