@@ -18,7 +18,10 @@ namespace py = pybind11;
 using sd::i64;
 
 namespace {
+using sd_bind::bad_dtype;
 using sd_bind::check_shape;
+using sd_bind::is_f32;
+using sd_bind::is_f64;
 using sd_bind::get_ptr;
 
 /// The function pointer of a cython_blas capsule whose signature is gemm's in `real` (the
@@ -69,14 +72,6 @@ sd::blas::Gemm make_gemm(const py::object& sgemm, const py::object& dgemm) {
     g.s = reinterpret_cast<sd::blas::sgemm_t>(gemm_pointer(sgemm, "sgemm", 's'));
     g.d = reinterpret_cast<sd::blas::dgemm_t>(gemm_pointer(dgemm, "dgemm", 'd'));
     return g;
-}
-
-bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
-bool is_f64(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
-
-[[noreturn]] void bad_dtype(const char* name, const py::array& a) {
-    throw py::type_error(std::string(name) + " must be float32 or float64, got " +
-                         py::str(a.dtype()).cast<std::string>());
 }
 
 /// batches: int64 (..., B) with at least 1 dimension; every entry in [0, n). Returns the

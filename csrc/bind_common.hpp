@@ -55,6 +55,16 @@ V item(const py::dict& d, const char* key) {
     return d[key].cast<V>();
 }
 
+/// True when a has dtype float32 / float64 (the kernels' two value types).
+inline bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
+inline bool is_f64(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
+
+/// TypeError naming the argument and its dtype, for an array neither float32 nor float64.
+[[noreturn]] inline void bad_dtype(const char* name, const py::array& a) {
+    throw py::type_error(std::string(name) + " must be float32 or float64, got " +
+                         py::str(a.dtype()).cast<std::string>());
+}
+
 }  // namespace sd_bind
 
 // Entry points of the other binding files, registered by bindings.cpp's PYBIND11_MODULE.

@@ -18,7 +18,10 @@ using sd::i32;
 using sd::i64;
 
 namespace {
+using sd_bind::bad_dtype;
 using sd_bind::check_shape;
+using sd_bind::is_f32;
+using sd_bind::is_f64;
 using sd_bind::get_ptr;
 using sd_bind::item;
 using sd_bind::LateralArgs;
@@ -43,14 +46,6 @@ sd::LateralView<T> make_lateral(const LateralArgs& a, const sd::RuleAConfig& cfg
         lat.csr.n = cfg.n_neurons;
     }
     return lat;
-}
-
-bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
-bool is_f64(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
-
-[[noreturn]] void bad_dtype(const char* name, const py::array& a) {
-    throw py::type_error(std::string(name) + " must be float32 or float64, got " +
-                         py::str(a.dtype()).cast<std::string>());
 }
 
 // ---------------------------------------------------------------------- functions

@@ -18,7 +18,10 @@
 #include "tnn_cuda.hpp"
 
 namespace py = pybind11;
+using sd_bind::bad_dtype;
 using sd_bind::check_shape;
+using sd_bind::is_f32;
+using sd_bind::is_f64;
 using sd_bind::get_ptr;
 using sd_bind::LateralArgs;
 
@@ -109,9 +112,6 @@ py::tuple rule_a_infer_t(py::array W, const py::object& X, std::uint64_t x_ptr, 
     return py::make_tuple(win, val);
 }
 
-[[noreturn]] void bad_dtype(const py::array& W) {
-    throw py::type_error("W must be float32 or float64, got " + py::str(W.dtype()).cast<std::string>());
-}
 
 /// Same arguments and checks as _core.tnn_run (bind_tnn_args.hpp), run on the current GPU.
 py::tuple tnn_run(const py::dict& prog, const py::list& columns, const py::array& data, bool learn,
@@ -158,11 +158,11 @@ void define_module(py::module_& m) {
            py::array order, const py::dict& cfg, int lat_kind, SD_LAT_ARGS, bool reset_trace, std::int64_t step0,
            int blocks) {
             const LateralArgs la = SD_LAT_PACK;
-            if (W.dtype().is(py::dtype::of<float>()))
+            if (is_f32(W))
                 return rule_a_fit_t<float>(W, trace, X, x_ptr, x_rows, order, cfg, la, reset_trace, step0, blocks);
-            if (W.dtype().is(py::dtype::of<double>()))
+            if (is_f64(W))
                 return rule_a_fit_t<double>(W, trace, X, x_ptr, x_rows, order, cfg, la, reset_trace, step0, blocks);
-            bad_dtype(W);
+            bad_dtype("W", W);
         },
         py::arg("W").noconvert(), py::arg("trace").noconvert(), py::arg("X"), py::arg("x_ptr"), py::arg("x_rows"),
         py::arg("order").noconvert(), py::arg("cfg"), SD_LAT_PYARGS, py::arg("reset_trace") = true,
@@ -174,9 +174,9 @@ void define_module(py::module_& m) {
         [](py::array W, const py::object& X, std::uint64_t x_ptr, std::int64_t x_rows, const py::dict& cfg,
            int lat_kind, SD_LAT_ARGS) {
             const LateralArgs la = SD_LAT_PACK;
-            if (W.dtype().is(py::dtype::of<float>())) return rule_a_infer_t<float>(W, X, x_ptr, x_rows, cfg, la);
-            if (W.dtype().is(py::dtype::of<double>())) return rule_a_infer_t<double>(W, X, x_ptr, x_rows, cfg, la);
-            bad_dtype(W);
+            if (is_f32(W)) return rule_a_infer_t<float>(W, X, x_ptr, x_rows, cfg, la);
+            if (is_f64(W)) return rule_a_infer_t<double>(W, X, x_ptr, x_rows, cfg, la);
+            bad_dtype("W", W);
         },
         py::arg("W").noconvert(), py::arg("X"), py::arg("x_ptr"), py::arg("x_rows"), py::arg("cfg"), SD_LAT_PYARGS,
         "Rule A winners (n, k) and their activity for every row of X on the GPU, without learning.");
