@@ -13,19 +13,11 @@ from sparsedream_fast.sparsedream import reference as ref
 from testing import CUDA_EMULATED, random_inputs, tol
 
 HAVE_GPU = _backends.available("cuda")
-pytestmark = pytest.mark.skipif(not (HAVE_GPU or CUDA_EMULATED),
-                                reason="no CUDA GPU and no emulator: " + _backends.backends()["cuda"].reason)
+pytestmark = [pytest.mark.skipif(not (HAVE_GPU or CUDA_EMULATED),
+                                 reason="no CUDA GPU and no emulator: " + _backends.backends()["cuda"].reason),
+              pytest.mark.on_cuda_emulator]  # conftest.py: no GPU, so the emulator runs the kernel
 #: the emulated device has 4 multiprocessors x 2 resident blocks
 MAX_BLOCKS = 8 if CUDA_EMULATED else 64
-
-
-@pytest.fixture(autouse=True)
-def _on_cuda():
-    if CUDA_EMULATED:
-        with _backends.cuda_emulator():
-            yield
-    else:
-        yield
 
 
 def _model(backend, dtype="float64", **kw):

@@ -11,29 +11,17 @@ from sparsedream_fast.tnn import STDP, TNNColumn, TNNNetwork, WaveEncoder, encod
 from sparsedream_fast.tnn import reference as ref
 from sparsedream_fast.tnn.config import ColumnSpec
 from sparsedream_fast.tnn.philox import philox4x32, split_seed, to_unit
+from testing import CUDA_EMULATED as EMULATED  # no GPU: cuda runs on the CPU emulator
 
 HAVE_CPP = _backends.available("cpp")
 needs_cpp = pytest.mark.skipif(not HAVE_CPP, reason=_backends.backends()["cpp"].reason)
 HAVE_CUDA = _backends.available("cuda")
-try:  # without a GPU, the CUDA kernels' sources run on the CPU emulator (csrc/cuda/emu)
-    import sparsedream_fast._cuda_emu  # noqa: F401
-    EMULATED = not HAVE_CUDA
-except ImportError:
-    EMULATED = False
 needs_cuda = pytest.mark.skipif(not (HAVE_CUDA or EMULATED), reason=_backends.backends()["cuda"].reason)
 #: every backend of rule D usable here (cuda joins on a machine with a GPU, or emulated)
 BACKENDS = ["numpy"] + (["cpp"] if HAVE_CPP else []) + (["cuda"] if HAVE_CUDA or EMULATED else [])
-
-
-@pytest.fixture(autouse=True)
-def _cuda_on_the_emulator(request):
-    """Without a GPU, backend="cuda" runs the CUDA kernel's own source on the CPU emulator
-    in every test of this file, except those that check the real module's absence."""
-    if EMULATED and not request.node.get_closest_marker("real_cuda"):
-        with _backends.cuda_emulator():
-            yield
-    else:
-        yield
+#: without a GPU, backend="cuda" runs the CUDA kernel's own source on the CPU emulator in
+#: every test of this file (conftest.py), except those marked real_cuda
+pytestmark = pytest.mark.on_cuda_emulator
 
 # Random123's known-answer vectors for philox4x32_10: counter (4), key (2) -> output (4)
 KAT = [

@@ -13,6 +13,8 @@ element as numpy does. The single-step kernels of :mod:`sparsedream_fast.ops` ot
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .._backends import cuda_module
@@ -88,7 +90,6 @@ def fit(state: TrainState, X, order: np.ndarray, cfg: SparseDreamConfig, reset_t
 
 def step(state: TrainState, v, cfg: SparseDreamConfig) -> np.ndarray:
     """One learning step on input ``v`` (D,) in place on ``state`` (reference.step); returns the winners (k,)."""
-    import dataclasses
     v = _read(v, cfg.dtype)
     cfg1 = dataclasses.replace(cfg, w_max=None, clip_lateral=False)  # reference.step applies no bounds
     return fit(state, v[None, :], np.zeros((1, 1), np.int64), cfg1, reset_trace=False)
