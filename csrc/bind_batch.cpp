@@ -19,6 +19,7 @@ using sd::i64;
 
 namespace {
 using sd_bind::bad_dtype;
+using sd_bind::check_batches;
 using sd_bind::check_shape;
 using sd_bind::is_f32;
 using sd_bind::is_f64;
@@ -72,21 +73,6 @@ sd::blas::Gemm make_gemm(const py::object& sgemm, const py::object& dgemm) {
     g.s = reinterpret_cast<sd::blas::sgemm_t>(gemm_pointer(sgemm, "sgemm", 's'));
     g.d = reinterpret_cast<sd::blas::dgemm_t>(gemm_pointer(dgemm, "dgemm", 'd'));
     return g;
-}
-
-/// batches: int64 (..., B) with at least 1 dimension; every entry in [0, n). Returns the
-/// pointer, the number of batches and B.
-const i64* check_batches(const py::array& batches, i64 n, i64& nbatches, i64& B) {
-    if (batches.ndim() < 1) throw py::value_error("batches must have at least one dimension (..., batch_size)");
-    const i64* p = get_ptr<i64>(batches, "batches", false);
-    B = batches.shape(batches.ndim() - 1);
-    nbatches = B > 0 ? i64(batches.size()) / B : 0;
-    const i64 total = i64(batches.size());
-    for (i64 t = 0; t < total; ++t)
-        if (p[t] < 0 || p[t] >= n)
-            throw py::index_error("batches: sample index " + std::to_string(p[t]) + " out of range for " +
-                                  std::to_string(n) + " samples");
-    return p;
 }
 
 void check_dims(i64 rows, i64 K, i64 B) {

@@ -65,6 +65,21 @@ inline bool is_f64(const py::array& a) { return a.dtype().is(py::dtype::of<doubl
                          py::str(a.dtype()).cast<std::string>());
 }
 
+/// batches: int64 (..., B) with at least 1 dimension; every entry in [0, n). Returns the
+/// pointer, the number of batches and B.
+inline const i64* check_batches(const py::array& batches, i64 n, i64& nbatches, i64& B) {
+    if (batches.ndim() < 1) throw py::value_error("batches must have at least one dimension (..., batch_size)");
+    const i64* p = get_ptr<i64>(batches, "batches", false);
+    B = batches.shape(batches.ndim() - 1);
+    nbatches = B > 0 ? i64(batches.size()) / B : 0;
+    const i64 total = i64(batches.size());
+    for (i64 t = 0; t < total; ++t)
+        if (p[t] < 0 || p[t] >= n)
+            throw py::index_error("batches: sample index " + std::to_string(p[t]) + " out of range for " +
+                                  std::to_string(n) + " samples");
+    return p;
+}
+
 }  // namespace sd_bind
 
 // Entry points of the other binding files, registered by bindings.cpp's PYBIND11_MODULE.

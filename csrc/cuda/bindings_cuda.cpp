@@ -18,6 +18,7 @@
 #include "tnn_cuda.hpp"
 
 namespace py = pybind11;
+void bind_batch_cuda(py::module_& m);  // bind_batch_cuda.cpp: DreamComp, Krotov-Hopfield
 using sd_bind::bad_dtype;
 using sd_bind::check_shape;
 using sd_bind::is_f32;
@@ -191,6 +192,7 @@ void define_module(py::module_& m) {
     m.def("tnn_run", &tnn_run, py::arg("prog"), py::arg("columns"), py::arg("data"), py::arg("learn"),
           py::arg("wave0"), py::arg("k0"), py::arg("k1"), py::arg("wdtype"),
           "Rule D on the GPU: the same contract as _core.tnn_run (weights updated in place when learning).");
+    bind_batch_cuda(m);
 }
 
 }  // namespace
@@ -206,7 +208,7 @@ PYBIND11_MODULE(_cuda_emu, m) {
 }
 #else
 PYBIND11_MODULE(_cuda, m) {
-    m.doc() = "Optional CUDA module of sparsedream_fast (device queries; TNN kernels, rule A to come).";
+    m.doc() = "Optional CUDA module of sparsedream_fast: rules A (SparseDream), B (DreamComp), C (Krotov-Hopfield), D (TNN).";
     m.attr("emulated") = false;
     define_module(m);
 }

@@ -1,6 +1,7 @@
 // Pieces shared by the CUDA sources of csrc/cuda, spelled so that nvcc and the CPU emulator
 // (csrc/cuda/emu) both build them: kernels launch with SD_LAUNCH(kernel, grid, block,
-// smem)(args...) and take their dynamic shared memory with SD_DYNAMIC_SMEM(T, name).
+// smem)(args...) (SD_LAUNCH_ON(kernel, grid, block, smem, stream) on a stream) and take
+// their dynamic shared memory with SD_DYNAMIC_SMEM(T, name).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -11,6 +12,7 @@
 
 #ifndef SD_CUDA_EMULATOR
 #define SD_LAUNCH(kernel, grid, block, smem) kernel<<<(grid), (block), (smem)>>>
+#define SD_LAUNCH_ON(kernel, grid, block, smem, stream) kernel<<<(grid), (block), (smem), (stream)>>>
 #define SD_DYNAMIC_SMEM(T, name)                               \
     extern __shared__ __align__(16) unsigned char sd_smem_raw[]; \
     T* name = reinterpret_cast<T*>(sd_smem_raw)
@@ -43,6 +45,18 @@ struct DevBuf {
     T* as() const {
         return static_cast<T*>(p);
     }
+};
+
+/// A stream of its own for one call, destroyed on scope exit.
+struct Stream {
+    cudaStream_t s = nullptr;
+    Stream() { check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate"); }
+    ~Stream() {
+        if (s) cudaStreamDestroy(s);
+    }
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+    void sync() const { check(cudaStreamSynchronize(s), "kernel execution"); }
 };
 
 /// Copies count host values into dst (nothing when count is 0).

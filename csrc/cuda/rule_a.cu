@@ -25,6 +25,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "block_reduce.cuh"
 #include "cuda_common.hpp"
 #include "rule_a_cuda.hpp"
 
@@ -33,8 +34,6 @@ namespace cg = cooperative_groups;
 namespace sd {
 namespace cuda {
 namespace {
-
-constexpr int kNone = INT_MAX;  // index of "no candidate"
 
 template <class T>
 struct Cand {
@@ -82,31 +81,9 @@ __device__ __forceinline__ bool better(T c1, int i1, T c2, int i2) {
 /// red_c, red_i: 32 slots of shared memory each.
 template <class T>
 __device__ Cand<T> block_best(T c_mine, int i_mine, T* red_c, int* red_i) {
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    for (int d = 16; d > 0; d >>= 1) {
-        const T c = __shfl_xor_sync(0xffffffffu, c_mine, d);
-        const int i = __shfl_xor_sync(0xffffffffu, i_mine, d);
-        if (better(c, i, c_mine, i_mine)) {
-            c_mine = c;
-            i_mine = i;
-        }
-    }
-    if (lane == 0) {
-        red_c[warp] = c_mine;
-        red_i[warp] = i_mine;
-    }
-    __syncthreads();
-    Cand<T> best{red_c[0], T(0), red_i[0]};
-    for (int w = 1; w < nw; ++w)
-        if (better(red_c[w], red_i[w], best.c, best.idx)) best = Cand<T>{red_c[w], T(0), red_i[w]};
-    __syncthreads();  // red is reused by the next call
-    return best;
-}
-
-template <class T>
-__device__ __forceinline__ T warp_sum(T v) {
-    for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
-    return v;
+    const auto order = [](T c1, int i1, T c2, int i2) { return better(c1, i1, c2, i2); };
+    const Best<T> b = block_best_by(c_mine, i_mine, order, red_c, red_i);
+    return Cand<T>{b.v, T(0), b.idx};
 }
 
 /// (L x)_j in the reference's order: the stencil offsets row by row with zero padding, then

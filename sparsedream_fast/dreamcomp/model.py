@@ -14,7 +14,7 @@ from . import reference
 __all__ = ["DreamComp"]
 
 #: backends implementing rule B, by preference of ``backend="auto"``
-_IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference"}
+_IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference", "cuda": "_cuda"}
 
 
 class DreamComp(ParamsMixin):

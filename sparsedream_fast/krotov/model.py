@@ -14,7 +14,7 @@ from . import reference
 __all__ = ["KrotovHopfield"]
 
 #: backends implementing rule C, by preference of ``backend="auto"``
-_IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference"}
+_IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference", "cuda": "_cuda"}
 
 
 class KrotovHopfield(ParamsMixin):

@@ -171,6 +171,8 @@ T from_bits(std::uint64_t b) {
 /// Kernel launch that spells the same under nvcc and the emulator: SD_LAUNCH(k, g, b, s)(args).
 #define SD_LAUNCH(kernel, grid, block, smem) \
     (::sd_emu::Launcher<std::remove_pointer_t<decltype(&kernel)>>{&kernel, dim3(grid), dim3(block), size_t(smem)})
+/// The same on a stream (the emulator runs work when it is issued: streams are tags).
+#define SD_LAUNCH_ON(kernel, grid, block, smem, stream) SD_LAUNCH(kernel, grid, block, smem)
 /// The block's dynamic shared memory as a T*.
 #define SD_DYNAMIC_SMEM(T, name) T* name = reinterpret_cast<T*>(::sd_emu::view().smem)
 
@@ -288,6 +290,13 @@ cudaError_t cudaDriverGetVersion(int* v);
 cudaError_t cudaRuntimeGetVersion(int* v);
 cudaError_t cudaDeviceSynchronize();
 cudaError_t cudaStreamSynchronize(cudaStream_t);
+constexpr unsigned cudaStreamNonBlocking = 1;
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+namespace sd_emu {
+/// Streams created and not yet destroyed.
+int streams_alive();
+}  // namespace sd_emu
 cudaError_t cudaMalloc(void** p, size_t bytes);
 template <class T>
 cudaError_t cudaMalloc(T** p, size_t bytes) {

@@ -1,0 +1,187 @@
+// Pieces shared by the batch rules on the GPU (dreamcomp.cu, krotov.cu): the product of a
+// minibatch with the weights (cuBLAS when it is found at run time, else the module's own
+// tiled kernel), and an epoch replayed as a CUDA graph so that the 3 to 5 launches per
+// minibatch cost one launch per epoch.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "batch_cuda.hpp"
+#include "block_reduce.cuh"
+#include "cublas_api.hpp"
+#include "cuda_common.hpp"
+
+namespace sd {
+namespace cuda {
+
+// ------------------------------------------------------------------ own GEMM kernel
+constexpr int kGemmTile = 64, kGemmK = 16, kGemmThreads = 256, kGemmPad = kGemmTile + 1;
+
+/// C[r, c] = sum_k A[r, k] Bm[c, k] for r < rows, c < cols (all row-major, K contiguous):
+/// 64 x 64 tiles of C per block, 16 values of k at a time through shared memory (stored k
+/// major with a padded stride, so that neither the stores nor the reads conflict), each
+/// thread 4 x 4 outputs spaced 16 apart. Accumulates in T in increasing k.
+template <class T>
+__global__ void __launch_bounds__(kGemmThreads) gemm_nt_kernel(int rows, int cols, int K, const T* __restrict__ A,
+                                                               const T* __restrict__ Bm, T* __restrict__ C) {
+    SD_DYNAMIC_SMEM(T, sm);
+    T* As = sm;                      // [kGemmK][kGemmPad]
+    T* Bs = sm + kGemmK * kGemmPad;  // [kGemmK][kGemmPad]
+    const int tid = threadIdx.x, tr = tid / 16, tc = tid % 16;
+    const int r0 = blockIdx.y * kGemmTile, c0 = blockIdx.x * kGemmTile;
+    T acc[4][4];
+    for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
+    for (int k0 = 0; k0 < K; k0 += kGemmK) {
+        for (int l = 0; l < kGemmTile * kGemmK / kGemmThreads; ++l) {
+            const int e = tid + kGemmThreads * l, row = e / kGemmK, kk = e % kGemmK, gk = k0 + kk;
+            const int gr = r0 + row, gc = c0 + row;
+            As[kk * kGemmPad + row] = (gr < rows && gk < K) ? A[(size_t)gr * K + gk] : T(0);
+            Bs[kk * kGemmPad + row] = (gc < cols && gk < K) ? Bm[(size_t)gc * K + gk] : T(0);
+        }
+        __syncthreads();
+        for (int kk = 0; kk < kGemmK; ++kk) {
+            T a[4], b[4];
+            for (int i = 0; i < 4; ++i) a[i] = As[kk * kGemmPad + tr + 16 * i];
+            for (int j = 0; j < 4; ++j) b[j] = Bs[kk * kGemmPad + tc + 16 * j];
+            for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 4; ++j) acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+    for (int i = 0; i < 4; ++i) {
+        const int r = r0 + tr + 16 * i;
+        if (r >= rows) continue;
+        for (int j = 0; j < 4; ++j) {
+            const int c = c0 + tc + 16 * j;
+            if (c < cols) C[(size_t)r * cols + c] = acc[i][j];
+        }
+    }
+}
+
+/// The minibatch product C (rows, cols) = A (rows, K) Bm (cols, K)^T, row-major, on a stream.
+template <class T>
+class Gemm {
+public:
+    /// kind GEMM_AUTO: cuBLAS when one of `libs` loads, else the own kernel; GEMM_CUBLAS
+    /// requires cuBLAS (std::invalid_argument when none loads); GEMM_KERNEL the own kernel.
+    Gemm(int kind, const std::vector<std::string>& libs) {
+        if (kind != GEMM_KERNEL) {
+            const CublasApi& api = cublas_api(libs);
+            if (api.ok()) {
+                api_ = &api;
+                // one handle per host thread, kept for the life of the process: creating one
+                // costs milliseconds, and destroying it at exit races the driver's teardown
+                thread_local CublasApi::Handle handle = nullptr;
+                if (!handle && api.create(&handle) != 0) {
+                    handle = nullptr;
+                    throw std::runtime_error("cublasCreate failed (cuBLAS: " + api.where + ")");
+                }
+                handle_ = handle;
+            } else if (kind == GEMM_CUBLAS) {
+                throw std::invalid_argument("gemm='cublas' but " + api.where);
+            }
+        }
+    }
+
+    bool uses_cublas() const { return api_ != nullptr; }
+
+    void operator()(cudaStream_t s, int rows, int cols, int K, const T* A, const T* Bm, T* C) const {
+        if (rows <= 0 || cols <= 0) return;
+        if (api_) {
+            // cuBLAS is column-major: there C is C^T (cols x rows, ld cols), Bm is a K x cols
+            // matrix and A a K x rows one, so C^T = Bm^T A is gemm(T, N, cols, rows, K)
+            const T one = T(1), zero = T(0);
+            int st = api_->set_stream(handle_, reinterpret_cast<void*>(s));
+            if (st == 0) {
+                if constexpr (sizeof(T) == 4)
+                    st = api_->sgemm(handle_, kCublasOpT, kCublasOpN, cols, rows, K, &one, Bm, K, A, K, &zero, C, cols);
+                else
+                    st = api_->dgemm(handle_, kCublasOpT, kCublasOpN, cols, rows, K, &one, Bm, K, A, K, &zero, C, cols);
+            }
+            if (st != 0) throw std::runtime_error("cuBLAS gemm failed with status " + std::to_string(st));
+            return;
+        }
+        const dim3 grid((cols + kGemmTile - 1) / kGemmTile, (rows + kGemmTile - 1) / kGemmTile);
+        SD_LAUNCH_ON(gemm_nt_kernel<T>, grid, kGemmThreads, 2 * kGemmK * kGemmPad * sizeof(T), s)(rows, cols, K, A,
+                                                                                                  Bm, C);
+        check(cudaGetLastError(), "gemm kernel launch");
+    }
+
+private:
+    const CublasApi* api_ = nullptr;
+    CublasApi::Handle handle_ = nullptr;
+};
+
+// ---------------------------------------------------------------------- epoch graph
+/// Runs enqueue() (the work of one epoch on stream s) directly, or, with use_graph, captures
+/// it once as a CUDA graph and replays the graph for every later epoch. The per-epoch
+/// inputs (sample indices, learning rate) live in device buffers that the caller fills
+/// before each run, so one graph serves every epoch. If the capture fails (a library call
+/// that cannot be captured), the epochs run directly. The emulator always runs directly.
+class EpochGraph {
+public:
+    explicit EpochGraph(bool use_graph) : use_(use_graph) {}
+    EpochGraph(const EpochGraph&) = delete;
+    EpochGraph& operator=(const EpochGraph&) = delete;
+    ~EpochGraph() {
+#ifndef SD_CUDA_EMULATOR
+        if (exec_) cudaGraphExecDestroy(exec_);
+#endif
+    }
+
+    /// True once an epoch ran as a graph.
+    bool used() const { return launched_; }
+
+    template <class F>
+    void run(cudaStream_t s, F&& enqueue) {
+#ifndef SD_CUDA_EMULATOR
+        if (use_ && !tried_) {
+            tried_ = true;
+            capture(s, enqueue);
+        }
+        if (exec_) {
+            check(cudaGraphLaunch(exec_, s), "cudaGraphLaunch");
+            launched_ = true;
+            return;
+        }
+#else
+        (void)use_;
+        (void)tried_;
+#endif
+        enqueue();
+    }
+
+private:
+#ifndef SD_CUDA_EMULATOR
+    template <class F>
+    void capture(cudaStream_t s, F& enqueue) {
+        if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+            cudaGetLastError();
+            return;
+        }
+        bool ok = true;
+        try {
+            enqueue();
+        } catch (const std::exception&) {
+            ok = false;
+        }
+        cudaGraph_t g = nullptr;
+        ok = cudaStreamEndCapture(s, &g) == cudaSuccess && ok && g;
+        if (ok && cudaGraphInstantiate(&exec_, g, 0) != cudaSuccess) {
+            exec_ = nullptr;
+            ok = false;
+        }
+        if (g) cudaGraphDestroy(g);
+        if (!ok) cudaGetLastError();  // capture errors are not sticky: run directly instead
+    }
+    cudaGraphExec_t exec_ = nullptr;
+#endif
+    bool use_, tried_ = false, launched_ = false;
+};
+
+}  // namespace cuda
+}  // namespace sd

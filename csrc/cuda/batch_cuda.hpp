@@ -1,0 +1,58 @@
+// DreamComp (rule B) and Krotov-Hopfield (rule C) on the GPU: host interface of
+// csrc/cuda/dreamcomp.cu and krotov.cu, plain C++ types so that the binding file is
+// compiled by the host compiler. All arrays are host arrays, copied to the GPU and back.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sd {
+namespace cuda {
+
+/// How the minibatch product runs.
+enum GemmKind { GEMM_AUTO = 0, GEMM_CUBLAS = 1, GEMM_KERNEL = 2 };
+
+struct BatchOptions {
+    int gemm = GEMM_AUTO;
+    /// cuBLAS libraries to try, in order (file names for dlopen, or paths)
+    std::vector<std::string> cublas_libs;
+    /// replay each epoch as a CUDA graph (ignored by the emulator)
+    bool graphs = true;
+};
+
+/// What a fit used.
+struct BatchRunInfo {
+    bool cublas = false;  ///< the product ran on cuBLAS (else the own kernel)
+    bool graph = false;   ///< epochs were replayed as a CUDA graph
+    std::string cublas_where;
+};
+
+/// reference.fit of rule B on W (N, Dp) in place, or, with update false, only the winners
+/// of the single batch. V (n, Dp); zeta, eta (Dp,); batches (E, nb, B) with indices in
+/// [0, n). win_out (B,) receives the last batch's winners. Throws std::runtime_error on
+/// CUDA errors, std::invalid_argument for sizes the kernels cannot take.
+template <class T>
+BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, std::int64_t n, const T* zeta,
+                           const T* eta, const std::int64_t* batches, std::int64_t E, std::int64_t nb,
+                           std::int64_t B, bool update, const BatchOptions& opt, std::int64_t* win_out);
+
+/// reference.fit of rule C on W (H, D) in place: X (n, D), batches (E, nb, B), eps[e] the
+/// learning rate of epoch e (already annealed), 2 <= k <= H.
+template <class T>
+BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::int64_t n,
+                        const std::int64_t* batches, std::int64_t E, std::int64_t nb, std::int64_t B, double p,
+                        std::int64_t k, double delta, const double* eps, double prec, const BatchOptions& opt);
+
+/// reference.ranks on the GPU: I (B, H) row-major (one row per sample), 1 <= k <= H;
+/// first, kth (B,).
+template <class T>
+void krotov_ranks(const T* I, std::int64_t B, std::int64_t H, std::int64_t k, std::int64_t* first,
+                  std::int64_t* kth);
+
+/// sign(W) |W|^(p-1) of W (rows, D), as krotov.fit computes it.
+template <class T>
+void krotov_weight_powers(const T* W, std::int64_t rows, std::int64_t D, double p, T* out);
+
+}  // namespace cuda
+}  // namespace sd

@@ -1,0 +1,203 @@
+// pybind11 bindings of the batch rules on the GPU (DreamComp, Krotov-Hopfield) in the CUDA
+// module and its emulator. Same array checks as _core's (bind_common.hpp), plus: a fit
+// requires finite weights (the GPU kernels leave the rows nobody selected alone, which is
+// the reference's result only for finite rows). Whole fits run without the GIL.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "batch_cuda.hpp"
+#include "bind_common.hpp"
+#include "cublas_api.hpp"
+
+namespace py = pybind11;
+using sd::i64;
+using sd_bind::bad_dtype;
+using sd_bind::check_batches;
+using sd_bind::check_shape;
+using sd_bind::get_ptr;
+using sd_bind::is_f32;
+using sd_bind::is_f64;
+
+namespace {
+
+sd::cuda::BatchOptions options(int gemm, const std::vector<std::string>& libs, bool graphs) {
+    if (gemm < sd::cuda::GEMM_AUTO || gemm > sd::cuda::GEMM_KERNEL)
+        throw py::value_error("gemm must be 0 (auto), 1 (cublas) or 2 (kernel)");
+    sd::cuda::BatchOptions o;
+    o.gemm = gemm;
+    o.cublas_libs = libs;
+    o.graphs = graphs;
+    return o;
+}
+
+template <class T>
+void require_finite(const T* w, i64 count, const char* name) {
+    for (i64 i = 0; i < count; ++i)
+        if (!std::isfinite(w[i]))
+            throw py::value_error(std::string(name) + " has a NaN or infinite entry; the GPU fit needs finite weights");
+}
+
+py::dict info_dict(const sd::cuda::BatchRunInfo& info) {
+    py::dict d;
+    d["gemm"] = info.cublas ? "cublas" : "kernel";
+    d["graph"] = info.graph;
+    return d;
+}
+
+/// Runs f with the C++ exceptions of the kernels' hosts turned into Python's.
+template <class F>
+auto translate(F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const std::invalid_argument& e) {
+        throw py::value_error(e.what());
+    }
+}
+
+template <class T>
+py::dict dc_fit_t(py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out,
+                  bool update, const sd::cuda::BatchOptions& opt) {
+    if (W.ndim() != 2) throw py::value_error("W must be 2-D (N, D + C)");
+    const i64 N = W.shape(0), Dp = W.shape(1);
+    if (N < 1 || Dp < 1) throw py::value_error("W must have at least one row and one column");
+    check_shape(V, "V", {-1, Dp});
+    check_shape(zeta, "zeta", {Dp});
+    check_shape(eta, "eta", {Dp});
+    T* w = get_ptr<T>(W, "W", update);
+    const T* v = get_ptr<T>(V, "V", false);
+    const T* z = get_ptr<T>(zeta, "zeta", false);
+    const T* e = get_ptr<T>(eta, "eta", false);
+    i64 nbt = 0, B = 0;
+    const i64* pb = check_batches(batches, V.shape(0), nbt, B);
+    check_shape(win_out, "win_out", {B});
+    i64* pw = get_ptr<i64>(win_out, "win_out", true);
+    if (update) require_finite(w, N * Dp, "W");
+    // batches (..., B): all leading dimensions are one epoch of nbt batches each
+    const i64 E = batches.ndim() >= 3 ? i64(batches.shape(0)) : 1, nb = E > 0 ? nbt / E : 0;
+    return translate([&] {
+        sd::cuda::BatchRunInfo info;
+        {
+            py::gil_scoped_release nogil;
+            info = sd::cuda::dreamcomp_fit<T>(w, N, Dp, v, V.shape(0), z, e, pb, E, nb, B, update, opt, pw);
+        }
+        return info_dict(info);
+    });
+}
+
+template <class T>
+py::dict kh_fit_t(py::array W, py::array X, py::array batches, double p, i64 k, double delta, py::array eps,
+                  double prec, const sd::cuda::BatchOptions& opt) {
+    if (W.ndim() != 2) throw py::value_error("W must be 2-D (n_hidden, D)");
+    const i64 H = W.shape(0), D = W.shape(1);
+    if (H < 1 || D < 1) throw py::value_error("W must have at least one row and one column");
+    check_shape(X, "X", {-1, D});
+    if (k < 2 || k > H) throw py::value_error("k must lie in [2, n_hidden], got " + std::to_string(k));
+    T* w = get_ptr<T>(W, "W", true);
+    const T* x = get_ptr<T>(X, "X", false);
+    if (batches.ndim() != 3) throw py::value_error("batches must be 3-D (epochs, n_batches, batch_size)");
+    i64 nbt = 0, B = 0;
+    const i64* pb = check_batches(batches, X.shape(0), nbt, B);
+    const i64 E = batches.shape(0), nb = batches.shape(1);
+    check_shape(eps, "eps", {E});
+    const double* pe = get_ptr<double>(eps, "eps", false);
+    require_finite(w, H * D, "W");
+    return translate([&] {
+        sd::cuda::BatchRunInfo info;
+        {
+            py::gil_scoped_release nogil;
+            info = sd::cuda::krotov_fit<T>(w, H, D, x, X.shape(0), pb, E, nb, B, p, k, delta, pe, prec, opt);
+        }
+        return info_dict(info);
+    });
+}
+
+template <class T>
+void kh_ranks_t(py::array I, i64 k, py::array first, py::array kth) {
+    if (I.ndim() != 2) throw py::value_error("I must be 2-D (B, H)");
+    const i64 B = I.shape(0), H = I.shape(1);
+    if (k < 1 || k > H) throw py::value_error("k must lie in [1, H], got " + std::to_string(k));
+    const T* pi = get_ptr<T>(I, "I", false);
+    check_shape(first, "first", {B});
+    check_shape(kth, "kth", {B});
+    i64* pf = get_ptr<i64>(first, "first", true);
+    i64* pk = get_ptr<i64>(kth, "kth", true);
+    translate([&] {
+        py::gil_scoped_release nogil;
+        sd::cuda::krotov_ranks<T>(pi, B, H, k, pf, pk);
+        return 0;
+    });
+}
+
+template <class T>
+void kh_powers_t(py::array W, double p, py::array out) {
+    if (W.ndim() != 2) throw py::value_error("W must be 2-D");
+    check_shape(out, "out", {W.shape(0), W.shape(1)});
+    const T* w = get_ptr<T>(W, "W", false);
+    T* o = get_ptr<T>(out, "out", true);
+    py::gil_scoped_release nogil;
+    sd::cuda::krotov_weight_powers<T>(w, W.shape(0), W.shape(1), p, o);
+}
+
+}  // namespace
+
+void bind_batch_cuda(py::module_& m) {
+    m.def(
+        "dreamcomp_fit",
+        [](py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out, bool update,
+           int gemm, const std::vector<std::string>& cublas_libs, bool graphs) {
+            const sd::cuda::BatchOptions opt = options(gemm, cublas_libs, graphs);
+            if (is_f32(W)) return dc_fit_t<float>(W, V, batches, zeta, eta, win_out, update, opt);
+            if (is_f64(W)) return dc_fit_t<double>(W, V, batches, zeta, eta, win_out, update, opt);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("V").noconvert(), py::arg("batches").noconvert(),
+        py::arg("zeta").noconvert(), py::arg("eta").noconvert(), py::arg("win_out").noconvert(), py::arg("update"),
+        py::arg("gemm") = 0, py::arg("cublas_libs") = std::vector<std::string>(), py::arg("graphs") = true,
+        "Rule B on the GPU: W (N, D + C) trained in place on V[batches] (update) or only the winners of one batch;\n"
+        "win_out (B,) gets the last batch's winners. Returns {'gemm': 'cublas' | 'kernel', 'graph': bool}.");
+    m.def(
+        "krotov_fit",
+        [](py::array W, py::array X, py::array batches, double p, i64 k, double delta, py::array eps, double prec,
+           int gemm, const std::vector<std::string>& cublas_libs, bool graphs) {
+            const sd::cuda::BatchOptions opt = options(gemm, cublas_libs, graphs);
+            if (is_f32(W)) return kh_fit_t<float>(W, X, batches, p, k, delta, eps, prec, opt);
+            if (is_f64(W)) return kh_fit_t<double>(W, X, batches, p, k, delta, eps, prec, opt);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("X").noconvert(), py::arg("batches").noconvert(), py::arg("p"),
+        py::arg("k"), py::arg("delta"), py::arg("eps").noconvert(), py::arg("prec"), py::arg("gemm") = 0,
+        py::arg("cublas_libs") = std::vector<std::string>(), py::arg("graphs") = true,
+        "Rule C on the GPU: W (H, D) trained in place on X[batches] (E, nb, B), eps (E,) float64 per epoch.\n"
+        "Returns {'gemm': 'cublas' | 'kernel', 'graph': bool}.");
+    m.def(
+        "krotov_ranks",
+        [](py::array I, i64 k, py::array first, py::array kth) {
+            if (is_f32(I)) return kh_ranks_t<float>(I, k, first, kth);
+            if (is_f64(I)) return kh_ranks_t<double>(I, k, first, kth);
+            bad_dtype("I", I);
+        },
+        py::arg("I").noconvert(), py::arg("k"), py::arg("first").noconvert(), py::arg("kth").noconvert(),
+        "First and k-th unit of every row of I (B, H) on the GPU (value descending, ties to the lower index, NaN last).");
+    m.def(
+        "krotov_weight_powers",
+        [](py::array W, double p, py::array out) {
+            if (is_f32(W)) return kh_powers_t<float>(W, p, out);
+            if (is_f64(W)) return kh_powers_t<double>(W, p, out);
+            bad_dtype("W", W);
+        },
+        py::arg("W").noconvert(), py::arg("p"), py::arg("out").noconvert(), "sign(W) |W|^(p-1) on the GPU into out.");
+    m.def(
+        "cublas_status",
+        [](const std::vector<std::string>& libs) {
+            const sd::cuda::CublasApi& api = sd::cuda::cublas_api(libs);
+            return py::make_tuple(api.ok(), api.where);
+        },
+        py::arg("cublas_libs"),
+        "(found, where): whether cuBLAS loads from the first usable of cublas_libs (decided once per process).");
+}

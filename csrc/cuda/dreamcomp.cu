@@ -1,0 +1,161 @@
+// Rule B, DreamComp (ALGORITHMS.md part B; sparsedream_fast/dreamcomp/reference.py), on the
+// GPU. Per epoch: the epoch's samples gathered in batch order (one kernel); per minibatch:
+//   1. S = V_b W^T (B, N), cuBLAS or the own GEMM kernel (batch_common.cuh), in W's dtype;
+//   2. a block per sample: its winner, argmax_n S[b, n] as np.argmax picks it (first NaN,
+//      else first maximum), and its drive;
+//   3. a block per sample b whose winner n has no earlier sample in the batch: n's samples
+//      in sample order (ordered compaction), U = (sum of them) * (1 / count),
+//      s = sum_b drive_b * (1 / count), W_n += (U - s * (W_n / zeta)) * eta.
+// Neurons that won nothing are not touched: the reference adds exactly 0 to them when W
+// is finite, which the wrapper requires of a fit. The whole epoch is one CUDA graph.
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <stdexcept>
+
+#include "batch_common.cuh"
+
+namespace sd {
+namespace cuda {
+namespace {
+
+constexpr int kDcThreads = 256;
+
+/// np.argmax's order: a NaN before everything (the first NaN wins), then the larger value,
+/// then the lower index.
+template <class T>
+__device__ __forceinline__ bool argmax_before(T v1, int i1, T v2, int i2) {
+    if (i1 == kNone) return false;
+    if (i2 == kNone) return true;
+    const bool n1 = v1 != v1, n2 = v2 != v2;
+    if (n1 || n2) return n1 && (!n2 || i1 < i2);
+    return v1 > v2 || (v1 == v2 && i1 < i2);
+}
+
+/// Block b: the winner of sample b over the row S[b, :N], and its drive.
+template <class T>
+__global__ void __launch_bounds__(kDcThreads) dc_winner_kernel(const T* __restrict__ S, int N, int* __restrict__ win,
+                                                              T* __restrict__ drive) {
+    SD_DYNAMIC_SMEM(T, red_v);
+    int* red_i = reinterpret_cast<int*>(red_v + 32);
+    const T* row = S + (size_t)blockIdx.x * N;
+    T bv = T(0);
+    int bi = kNone;
+    for (int n = threadIdx.x; n < N; n += blockDim.x) {
+        const T v = row[n];
+        if (argmax_before(v, n, bv, bi)) {
+            bv = v;
+            bi = n;
+        }
+    }
+    const auto order = [](T a, int i, T b, int j) { return argmax_before(a, i, b, j); };
+    const Best<T> best = block_best_by(bv, bi, order, red_v, red_i);
+    if (threadIdx.x == 0) {
+        win[blockIdx.x] = best.idx;
+        drive[blockIdx.x] = best.v;
+    }
+}
+
+/// Block b: if b is the first sample of its winner n in the batch, n's update from all of
+/// n's samples. P: the batch's samples (B, Dp). Shared memory: B ints of sample list, 2 ints.
+template <class T>
+__global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W, int Dp, const T* __restrict__ P, int B,
+                                                              const int* __restrict__ win, const T* __restrict__ drive,
+                                                              const T* __restrict__ zeta, const T* __restrict__ eta) {
+    SD_DYNAMIC_SMEM(int, list);
+    int* flag = list + B;
+    const int b = blockIdx.x, n = win[b];
+    bool earlier = false;
+    for (int j = threadIdx.x; j < b; j += blockDim.x) earlier |= win[j] == n;
+    if (block_any(earlier, flag)) return;  // the block of n's first sample does it
+    const int c = block_collect(b, B, [&](int j) { return win[j] == n ? 1 : 0; }, list, nullptr, flag + 1);
+    const T m = T(1) / T(c);  // the reference's row of M: 1 / max(1, count)
+    T s = drive[list[0]] * m;
+    for (int l = 1; l < c; ++l) s += drive[list[l]] * m;
+    T* w = W + (size_t)n * Dp;
+    for (int j = threadIdx.x; j < Dp; j += blockDim.x) {
+        T U = P[(size_t)list[0] * Dp + j];
+        for (int l = 1; l < c; ++l) U = U + P[(size_t)list[l] * Dp + j];
+        if (c > 1) U = U * m;
+        const T x = w[j];
+        w[j] = x + (U - s * (x / zeta[j])) * eta[j];
+    }
+}
+
+size_t update_smem(std::int64_t B) { return size_t(B + 2) * sizeof(int); }
+
+}  // namespace
+
+template <class T>
+BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, std::int64_t n, const T* zeta,
+                           const T* eta, const std::int64_t* batches, std::int64_t E, std::int64_t nb,
+                           std::int64_t B, bool update, const BatchOptions& opt, std::int64_t* win_out) {
+    BatchRunInfo info;
+    if (E <= 0 || nb <= 0 || B <= 0) return info;
+    if (N >= INT_MAX || Dp >= INT_MAX || B * nb >= INT_MAX || N * B >= (std::int64_t(1) << 40))
+        throw std::invalid_argument("DreamComp on the GPU: sizes beyond 2^31 neurons, inputs or samples per epoch");
+    int optin = 0, dev = 0;
+    check(cudaGetDevice(&dev), "cudaGetDevice");
+    check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
+    if (update_smem(B) > size_t(optin))
+        throw std::invalid_argument("DreamComp on the GPU: batch_size " + std::to_string(B) + " is over the limit of " +
+                                    std::to_string(optin / 4 - 2) + " of this GPU's shared memory");
+    if (update_smem(B) > 48 * 1024)
+        check(cudaFuncSetAttribute(dc_update_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(update_smem(B))),
+              "cudaFuncSetAttribute");
+
+    Stream st;
+    const Gemm<T> gemm(opt.gemm, opt.cublas_libs);
+    info.cublas = gemm.uses_cublas();
+    const std::int64_t per_epoch = nb * B;
+    DevBuf dW(N * Dp * sizeof(T)), dV(n * Dp * sizeof(T)), dZ(Dp * sizeof(T)), dE(Dp * sizeof(T));
+    DevBuf dIdx(per_epoch * sizeof(long long)), dP(per_epoch * Dp * sizeof(T)), dS(B * N * sizeof(T));
+    DevBuf dWin(B * sizeof(int)), dDrive(B * sizeof(T));
+    upload(dW, W, N * Dp);
+    upload(dV, V, n * Dp);
+    upload(dZ, zeta, Dp);
+    upload(dE, eta, Dp);
+
+    const int iN = int(N), iDp = int(Dp), iB = int(B);
+    const int gather_blocks = int(std::min<std::int64_t>((per_epoch * Dp + kDcThreads - 1) / kDcThreads, 65535));
+    auto epoch = [&] {
+        SD_LAUNCH_ON(gather_rows_kernel<T>, gather_blocks, kDcThreads, 0, st.s)(dV.as<T>(), dIdx.as<long long>(),
+                                                                            (long long)per_epoch, iDp, dP.as<T>());
+        for (std::int64_t i = 0; i < nb; ++i) {
+            const T* Pb = dP.as<T>() + i * B * Dp;
+            gemm(st.s, iB, iN, iDp, Pb, dW.as<T>(), dS.as<T>());
+            SD_LAUNCH_ON(dc_winner_kernel<T>, iB, kDcThreads, 32 * (sizeof(T) + sizeof(int)), st.s)(
+                dS.as<T>(), iN, dWin.as<int>(), dDrive.as<T>());
+            if (update)
+                SD_LAUNCH_ON(dc_update_kernel<T>, iB, kDcThreads, update_smem(B), st.s)(
+                    dW.as<T>(), iDp, Pb, iB, dWin.as<int>(), dDrive.as<T>(), dZ.as<T>(), dE.as<T>());
+        }
+        check(cudaGetLastError(), "DreamComp kernel launch");
+    };
+    EpochGraph graph(opt.graphs && E > 1);
+    static_assert(sizeof(long long) == sizeof(std::int64_t), "sample indices are copied as they are");
+    for (std::int64_t e = 0; e < E; ++e) {
+        check(cudaMemcpyAsync(dIdx.p, batches + e * per_epoch, per_epoch * sizeof(long long), cudaMemcpyHostToDevice,
+                              st.s),
+              "cudaMemcpy of the sample indices");
+        graph.run(st.s, epoch);
+    }
+    st.sync();
+    info.graph = graph.used();
+    std::vector<int> win(B);
+    check(cudaMemcpy(win.data(), dWin.p, B * sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy of the winners");
+    for (std::int64_t b = 0; b < B; ++b) win_out[b] = win[b];
+    if (update) check(cudaMemcpy(W, dW.p, N * Dp * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy of W");
+    return info;
+}
+
+#define SD_DC_INSTANTIATE(T)                                                                                          \
+    template BatchRunInfo dreamcomp_fit<T>(T*, std::int64_t, std::int64_t, const T*, std::int64_t, const T*, const T*, \
+                                           const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, bool,        \
+                                           const BatchOptions&, std::int64_t*);
+SD_DC_INSTANTIATE(float)
+SD_DC_INSTANTIATE(double)
+#undef SD_DC_INSTANTIATE
+
+}  // namespace cuda
+}  // namespace sd

@@ -1,0 +1,83 @@
+"""CUDA backend of rule B, DreamComp (backend ``"cuda"``): a thin wrapper over the CUDA module.
+
+The same functions and signatures as the numpy reference (``reference.py``). A whole
+``fit`` is one native call without the GIL (``csrc/cuda/dreamcomp.cu``): W, the samples and
+the batches go to the GPU once; per minibatch the product ``S = V_b W^T`` runs on cuBLAS
+(when it loads; ``GEMM``) or the module's own GEMM kernel, then one kernel picks every
+sample's winner and one updates the winners; every epoch after the first is replayed as a
+CUDA graph (``GRAPHS``).
+
+Numerics: the winners are the argmax of the product in W's dtype, as the reference's (no
+float64 screening as on the CPU backends: near ties within float32 rounding may go either
+way in float32, as between two BLAS libraries). A winner's samples are summed in sample
+order, the element-wise update is the reference's expression (nvcc may fuse a multiply and
+an add into one rounding). A fit needs finite weights (ValueError otherwise).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._arrays import as_c as _c, float_dtype as _dtype
+from .._backends import cuda_module
+from .._gpu_gemm import gemm_args
+
+__all__ = ["GEMM", "GRAPHS", "winners", "batch_update", "fit"]
+
+#: The minibatch product: "auto" (cuBLAS when it loads, else the own kernel), "cublas", "kernel".
+GEMM = "auto"
+#: Replay each epoch after the first as a CUDA graph.
+GRAPHS = True
+
+
+def _call(W, V, batches, zeta, eta, update):
+    dt = _dtype(W)
+    Ww = _c(W, dt)
+    batches = _c(np.asarray(batches, np.int64), np.int64)
+    win = np.zeros(batches.shape[-1] if batches.ndim else 0, np.int64)
+    info = cuda_module().dreamcomp_fit(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), win, bool(update),
+                                       **gemm_args(GEMM, GRAPHS))
+    if update and Ww is not W:
+        W[...] = Ww
+    return win, info
+
+
+def _fit_info(W, V, batches, zeta, eta) -> dict:
+    """``fit``; returns what it used: {"gemm": "cublas" | "kernel", "graph": bool}."""
+    return _call(W, V, batches, zeta, eta, True)[1]
+
+
+def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> None:
+    """Train on ``V[batches[e, i]]`` for every epoch e and batch i, in place.
+
+    Parameters
+    ----------
+    W : ndarray of shape (N, D + C), float32 or float64, finite, updated in place
+    V : ndarray of shape (n, D + C), the extended samples
+    batches : ndarray of shape (E, n_batches, B), int64
+    zeta, eta : ndarrays of shape (D + C,), reconstruction weights and learning rates
+    """
+    _call(W, V, batches, zeta, eta, True)
+
+
+def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> np.ndarray:
+    """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64."""
+    V = np.asarray(V)
+    return _call(W, V, np.arange(V.shape[0], dtype=np.int64).reshape(1, 1, -1), zeta, eta, True)[0]
+
+
+def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """The winner of every row b of V: ``argmax_n (W V^T)[n, b]`` in W's dtype, as
+    ``np.argmax`` picks it (the first NaN, else the first maximum).
+
+    Parameters
+    ----------
+    W : ndarray of shape (N, D + C); V : ndarray of shape (B, D + C)
+
+    Returns
+    -------
+    ndarray of shape (B,), int64
+    """
+    V = np.asarray(V)
+    dt = _dtype(W)
+    zero = np.zeros(np.shape(W)[1], dt)
+    return _call(W, V, np.arange(V.shape[0], dtype=np.int64).reshape(1, 1, -1), zero + 1, zero, False)[0]
