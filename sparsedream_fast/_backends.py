@@ -3,8 +3,9 @@
 Backends: ``numpy`` (the reference, always there), ``cpp`` (the compiled extension
 ``sparsedream_fast._core``), ``numba`` (JIT-compiled CPU kernels), ``cuda`` (the optional
 compiled module ``sparsedream_fast._cuda`` plus a visible GPU). Rules implemented by only
-some backends resolve through :func:`rule_module` (DreamComp and KrotovHopfield: cpp,
-numba, numpy; their cpp kernels take scipy's BLAS at run time, see ``_blas.py``).
+some backends resolve through :func:`rule_module` (DreamComp and KrotovHopfield: their cpp
+kernels take scipy's BLAS at run time, see ``_blas.py``; their cuda kernels cuBLAS, see
+``_gpu_gemm.py``).
 """
 from __future__ import annotations
 
@@ -107,7 +108,7 @@ def _probe_cuda() -> BackendInfo:
         return BackendInfo("cuda", True, "CPU emulator of the CUDA kernels (sparsedream_fast._cuda_emu, "
                            "tests only)")
     return BackendInfo("cuda", True, f"{n} GPU(s) visible ({cuda.device_name(0)}); CUDA kernels: "
-                       "SparseDream (rule A), TNN columns (rule D); DreamComp and KrotovHopfield not yet")
+                       "SparseDream (rule A), DreamComp (B), KrotovHopfield (C), TNN columns (D)")
 
 
 @lru_cache(maxsize=None)

@@ -30,12 +30,20 @@ import pytest
 import sparsedream_fast as sdf
 from sparsedream_fast.dreamcomp import reference as dc_ref
 from sparsedream_fast.krotov import reference as kh_ref
+from testing import CUDA_EMULATED
 
 _AVAILABLE = {n: i for n, i in sdf.backends().items() if n != "numpy"}
-#: the fast backends of rules B and C, each skipped with its reason when absent here
-BACKENDS = [pytest.param(n, marks=() if _AVAILABLE.get(n) is not None and _AVAILABLE[n].available
-                         else pytest.mark.skip(reason=f"{n}: not available"), id=n)
-            for n in ("cpp", "numba")]
+
+
+def _usable(n):
+    return (n == "cuda" and CUDA_EMULATED) or (_AVAILABLE.get(n) is not None and _AVAILABLE[n].available)
+
+
+#: the fast backends of rules B and C, each skipped with its reason when absent here (cuda
+#: runs on the CPU emulator of its kernels where there is no GPU, see conftest.py)
+BACKENDS = [pytest.param(n, marks=() if _usable(n) else pytest.mark.skip(reason=f"{n}: {_AVAILABLE[n].reason}"),
+                         id=n)
+            for n in ("cpp", "numba", "cuda")]
 DTYPES = ["float64", "float32"]
 #: both dtypes, with and without the screening
 MODES = [("float64", True), ("float64", False), ("float32", True), ("float32", False)]
@@ -46,18 +54,26 @@ def tol(dtype):
     return dict(rtol=1e-9, atol=1e-12) if np.dtype(dtype) == np.float64 else dict(rtol=1e-4, atol=1e-6)
 
 
-def dc_mod(backend, screen=True, monkeypatch=None):
-    mod = importlib.import_module(f"sparsedream_fast.dreamcomp._{backend}")
-    if monkeypatch is not None and hasattr(mod, "SCREEN"):
+def _with_screen(mod, screen, monkeypatch, optional):
+    """mod with its SCREEN set; a backend without screening (cuda: always the product in W's
+    dtype, the *-gemm cases) skips the screened cases unless the test runs either way."""
+    if monkeypatch is None:
+        return mod
+    if hasattr(mod, "SCREEN"):
         monkeypatch.setattr(mod, "SCREEN", screen)
+    elif screen and not optional:
+        pytest.skip("no float64 screening on this backend: its only mode is the *-gemm case")
     return mod
 
 
-def kh_mod(backend, screen=True, monkeypatch=None):
-    mod = importlib.import_module(f"sparsedream_fast.krotov._{backend}")
-    if monkeypatch is not None and hasattr(mod, "SCREEN"):
-        monkeypatch.setattr(mod, "SCREEN", screen)
-    return mod
+def dc_mod(backend, screen=True, monkeypatch=None, optional=False):
+    return _with_screen(importlib.import_module(f"sparsedream_fast.dreamcomp._{backend}"), screen, monkeypatch,
+                        optional)
+
+
+def kh_mod(backend, screen=True, monkeypatch=None, optional=False):
+    return _with_screen(importlib.import_module(f"sparsedream_fast.krotov._{backend}"), screen, monkeypatch,
+                        optional)
 
 
 def full_products(mod, *args, **kw):
@@ -165,7 +181,7 @@ def test_dreamcomp_screening_falls_back(backend, dtype, monkeypatch):
     multiples of 1/16 and 1/4 (every sum exact), so that every BLAS ties them: on random
     values a BLAS may round equal rows differently (OpenBLAS's edge kernels do), and the
     reference's float32 winner among them is then an accident of its BLAS."""
-    mod = dc_mod(backend, True, monkeypatch)
+    mod = dc_mod(backend, True, monkeypatch, optional=True)
     V, zeta, eta, W0, _ = _dc_case(dtype)
     Vx = (np.round(V * 4) / 4).astype(dtype)
     cases = [(np.tile(np.round(W0[:1] * 16) / 16, (30, 1)).astype(dtype), Vx)]
@@ -304,7 +320,7 @@ def test_krotov_ties_and_near_ties(backend, dtype, screen, monkeypatch):
 def test_krotov_screening_falls_back(backend, dtype, monkeypatch):
     """As for DreamComp: huge weights, and all units equal (every unit a candidate; exact
     values, as there)."""
-    mod = kh_mod(backend, True, monkeypatch)
+    mod = kh_mod(backend, True, monkeypatch, optional=True)
     X, W0, _ = _kh_case(dtype, H=40)
     cases = [(np.tile(np.round(W0[:1] * 16) / 16, (40, 1)).astype(dtype), (np.round(X * 4) / 4).astype(dtype))]
     if dtype == "float64":  # float32 would overflow
@@ -362,7 +378,7 @@ def test_krotov_auto_prefers_fastest():
 def test_results_independent_of_blas_threads(backend, dtype, monkeypatch):
     """With the screening the results do not depend on the BLAS threads (OpenBLAS's gemm
     itself changes with them at these sizes): 1 thread == 2 threads, bitwise."""
-    dmod, kmod = dc_mod(backend, True, monkeypatch), kh_mod(backend, True, monkeypatch)
+    dmod, kmod = dc_mod(backend, True, monkeypatch, True), kh_mod(backend, True, monkeypatch, True)
     if not hasattr(dmod, "BLAS_THREADS"):
         pytest.skip(f"{backend} has no BLAS_THREADS")
     V, zeta, eta, W0, rng = _dc_case(dtype, n=400, N=300)

@@ -114,7 +114,7 @@ def test_dreamcomp_classifies_digits():
     (dict(y=np.array([0.5, 1, 2])), "integer class labels"),
     (dict(X=np.array([[np.nan] * 36] * 3)), "NaN"),
     (dict(batch_size=10), "larger than the number of samples"),
-    (dict(backend="cuda"), "no 'cuda' backend yet|not available"),
+    (dict(backend="tpu"), "unknown backend 'tpu'"),
     (dict(init=np.zeros((4, 36))), r"init array must have shape \(N, D \+ C\) = \(4, 40\), got \(4, 36\)"),
     (dict(init=np.full((4, 40), np.nan)), "init array must be finite"),
 ])

@@ -46,8 +46,9 @@ class DreamComp(ParamsMixin):
         Uniform range of the initial weights (seed 002: (0, 1)) or the weights themselves.
     grid : (int, int) or None
     dtype : {"float32", "float64"}
-    backend : {"auto", "cpp", "numba", "numpy"}
-        "auto": the first usable of cpp, numba, numpy.
+    backend : {"auto", "cpp", "numba", "numpy", "cuda"}
+        "auto": the first usable of cpp, numba, numpy; "cuda" only when asked for (the GPU
+        pays off from a few thousand neurons; see ``dreamcomp/_cuda.py`` for its numerics).
     seed : int or None
 
     Attributes

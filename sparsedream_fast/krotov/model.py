@@ -42,7 +42,10 @@ class KrotovHopfield(ParamsMixin):
         the raw currents I.
     prec : float
         Guard of the normalisation by the largest update (seed: 1e-30).
-    dtype, backend, seed : as in ``SparseDream``
+    dtype, seed : as in ``SparseDream``
+    backend : {"auto", "cpp", "numba", "numpy", "cuda"}
+        "auto": the first usable of cpp, numba, numpy; "cuda" only when asked for (see
+        ``krotov/_cuda.py`` for its numerics).
 
     Attributes
     ----------
