@@ -91,6 +91,41 @@ def test_krotov_fit_many_epochs(gemm, dtype):
     np.testing.assert_allclose(W, Wr, **tol(dtype))
 
 
+@pytest.mark.parametrize("screen", [True, False])
+@pytest.mark.parametrize("gemm", GEMMS, indirect=True)
+def test_float32_near_tie_below_tf32_resolution(gemm, screen, monkeypatch):
+    """Row 9 = row 2 (all ones) but 1 + 2^-12 on pixel 7 and 1 - 2^-13 on pixel 8 (lit at
+    0.25 everywhere): exactly, 9 wins wherever pixel 7 is lit (by 2^-12 - 2^-15); in TF32
+    (10 mantissa bits, which the screened cuBLAS product uses; the emulator's cuBLAS
+    truncates as the tensor cores may) 1 + 2^-12 is 1 and 1 - 2^-13 is 1 - 2^-11, so 2 leads
+    everywhere. The screening's bound must keep 9 a candidate and the float64 check pick it;
+    without the screening the product is plain float32, which sees the difference."""
+    monkeypatch.setattr(dcc, "SCREEN", screen)
+    rng = np.random.default_rng(3)
+    D, C, N, B = 32, 2, 12, 16
+    X = rng.integers(0, 5, (B, D)) / 4.0
+    X[:, 7] = np.arange(B) % 3 > 0
+    X[:, 8] = 0.25
+    V = dcr.extend(X, np.arange(B) % C, C, "float32")
+    W = (rng.integers(0, 2, (N, D + C)) / 16.0).astype("float32")
+    W[[2, 9]] = 1.0
+    W[9, 7] = np.float32(1 + 2.0 ** -12)
+    W[9, 8] = np.float32(1 - 2.0 ** -13)
+    zeta, eta = dcr.synapse_vectors(D, C, 10.0, 0.01, 0.05, "float32")
+    want = np.where(X[:, 7] > 0, 9, 2)
+    np.testing.assert_array_equal(dcc.winners(W, V), want)
+    np.testing.assert_array_equal(np.argmax(W @ V.T, axis=0), want)  # the reference's float32 product agrees
+    Wf, Wr = W.copy(), W.copy()
+    info = dcc._fit_info(Wf, V, one_batch(B), zeta, eta)
+    assert info["screened"] == screen and info["tf32"] == (screen and gemm == "cublas")
+    dcr.fit(Wr, V, one_batch(B), zeta, eta)
+    np.testing.assert_allclose(Wf, Wr, **tol("float32"))
+
+
+def one_batch(n):
+    return np.arange(n, dtype=np.int64).reshape(1, 1, -1)
+
+
 def test_ranks_with_k_equal_to_the_number_of_units():
     """k = H: the last unit in the order (every round of the selection used)."""
     rng = np.random.default_rng(3)

@@ -4,6 +4,7 @@
 // minibatch cost one launch per epoch.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -88,14 +89,20 @@ public:
     }
 
     bool uses_cublas() const { return api_ != nullptr; }
+    /// Largest relative error of one input as the product sees it (TF32 truncates 13 bits).
+    static double input_rounding(bool tf32_used) { return tf32_used && sizeof(T) == 4 ? std::ldexp(1.0, -10) : 0.0; }
 
-    void operator()(cudaStream_t s, int rows, int cols, int K, const T* A, const T* Bm, T* C) const {
+    /// tf32: float32 products on tensor cores with inputs rounded to TF32 (cuBLAS only; the
+    /// caller bounds the error, see dreamcomp.cu); ignored for float64 and the own kernel.
+    void operator()(cudaStream_t s, int rows, int cols, int K, const T* A, const T* Bm, T* C, bool tf32 = false) const {
         if (rows <= 0 || cols <= 0) return;
         if (api_) {
             // cuBLAS is column-major: there C is C^T (cols x rows, ld cols), Bm is a K x cols
             // matrix and A a K x rows one, so C^T = Bm^T A is gemm(T, N, cols, rows, K)
             const T one = T(1), zero = T(0);
             int st = api_->set_stream(handle_, reinterpret_cast<void*>(s));
+            // the handle is shared by this thread's calls: set the mode every time
+            if (st == 0) st = api_->set_math_mode(handle_, tf32 && sizeof(T) == 4 ? kCublasTf32Math : kCublasDefaultMath);
             if (st == 0) {
                 if constexpr (sizeof(T) == 4)
                     st = api_->sgemm(handle_, kCublasOpT, kCublasOpN, cols, rows, K, &one, Bm, K, A, K, &zero, C, cols);

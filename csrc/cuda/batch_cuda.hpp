@@ -19,12 +19,17 @@ struct BatchOptions {
     std::vector<std::string> cublas_libs;
     /// replay each epoch as a CUDA graph (ignored by the emulator)
     bool graphs = true;
+    /// DreamComp float32: products in TF32 on cuBLAS (float32 on the own kernel), winners
+    /// confirmed by float64 dot products of the candidates the error bound leaves
+    bool screen = false;
 };
 
 /// What a fit used.
 struct BatchRunInfo {
     bool cublas = false;  ///< the product ran on cuBLAS (else the own kernel)
     bool graph = false;   ///< epochs were replayed as a CUDA graph
+    bool screened = false;  ///< winners confirmed in float64 (DreamComp float32)
+    bool tf32 = false;      ///< the float32 products ran in TF32
     std::string cublas_where;
 };
 

@@ -26,13 +26,14 @@ using sd_bind::is_f64;
 
 namespace {
 
-sd::cuda::BatchOptions options(int gemm, const std::vector<std::string>& libs, bool graphs) {
+sd::cuda::BatchOptions options(int gemm, const std::vector<std::string>& libs, bool graphs, bool screen = false) {
     if (gemm < sd::cuda::GEMM_AUTO || gemm > sd::cuda::GEMM_KERNEL)
         throw py::value_error("gemm must be 0 (auto), 1 (cublas) or 2 (kernel)");
     sd::cuda::BatchOptions o;
     o.gemm = gemm;
     o.cublas_libs = libs;
     o.graphs = graphs;
+    o.screen = screen;
     return o;
 }
 
@@ -47,6 +48,8 @@ py::dict info_dict(const sd::cuda::BatchRunInfo& info) {
     py::dict d;
     d["gemm"] = info.cublas ? "cublas" : "kernel";
     d["graph"] = info.graph;
+    d["screened"] = info.screened;
+    d["tf32"] = info.tf32;
     return d;
 }
 
@@ -77,7 +80,7 @@ py::dict dc_fit_t(py::array W, py::array V, py::array batches, py::array zeta, p
     const i64* pb = check_batches(batches, V.shape(0), nbt, B);
     check_shape(win_out, "win_out", {B});
     i64* pw = get_ptr<i64>(win_out, "win_out", true);
-    if (update) require_finite(w, N * Dp, "W");
+    if (update || opt.screen) require_finite(w, N * Dp, "W");
     // batches (..., B): all leading dimensions are one epoch of nbt batches each
     const i64 E = batches.ndim() >= 3 ? i64(batches.shape(0)) : 1, nb = E > 0 ? nbt / E : 0;
     return translate([&] {
@@ -150,8 +153,8 @@ void bind_batch_cuda(py::module_& m) {
     m.def(
         "dreamcomp_fit",
         [](py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out, bool update,
-           int gemm, const std::vector<std::string>& cublas_libs, bool graphs) {
-            const sd::cuda::BatchOptions opt = options(gemm, cublas_libs, graphs);
+           int gemm, const std::vector<std::string>& cublas_libs, bool graphs, bool screen) {
+            const sd::cuda::BatchOptions opt = options(gemm, cublas_libs, graphs, screen);
             if (is_f32(W)) return dc_fit_t<float>(W, V, batches, zeta, eta, win_out, update, opt);
             if (is_f64(W)) return dc_fit_t<double>(W, V, batches, zeta, eta, win_out, update, opt);
             bad_dtype("W", W);
@@ -159,8 +162,10 @@ void bind_batch_cuda(py::module_& m) {
         py::arg("W").noconvert(), py::arg("V").noconvert(), py::arg("batches").noconvert(),
         py::arg("zeta").noconvert(), py::arg("eta").noconvert(), py::arg("win_out").noconvert(), py::arg("update"),
         py::arg("gemm") = 0, py::arg("cublas_libs") = std::vector<std::string>(), py::arg("graphs") = true,
+        py::arg("screen") = false,
         "Rule B on the GPU: W (N, D + C) trained in place on V[batches] (update) or only the winners of one batch;\n"
-        "win_out (B,) gets the last batch's winners. Returns {'gemm': 'cublas' | 'kernel', 'graph': bool}.");
+        "win_out (B,) gets the last batch's winners. screen (float32): TF32 products on cuBLAS, winners confirmed\n"
+        "in float64 (W must be finite). Returns {'gemm': 'cublas' | 'kernel', 'graph', 'screened', 'tf32': bool}.");
     m.def(
         "krotov_fit",
         [](py::array W, py::array X, py::array batches, double p, i64 k, double delta, py::array eps, double prec,

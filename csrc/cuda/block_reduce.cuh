@@ -27,6 +27,21 @@ __device__ __forceinline__ T warp_sum(T v) {
     return v;
 }
 
+/// The block's sum of what each thread holds, every thread gets it: warp sums, then the
+/// warps' sums in warp order (a fixed order: the result does not depend on scheduling).
+/// red: 32 slots of shared memory.
+template <class T>
+__device__ T block_sum(T v, T* red) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    v = warp_sum(v);
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    T total = red[0];
+    for (int w = 1; w < nw; ++w) total += red[w];
+    __syncthreads();
+    return total;
+}
+
 /// The block's best (v, idx) under better(v1, i1, v2, i2) over what each thread proposes;
 /// every thread gets it. red_v, red_i: 32 slots of shared memory each. `better` must be a
 /// strict total order on the candidates (ties broken by index), so the result does not

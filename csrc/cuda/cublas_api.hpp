@@ -17,17 +17,20 @@ struct CublasApi {
     using Status = int;  // cublasStatus_t: 0 is CUBLAS_STATUS_SUCCESS
     Status (*create)(Handle*) = nullptr;                  // cublasCreate_v2
     Status (*set_stream)(Handle, void* stream) = nullptr;  // cublasSetStream_v2
+    Status (*set_math_mode)(Handle, int mode) = nullptr;    // cublasSetMathMode
     Status (*sgemm)(Handle, int transa, int transb, int m, int n, int k, const float* alpha, const float* A,
                     int lda, const float* B, int ldb, const float* beta, float* C, int ldc) = nullptr;
     Status (*dgemm)(Handle, int transa, int transb, int m, int n, int k, const double* alpha, const double* A,
                     int lda, const double* B, int ldb, const double* beta, double* C, int ldc) = nullptr;
     /// The library loaded, or why none was.
     std::string where;
-    bool ok() const { return create && set_stream && sgemm && dgemm; }
+    bool ok() const { return create && set_stream && set_math_mode && sgemm && dgemm; }
 };
 
 /// cublasOperation_t
 constexpr int kCublasOpN = 0, kCublasOpT = 1;
+/// cublasMath_t: float32 products as they are, or with inputs rounded to TF32 on tensor cores
+constexpr int kCublasDefaultMath = 0, kCublasTf32Math = 3;
 
 /// cuBLAS from the first of `candidates` (file names or paths) that loads and has every
 /// entry point. Loaded once per process: later calls return the first result.

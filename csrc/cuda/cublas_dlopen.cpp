@@ -23,10 +23,11 @@ const CublasApi& cublas_api(const std::vector<std::string>& candidates) {
             CublasApi a;
             a.create = reinterpret_cast<decltype(a.create)>(dlsym(lib, "cublasCreate_v2"));
             a.set_stream = reinterpret_cast<decltype(a.set_stream)>(dlsym(lib, "cublasSetStream_v2"));
+            a.set_math_mode = reinterpret_cast<decltype(a.set_math_mode)>(dlsym(lib, "cublasSetMathMode"));
             a.sgemm = reinterpret_cast<decltype(a.sgemm)>(dlsym(lib, "cublasSgemm_v2"));
             a.dgemm = reinterpret_cast<decltype(a.dgemm)>(dlsym(lib, "cublasDgemm_v2"));
             if (!a.ok()) {
-                tried += (tried.empty() ? "" : "; ") + name + ": lacks the cublas*_v2 entry points";
+                tried += (tried.empty() ? "" : "; ") + name + ": lacks some of the entry points used";
                 dlclose(lib);
                 continue;
             }

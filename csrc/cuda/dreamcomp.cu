@@ -2,14 +2,25 @@
 // GPU. Per epoch: the epoch's samples gathered in batch order (one kernel); per minibatch:
 //   1. S = V_b W^T (B, N), cuBLAS or the own GEMM kernel (batch_common.cuh), in W's dtype;
 //   2. a block per sample: its winner, argmax_n S[b, n] as np.argmax picks it (first NaN,
-//      else first maximum), and its drive;
+//      else first maximum), and its drive; or, screened (float32), the candidates whose
+//      drive can still be the largest given the product's error bound, and among them the
+//      largest float64 dot product (ties to the lower index);
 //   3. a block per sample b whose winner n has no earlier sample in the batch: n's samples
 //      in sample order (ordered compaction), U = (sum of them) * (1 / count),
 //      s = sum_b drive_b * (1 / count), W_n += (U - s * (W_n / zeta)) * eta.
+// The screening makes the float32 product cheap: on cuBLAS it runs on tensor cores in TF32
+// (inputs rounded to 10 mantissa bits), which alone would pick wrong winners in near ties.
+// |S~ - S| <= c ||w_n|| ||v_b|| with c = 2 (2 u_t + u_t^2 + (K + 2) 2^-24) (u_t = 2^-10 the
+// TF32 truncation of an input, 0 without TF32; K 2^-24 the float32 accumulation and the
+// rounding of the result; Cauchy-Schwarz for sum |w v|; a factor 2 of margin), so the
+// exact winner's upper bound S~ + e is at least every neuron's lower bound S~ - e: the
+// candidates are the neurons above the largest lower bound. Row norms of W are kept up to
+// date by the update kernel; the samples' norms are computed once per fit.
 // Neurons that won nothing are not touched: the reference adds exactly 0 to them when W
 // is finite, which the wrapper requires of a fit. The whole epoch is one CUDA graph.
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 
@@ -56,14 +67,73 @@ __global__ void __launch_bounds__(kDcThreads) dc_winner_kernel(const T* __restri
     }
 }
 
+/// Block r: the float64 norm of row r of X (rows of K values).
+template <class T>
+__global__ void __launch_bounds__(kDcThreads) row_norms_kernel(const T* __restrict__ X, int K, double* __restrict__ out) {
+    SD_DYNAMIC_SMEM(double, red);
+    const T* x = X + (size_t)blockIdx.x * K;
+    double s = 0.0;
+    for (int j = threadIdx.x; j < K; j += blockDim.x) s += double(x[j]) * double(x[j]);
+    s = block_sum(s, red);
+    if (threadIdx.x == 0) out[blockIdx.x] = sqrt(s);
+}
+
+/// Block b, screened: the winner of sample b among the candidates of S~[b, :N] (see the
+/// file's notes), by float64 dot products of W's rows with the sample (P's row b), a warp
+/// per candidate; idx: the batch's sample indices into vnorm.
+template <class T>
+__global__ void __launch_bounds__(kDcThreads) dc_winner_screened_kernel(
+    const T* __restrict__ S, int N, const T* __restrict__ W, const T* __restrict__ P, int K,
+    const double* __restrict__ wnorm, const double* __restrict__ vnorm, const long long* __restrict__ idx, double c,
+    int* __restrict__ win, T* __restrict__ drive) {
+    SD_DYNAMIC_SMEM(double, red_v);
+    int* red_i = reinterpret_cast<int*>(red_v + 32);
+    const int b = blockIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    const T* row = S + (size_t)b * N;
+    const T* v = P + (size_t)b * K;
+    const double cv = c * vnorm[idx[b]];
+    const auto order = [](double a, int i, double bb, int j) { return argmax_before(a, i, bb, j); };
+    double lo = -HUGE_VAL;
+    for (int n = threadIdx.x; n < N; n += blockDim.x) {
+        const double l = double(row[n]) - cv * wnorm[n];
+        lo = l > lo ? l : lo;
+    }
+    const double thr = block_best_by(lo, int(threadIdx.x), order, red_v, red_i).v;
+    double bv = 0.0;
+    int bi = kNone;
+    for (int base = warp * 32; base < N; base += nw * 32) {  // the same trip count on a warp's lanes
+        const int n = base + lane;
+        unsigned mask = __ballot_sync(0xffffffffu, n < N && double(row[n]) + cv * wnorm[n] >= thr);
+        while (mask) {
+            const int nn = base + __ffs(mask) - 1;
+            mask &= mask - 1u;
+            const T* w = W + (size_t)nn * K;
+            double d = 0.0;  // products of two float32 are exact in float64
+            for (int t = lane; t < K; t += 32) d += double(w[t]) * double(v[t]);
+            d = warp_sum(d);
+            if (argmax_before(d, nn, bv, bi)) {
+                bv = d;
+                bi = nn;
+            }
+        }
+    }
+    const Best<double> best = block_best_by(bv, bi, order, red_v, red_i);
+    if (threadIdx.x == 0) {
+        win[b] = best.idx;
+        drive[b] = T(best.v);
+    }
+}
+
 /// Block b: if b is the first sample of its winner n in the batch, n's update from all of
 /// n's samples. P: the batch's samples (B, Dp). Shared memory: B ints of sample list, 2 ints.
 template <class T>
 __global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W, int Dp, const T* __restrict__ P, int B,
                                                               const int* __restrict__ win, const T* __restrict__ drive,
-                                                              const T* __restrict__ zeta, const T* __restrict__ eta) {
+                                                              const T* __restrict__ zeta, const T* __restrict__ eta,
+                                                              double* __restrict__ wnorm) {
     SD_DYNAMIC_SMEM(int, list);
     int* flag = list + B;
+    double* red = reinterpret_cast<double*>(list + ((B + 3) & ~1));  // 8-byte aligned after list and flags
     const int b = blockIdx.x, n = win[b];
     bool earlier = false;
     for (int j = threadIdx.x; j < b; j += blockDim.x) earlier |= win[j] == n;
@@ -73,16 +143,24 @@ __global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W
     T s = drive[list[0]] * m;
     for (int l = 1; l < c; ++l) s += drive[list[l]] * m;
     T* w = W + (size_t)n * Dp;
+    double sq = 0.0;
     for (int j = threadIdx.x; j < Dp; j += blockDim.x) {
         T U = P[(size_t)list[0] * Dp + j];
         for (int l = 1; l < c; ++l) U = U + P[(size_t)list[l] * Dp + j];
         if (c > 1) U = U * m;
         const T x = w[j];
-        w[j] = x + (U - s * (x / zeta[j])) * eta[j];
+        const T y = x + (U - s * (x / zeta[j])) * eta[j];
+        w[j] = y;
+        sq += double(y) * double(y);
+    }
+    if (wnorm) {  // the screening's row norm (the same branch on every thread)
+        sq = block_sum(sq, red);
+        if (threadIdx.x == 0) wnorm[n] = sqrt(sq);
     }
 }
 
-size_t update_smem(std::int64_t B) { return size_t(B + 2) * sizeof(int); }
+/// The update's shared memory: the sample list, 2 ints, then 32 doubles for the norm.
+size_t update_smem(std::int64_t B) { return size_t((B + 3) & ~std::int64_t(1)) * sizeof(int) + 32 * sizeof(double); }
 
 }  // namespace
 
@@ -107,6 +185,9 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
     Stream st;
     const Gemm<T> gemm(opt.gemm, opt.cublas_libs);
     info.cublas = gemm.uses_cublas();
+    const bool screen = opt.screen && sizeof(T) == 4, tf32 = screen && gemm.uses_cublas();
+    const double ut = Gemm<T>::input_rounding(tf32);
+    const double c = 2.0 * (2.0 * ut + ut * ut + double(Dp + 2) * std::ldexp(1.0, -24));
     const std::int64_t per_epoch = nb * B;
     DevBuf dW(N * Dp * sizeof(T)), dV(n * Dp * sizeof(T)), dZ(Dp * sizeof(T)), dE(Dp * sizeof(T));
     DevBuf dIdx(per_epoch * sizeof(long long)), dP(per_epoch * Dp * sizeof(T)), dS(B * N * sizeof(T));
@@ -115,6 +196,12 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
     upload(dV, V, n * Dp);
     upload(dZ, zeta, Dp);
     upload(dE, eta, Dp);
+    DevBuf dWn(screen ? N * sizeof(double) : 0), dVn(screen ? n * sizeof(double) : 0);
+    const size_t red_smem = 32 * (sizeof(double) + sizeof(int));
+    if (screen) {
+        SD_LAUNCH_ON(row_norms_kernel<T>, int(N), kDcThreads, red_smem, st.s)(dW.as<T>(), int(Dp), dWn.as<double>());
+        if (n > 0) SD_LAUNCH_ON(row_norms_kernel<T>, int(n), kDcThreads, red_smem, st.s)(dV.as<T>(), int(Dp), dVn.as<double>());
+    }
 
     const int iN = int(N), iDp = int(Dp), iB = int(B);
     const int gather_blocks = int(std::min<std::int64_t>((per_epoch * Dp + kDcThreads - 1) / kDcThreads, 65535));
@@ -123,12 +210,18 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
                                                                             (long long)per_epoch, iDp, dP.as<T>());
         for (std::int64_t i = 0; i < nb; ++i) {
             const T* Pb = dP.as<T>() + i * B * Dp;
-            gemm(st.s, iB, iN, iDp, Pb, dW.as<T>(), dS.as<T>());
-            SD_LAUNCH_ON(dc_winner_kernel<T>, iB, kDcThreads, 32 * (sizeof(T) + sizeof(int)), st.s)(
-                dS.as<T>(), iN, dWin.as<int>(), dDrive.as<T>());
+            gemm(st.s, iB, iN, iDp, Pb, dW.as<T>(), dS.as<T>(), tf32);
+            if (screen)
+                SD_LAUNCH_ON(dc_winner_screened_kernel<T>, iB, kDcThreads, red_smem, st.s)(
+                    dS.as<T>(), iN, dW.as<T>(), Pb, iDp, dWn.as<double>(), dVn.as<double>(),
+                    dIdx.as<long long>() + i * B, c, dWin.as<int>(), dDrive.as<T>());
+            else
+                SD_LAUNCH_ON(dc_winner_kernel<T>, iB, kDcThreads, 32 * (sizeof(T) + sizeof(int)), st.s)(
+                    dS.as<T>(), iN, dWin.as<int>(), dDrive.as<T>());
             if (update)
                 SD_LAUNCH_ON(dc_update_kernel<T>, iB, kDcThreads, update_smem(B), st.s)(
-                    dW.as<T>(), iDp, Pb, iB, dWin.as<int>(), dDrive.as<T>(), dZ.as<T>(), dE.as<T>());
+                    dW.as<T>(), iDp, Pb, iB, dWin.as<int>(), dDrive.as<T>(), dZ.as<T>(), dE.as<T>(),
+                    screen ? dWn.as<double>() : nullptr);
         }
         check(cudaGetLastError(), "DreamComp kernel launch");
     };
@@ -142,6 +235,8 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
     }
     st.sync();
     info.graph = graph.used();
+    info.screened = screen;
+    info.tf32 = tf32;
     std::vector<int> win(B);
     check(cudaMemcpy(win.data(), dWin.p, B * sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy of the winners");
     for (std::int64_t b = 0; b < B; ++b) win_out[b] = win[b];

@@ -7,11 +7,17 @@ the batches go to the GPU once; per minibatch the product ``S = V_b W^T`` runs o
 sample's winner and one updates the winners; every epoch after the first is replayed as a
 CUDA graph (``GRAPHS``).
 
-Numerics: the winners are the argmax of the product in W's dtype, as the reference's (no
-float64 screening as on the CPU backends: near ties within float32 rounding may go either
-way in float32, as between two BLAS libraries). A winner's samples are summed in sample
-order, the element-wise update is the reference's expression (nvcc may fuse a multiply and
-an add into one rounding). A fit needs finite weights (ValueError otherwise).
+Numerics: in float32 with ``SCREEN`` (the default) the product runs on cuBLAS's tensor
+cores in TF32 (float32 on the own kernel), and every neuron whose drive can still be the
+largest given the product's error bound (``|S~ - S| <= c ||w|| ||v||``, see
+``csrc/cuda/dreamcomp.cu``) is checked by a float64 dot product: the winners are the argmax
+of the float64 drives, as on the CPU backends' screening (the reference's float32 argmax
+unless two drives lie within float32 rounding of each other), and a winner's drive is its
+float64 dot product rounded to float32. Without ``SCREEN``, and always in float64, the
+winners are the argmax of the product in W's dtype, as the reference's. A winner's samples
+are summed in sample order; the element-wise update is the reference's expression (nvcc
+may fuse a multiply and an add into one rounding). A fit needs finite weights (ValueError
+otherwise).
 """
 from __future__ import annotations
 
@@ -21,12 +27,15 @@ from .._arrays import as_c as _c, float_dtype as _dtype
 from .._backends import cuda_module
 from .._gpu_gemm import gemm_args
 
-__all__ = ["GEMM", "GRAPHS", "winners", "batch_update", "fit"]
+__all__ = ["GEMM", "GRAPHS", "SCREEN", "winners", "batch_update", "fit"]
 
 #: The minibatch product: "auto" (cuBLAS when it loads, else the own kernel), "cublas", "kernel".
 GEMM = "auto"
 #: Replay each epoch after the first as a CUDA graph.
 GRAPHS = True
+#: float32: TF32 products on cuBLAS with the winners confirmed in float64 (see above);
+#: False: the argmax of the float32 product.
+SCREEN = True
 
 
 def _call(W, V, batches, zeta, eta, update):
@@ -34,15 +43,18 @@ def _call(W, V, batches, zeta, eta, update):
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64), np.int64)
     win = np.zeros(batches.shape[-1] if batches.ndim else 0, np.int64)
+    # the screening needs finite weights: winners() of a W with NaN takes the plain argmax
+    screen = bool(SCREEN) and (update or bool(np.isfinite(Ww).all()))
     info = cuda_module().dreamcomp_fit(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), win, bool(update),
-                                       **gemm_args(GEMM, GRAPHS))
+                                       screen=screen, **gemm_args(GEMM, GRAPHS))
     if update and Ww is not W:
         W[...] = Ww
     return win, info
 
 
 def _fit_info(W, V, batches, zeta, eta) -> dict:
-    """``fit``; returns what it used: {"gemm": "cublas" | "kernel", "graph": bool}."""
+    """``fit``; returns what it used: {"gemm": "cublas" | "kernel", "graph", "screened",
+    "tf32": bool}."""
     return _call(W, V, batches, zeta, eta, True)[1]
 
 
@@ -66,8 +78,9 @@ def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """The winner of every row b of V: ``argmax_n (W V^T)[n, b]`` in W's dtype, as
-    ``np.argmax`` picks it (the first NaN, else the first maximum).
+    """The winner of every row b of V, as ``fit`` picks it: ``argmax_n (W V^T)[n, b]`` (in
+    float32 with ``SCREEN``, of the float64 drives; ties to the lower index), or, when W has
+    a NaN, as ``np.argmax`` picks it in W's dtype (the first NaN).
 
     Parameters
     ----------
