@@ -44,7 +44,7 @@ SAMPLES = 3_000
 
 _AVAILABLE = {n for n, i in sdf.backends().items() if i.available}
 #: rules B and C: the reference and the fast backends that implement them here
-BATCH_BACKENDS = ["numpy"] + [n for n in ("cpp", "numba") if n in _AVAILABLE]
+BATCH_BACKENDS = ["numpy"] + [n for n in ("cpp", "numba", "cuda") if n in _AVAILABLE]
 
 
 # ------------------------------------------------------------ the notebooks' loops (baselines)
