@@ -122,6 +122,22 @@ def test_float32_near_tie_below_tf32_resolution(gemm, screen, monkeypatch):
     np.testing.assert_allclose(Wf, Wr, **tol("float32"))
 
 
+@pytest.mark.parametrize("gemm", GEMMS, indirect=True)
+def test_screened_winners_fall_back_on_non_finite_products(gemm):
+    """A sample whose products hold a NaN or overflow to inf has no error bound: it takes the
+    plain argmax, np.argmax's rule (first NaN, ties among infinities to the lower index)."""
+    rng = np.random.default_rng(5)
+    W = rng.uniform(0, 1, (40, 20)).astype("float32")
+    V = rng.uniform(0, 1, (6, 20)).astype("float32")
+    V[0, 3] = np.nan
+    V[1] = 1e38
+    with np.errstate(over="ignore", invalid="ignore"):
+        S = W @ V.T
+    want = np.argmax(S, axis=0)
+    assert want[0] == 0 and np.isinf(S[want[1], 1])
+    np.testing.assert_array_equal(dcc.winners(W, V), want)
+
+
 def one_batch(n):
     return np.arange(n, dtype=np.int64).reshape(1, 1, -1)
 

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,12 +20,12 @@ namespace sd {
 namespace cuda {
 
 // ------------------------------------------------------------------ own GEMM kernel
-constexpr int kGemmTile = 64, kGemmK = 16, kGemmThreads = 256, kGemmPad = kGemmTile + 1;
+constexpr int kGemmTile = 64, kGemmK = 16, kGemmThreads = 256, kGemmPad = kGemmTile + 2;
 
 /// C[r, c] = sum_k A[r, k] Bm[c, k] for r < rows, c < cols (all row-major, K contiguous):
 /// 64 x 64 tiles of C per block, 16 values of k at a time through shared memory (stored k
-/// major with a padded stride, so that neither the stores nor the reads conflict), each
-/// thread 4 x 4 outputs spaced 16 apart. Accumulates in T in increasing k.
+/// major with a stride of 66: a warp's 32 float stores land on 32 banks, 2 kk + row, and its
+/// reads are 16 consecutive values or broadcasts), each thread 4 x 4 outputs spaced 16 apart. Accumulates in T in increasing k.
 template <class T>
 __global__ void __launch_bounds__(kGemmThreads) gemm_nt_kernel(int rows, int cols, int K, const T* __restrict__ A,
                                                                const T* __restrict__ Bm, T* __restrict__ C) {
@@ -73,15 +74,23 @@ public:
         if (kind != GEMM_KERNEL) {
             const CublasApi& api = cublas_api(libs);
             if (api.ok()) {
-                api_ = &api;
-                // one handle per host thread, kept for the life of the process: creating one
-                // costs milliseconds, and destroying it at exit races the driver's teardown
-                thread_local CublasApi::Handle handle = nullptr;
+                // one handle per host thread and device, kept for the life of the process:
+                // creating one costs milliseconds, and destroying it at exit races the
+                // driver's teardown
+                thread_local std::map<int, CublasApi::Handle> handles;
+                int dev = 0;
+                check(cudaGetDevice(&dev), "cudaGetDevice");
+                CublasApi::Handle& handle = handles[dev];
                 if (!handle && api.create(&handle) != 0) {
                     handle = nullptr;
-                    throw std::runtime_error("cublasCreate failed (cuBLAS: " + api.where + ")");
+                    // e.g. a cuBLAS newer than the driver: auto takes the own kernel
+                    if (kind == GEMM_CUBLAS)
+                        throw std::runtime_error("cublasCreate failed (cuBLAS: " + api.where + ")");
                 }
-                handle_ = handle;
+                if (handle) {
+                    api_ = &api;
+                    handle_ = handle;
+                }
             } else if (kind == GEMM_CUBLAS) {
                 throw std::invalid_argument("gemm='cublas' but " + api.where);
             }
@@ -124,11 +133,13 @@ private:
 };
 
 // ---------------------------------------------------------------------- epoch graph
-/// Runs enqueue() (the work of one epoch on stream s) directly, or, with use_graph, captures
-/// it once as a CUDA graph and replays the graph for every later epoch. The per-epoch
-/// inputs (sample indices, learning rate) live in device buffers that the caller fills
-/// before each run, so one graph serves every epoch. If the capture fails (a library call
-/// that cannot be captured), the epochs run directly. The emulator always runs directly.
+/// Runs enqueue() (the work of one epoch on stream s) directly, or, with use_graph, runs
+/// the first epoch directly (so that cuBLAS and the module's kernels are loaded and
+/// initialised outside a capture), captures the second as a CUDA graph and replays the
+/// graph from then on. The per-epoch inputs (sample indices, learning rate) live in device
+/// buffers that the caller fills before each run, so one graph serves every epoch. If the
+/// capture fails (a library call that cannot be captured), the epochs run directly. The
+/// emulator always runs directly.
 class EpochGraph {
 public:
     explicit EpochGraph(bool use_graph) : use_(use_graph) {}
@@ -146,7 +157,7 @@ public:
     template <class F>
     void run(cudaStream_t s, F&& enqueue) {
 #ifndef SD_CUDA_EMULATOR
-        if (use_ && !tried_) {
+        if (use_ && !tried_ && runs_++ > 0) {
             tried_ = true;
             capture(s, enqueue);
         }
@@ -158,6 +169,7 @@ public:
 #else
         (void)use_;
         (void)tried_;
+        (void)runs_;
 #endif
         enqueue();
     }
@@ -188,6 +200,7 @@ private:
     cudaGraphExec_t exec_ = nullptr;
 #endif
     bool use_, tried_ = false, launched_ = false;
+    int runs_ = 0;
 };
 
 }  // namespace cuda

@@ -14,7 +14,8 @@ const CublasApi& cublas_api(const std::vector<std::string>& candidates) {
     std::call_once(once, [&] {
         std::string tried;
         for (const std::string& name : candidates) {
-            // RTLD_LOCAL: our symbols never clash with another copy loaded by CuPy or PyTorch
+            // RTLD_LOCAL: its symbols are not made global for later loads; a library of the
+            // same soname that CuPy or PyTorch already loaded is that very instance
             void* lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
             if (!lib) {
                 tried += (tried.empty() ? "" : "; ") + name + ": not loadable";

@@ -59,10 +59,20 @@ struct Stream {
     void sync() const { check(cudaStreamSynchronize(s), "kernel execution"); }
 };
 
-/// Copies count host values into dst (nothing when count is 0).
+/// Copies count host values into dst (nothing when count is 0), ordered with the legacy
+/// default stream's work (the kernels SD_LAUNCH starts).
 template <class T>
 void upload(DevBuf& dst, const T* src, size_t count) {
     if (count) check(cudaMemcpy(dst.p, src, count * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy to device");
+}
+
+/// The same, ordered on stream s: a copy from pageable memory may still be in flight when
+/// cudaMemcpy returns, and a non-blocking stream does not wait for the default stream.
+/// The host buffer may be reused on return (it has been staged).
+template <class T>
+void upload(DevBuf& dst, const T* src, size_t count, cudaStream_t s) {
+    if (count)
+        check(cudaMemcpyAsync(dst.p, src, count * sizeof(T), cudaMemcpyHostToDevice, s), "cudaMemcpy to device");
 }
 
 }  // namespace cuda

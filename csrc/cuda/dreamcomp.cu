@@ -10,12 +10,14 @@
 //      s = sum_b drive_b * (1 / count), W_n += (U - s * (W_n / zeta)) * eta.
 // The screening makes the float32 product cheap: on cuBLAS it runs on tensor cores in TF32
 // (inputs rounded to 10 mantissa bits), which alone would pick wrong winners in near ties.
-// |S~ - S| <= c ||w_n|| ||v_b|| with c = 2 (2 u_t + u_t^2 + (K + 2) 2^-24) (u_t = 2^-10 the
-// TF32 truncation of an input, 0 without TF32; K 2^-24 the float32 accumulation and the
-// rounding of the result; Cauchy-Schwarz for sum |w v|; a factor 2 of margin), so the
+// |S~ - S| <= c ||w_n|| ||v_b|| with c = 2 (2 u_t + u_t^2 + (K + 2) u_a) (u_t = 2^-10 the
+// TF32 truncation of an input, 0 without TF32; K u_a the float32 accumulation and the
+// rounding of the result, u_a = 2^-24, 2^-22 on tensor cores; Cauchy-Schwarz for sum |w v|;
+// a factor 2 of margin; subnormal inputs flushed to zero would break it, as on the CPU), so the
 // exact winner's upper bound S~ + e is at least every neuron's lower bound S~ - e: the
 // candidates are the neurons above the largest lower bound. Row norms of W are kept up to
-// date by the update kernel; the samples' norms are computed once per fit.
+// date by the update kernel; the samples' norms are computed once per fit. A sample whose
+// products are not all finite takes the plain argmax (np.argmax's rule).
 // Neurons that won nothing are not touched: the reference adds exactly 0 to them when W
 // is finite, which the wrapper requires of a fit. The whole epoch is one CUDA graph.
 #include <algorithm>
@@ -94,9 +96,28 @@ __global__ void __launch_bounds__(kDcThreads) dc_winner_screened_kernel(
     const double cv = c * vnorm[idx[b]];
     const auto order = [](double a, int i, double bb, int j) { return argmax_before(a, i, bb, j); };
     double lo = -HUGE_VAL;
+    bool odd = false;  // a non-finite product (NaN, or float32 overflow): no bound holds
     for (int n = threadIdx.x; n < N; n += blockDim.x) {
-        const double l = double(row[n]) - cv * wnorm[n];
+        const T x = row[n];
+        odd |= !(x - x == T(0));
+        const double l = double(x) - cv * wnorm[n];
         lo = l > lo ? l : lo;
+    }
+    if (block_any(odd, red_i)) {  // the plain argmax, as np.argmax
+        T bv = T(0);
+        int bi = kNone;
+        for (int n = threadIdx.x; n < N; n += blockDim.x)
+            if (argmax_before(row[n], n, bv, bi)) {
+                bv = row[n];
+                bi = n;
+            }
+        const auto torder = [](T a, int i, T bb, int j) { return argmax_before(a, i, bb, j); };
+        const Best<T> best = block_best_by(bv, bi, torder, reinterpret_cast<T*>(red_v), red_i);
+        if (threadIdx.x == 0) {
+            win[b] = best.idx;
+            drive[b] = best.v;
+        }
+        return;
     }
     const double thr = block_best_by(lo, int(threadIdx.x), order, red_v, red_i).v;
     double bv = 0.0;
@@ -127,7 +148,8 @@ __global__ void __launch_bounds__(kDcThreads) dc_winner_screened_kernel(
 /// Block b: if b is the first sample of its winner n in the batch, n's update from all of
 /// n's samples. P: the batch's samples (B, Dp). Shared memory: B ints of sample list, 2 ints.
 template <class T>
-__global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W, int Dp, const T* __restrict__ P, int B,
+__global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W, int N, int Dp, const T* __restrict__ P,
+                                                              int B,
                                                               const int* __restrict__ win, const T* __restrict__ drive,
                                                               const T* __restrict__ zeta, const T* __restrict__ eta,
                                                               double* __restrict__ wnorm) {
@@ -135,6 +157,7 @@ __global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W
     int* flag = list + B;
     double* red = reinterpret_cast<double*>(list + ((B + 3) & ~1));  // 8-byte aligned after list and flags
     const int b = blockIdx.x, n = win[b];
+    if (n < 0 || n >= N) return;  // no winner (cannot happen for finite W; never write outside W)
     bool earlier = false;
     for (int j = threadIdx.x; j < b; j += blockDim.x) earlier |= win[j] == n;
     if (block_any(earlier, flag)) return;  // the block of n's first sample does it
@@ -175,10 +198,10 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
     int optin = 0, dev = 0;
     check(cudaGetDevice(&dev), "cudaGetDevice");
     check(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev), "cudaDeviceGetAttribute");
-    if (update_smem(B) > size_t(optin))
+    if (update && update_smem(B) > size_t(optin))
         throw std::invalid_argument("DreamComp on the GPU: batch_size " + std::to_string(B) + " is over the limit of " +
                                     std::to_string(optin / 4 - 2) + " of this GPU's shared memory");
-    if (update_smem(B) > 48 * 1024)
+    if (update && update_smem(B) > 48 * 1024)
         check(cudaFuncSetAttribute(dc_update_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(update_smem(B))),
               "cudaFuncSetAttribute");
 
@@ -186,16 +209,21 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
     const Gemm<T> gemm(opt.gemm, opt.cublas_libs);
     info.cublas = gemm.uses_cublas();
     const bool screen = opt.screen && sizeof(T) == 4, tf32 = screen && gemm.uses_cublas();
-    const double ut = Gemm<T>::input_rounding(tf32);
-    const double c = 2.0 * (2.0 * ut + ut * ut + double(Dp + 2) * std::ldexp(1.0, -24));
+    // per addition 2^-24 (float32, round to nearest), 2^-22 on tensor cores (their float32
+    // accumulation may truncate and align with a few bits less)
+    const double ut = Gemm<T>::input_rounding(tf32), ua = std::ldexp(1.0, tf32 ? -22 : -24);
+    const double c = 2.0 * (2.0 * ut + ut * ut + double(Dp + 2) * ua);
+    if (screen && c > 0.5)
+        throw std::invalid_argument("DreamComp on the GPU: too many inputs for the screening's error bound; "
+                                    "set SCREEN = False");
     const std::int64_t per_epoch = nb * B;
     DevBuf dW(N * Dp * sizeof(T)), dV(n * Dp * sizeof(T)), dZ(Dp * sizeof(T)), dE(Dp * sizeof(T));
     DevBuf dIdx(per_epoch * sizeof(long long)), dP(per_epoch * Dp * sizeof(T)), dS(B * N * sizeof(T));
     DevBuf dWin(B * sizeof(int)), dDrive(B * sizeof(T));
-    upload(dW, W, N * Dp);
-    upload(dV, V, n * Dp);
-    upload(dZ, zeta, Dp);
-    upload(dE, eta, Dp);
+    upload(dW, W, N * Dp, st.s);
+    upload(dV, V, n * Dp, st.s);
+    upload(dZ, zeta, Dp, st.s);
+    upload(dE, eta, Dp, st.s);
     DevBuf dWn(screen ? N * sizeof(double) : 0), dVn(screen ? n * sizeof(double) : 0);
     const size_t red_smem = 32 * (sizeof(double) + sizeof(int));
     if (screen) {
@@ -220,16 +248,19 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
                     dS.as<T>(), iN, dWin.as<int>(), dDrive.as<T>());
             if (update)
                 SD_LAUNCH_ON(dc_update_kernel<T>, iB, kDcThreads, update_smem(B), st.s)(
-                    dW.as<T>(), iDp, Pb, iB, dWin.as<int>(), dDrive.as<T>(), dZ.as<T>(), dE.as<T>(),
+                    dW.as<T>(), iN, iDp, Pb, iB, dWin.as<int>(), dDrive.as<T>(), dZ.as<T>(), dE.as<T>(),
                     screen ? dWn.as<double>() : nullptr);
         }
         check(cudaGetLastError(), "DreamComp kernel launch");
     };
-    EpochGraph graph(opt.graphs && E > 1);
+    EpochGraph graph(opt.graphs && E > 2);
     static_assert(sizeof(long long) == sizeof(std::int64_t), "sample indices are copied as they are");
+    // every epoch's indices at once; the graph reads the current epoch's from dIdx
+    DevBuf dAll(E * per_epoch * sizeof(long long));
+    upload(dAll, reinterpret_cast<const long long*>(batches), E * per_epoch, st.s);
     for (std::int64_t e = 0; e < E; ++e) {
-        check(cudaMemcpyAsync(dIdx.p, batches + e * per_epoch, per_epoch * sizeof(long long), cudaMemcpyHostToDevice,
-                              st.s),
+        check(cudaMemcpyAsync(dIdx.p, dAll.as<long long>() + e * per_epoch, per_epoch * sizeof(long long),
+                              cudaMemcpyDeviceToDevice, st.s),
               "cudaMemcpy of the sample indices");
         graph.run(st.s, epoch);
     }

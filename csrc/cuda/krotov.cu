@@ -209,8 +209,8 @@ BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::i
     DevBuf dW(H * D * sizeof(T)), dWp(H * D * sizeof(T)), dX(n * D * sizeof(T)), dIdx(per_epoch * sizeof(long long));
     DevBuf dXe(per_epoch * D * sizeof(T)), dI(B * H * sizeof(T)), dFirst(B * sizeof(int)), dKth(B * sizeof(int));
     DevBuf dDS(Q * D * sizeof(T)), dAmax(Q * sizeof(T)), dUnit(Q * sizeof(int)), dEps(sizeof(T));
-    upload(dW, W, H * D);
-    upload(dX, X, n * D);
+    upload(dW, W, H * D, st.s);
+    upload(dX, X, n * D, st.s);
     powers(dW.as<T>(), H * D, p, dWp.as<T>(), st.s);
 
     const int iH = int(H), iD = int(D), iB = int(B), iQ = int(Q), ik = int(k), mode = power_mode(p);
@@ -233,14 +233,19 @@ BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::i
         }
         check(cudaGetLastError(), "KrotovHopfield kernel launch");
     };
-    EpochGraph graph(opt.graphs && E > 1);
+    EpochGraph graph(opt.graphs && E > 2);
     std::vector<T> eps_t(E);
     for (std::int64_t e = 0; e < E; ++e) eps_t[e] = T(eps[e]);  // numpy 2 casts the Python float eps to W's dtype
+    // every epoch's indices and rate at once; the graph reads the current epoch's from dIdx, dEps
+    DevBuf dAll(E * per_epoch * sizeof(long long)), dEpsAll(E * sizeof(T));
+    upload(dAll, reinterpret_cast<const long long*>(batches), E * per_epoch, st.s);
+    upload(dEpsAll, eps_t.data(), E, st.s);
     for (std::int64_t e = 0; e < E; ++e) {
-        check(cudaMemcpyAsync(dIdx.p, batches + e * per_epoch, per_epoch * sizeof(long long), cudaMemcpyHostToDevice,
-                              st.s),
+        check(cudaMemcpyAsync(dIdx.p, dAll.as<long long>() + e * per_epoch, per_epoch * sizeof(long long),
+                              cudaMemcpyDeviceToDevice, st.s),
               "cudaMemcpy of the sample indices");
-        check(cudaMemcpyAsync(dEps.p, &eps_t[e], sizeof(T), cudaMemcpyHostToDevice, st.s), "cudaMemcpy of eps");
+        check(cudaMemcpyAsync(dEps.p, dEpsAll.as<T>() + e, sizeof(T), cudaMemcpyDeviceToDevice, st.s),
+              "cudaMemcpy of eps");
         graph.run(st.s, epoch);
     }
     st.sync();
@@ -257,7 +262,7 @@ void krotov_ranks(const T* I, std::int64_t B, std::int64_t H, std::int64_t k, st
     if (H >= INT_MAX || B >= INT_MAX) throw std::invalid_argument("ranks on the GPU: sizes beyond 2^31");
     Stream st;
     DevBuf dI(B * H * sizeof(T)), dF(B * sizeof(int)), dK(B * sizeof(int));
-    upload(dI, I, B * H);
+    upload(dI, I, B * H, st.s);
     SD_LAUNCH_ON(kh_rank_kernel<T>, int(B), kKhThreads, reduce_smem(sizeof(T)), st.s)(dI.as<T>(), int(H), int(k),
                                                                                   dF.as<int>(), dK.as<int>());
     check(cudaGetLastError(), "ranks kernel launch");
@@ -277,7 +282,7 @@ void krotov_weight_powers(const T* W, std::int64_t rows, std::int64_t D, double 
     if (count <= 0) return;
     Stream st;
     DevBuf dW(count * sizeof(T)), dWp(count * sizeof(T));
-    upload(dW, W, count);
+    upload(dW, W, count, st.s);
     powers(dW.as<T>(), count, p, dWp.as<T>(), st.s);
     check(cudaGetLastError(), "powers kernel launch");
     st.sync();
