@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "bind_batch_args.hpp"
 #include "bind_common.hpp"
 #include "sparsedream/blas.hpp"
 #include "sparsedream/dreamcomp.hpp"
@@ -84,24 +85,12 @@ void check_dims(i64 rows, i64 K, i64 B) {
 template <class T>
 i64 dc_fit_t(py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out,
              const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads, bool update) {
-    if (W.ndim() != 2) throw py::value_error("W must be 2-D (N, D + C)");
-    const i64 N = W.shape(0), Dp = W.shape(1);
-    if (N < 1 || Dp < 1) throw py::value_error("W must have at least one row and one column");
-    check_shape(V, "V", {-1, Dp});
-    check_shape(zeta, "zeta", {Dp});
-    check_shape(eta, "eta", {Dp});
-    T* w = get_ptr<T>(W, "W", update);
-    const T* v = get_ptr<T>(V, "V", false);
-    const T* z = get_ptr<T>(zeta, "zeta", false);
-    const T* e = get_ptr<T>(eta, "eta", false);
-    i64 nb = 0, B = 0;
-    const i64* pb = check_batches(batches, V.shape(0), nb, B);
-    check_shape(win_out, "win_out", {B});
-    i64* pw = get_ptr<i64>(win_out, "win_out", true);
-    check_dims(N, Dp, B);
+    const sd_bind::DcArgs<T> a = sd_bind::dc_args<T>(W, V, batches, zeta, eta, win_out, update);
+    check_dims(a.N, a.Dp, a.B);
     const sd::blas::Gemm g = make_gemm(sgemm, dgemm);
     py::gil_scoped_release nogil;
-    return sd::dreamcomp::fit<T>(w, N, Dp, v, z, e, pb, nb, B, g, screen, n_threads, pw, update);
+    return sd::dreamcomp::fit<T>(a.W, a.N, a.Dp, a.V, a.zeta, a.eta, a.batches, a.nbatches, a.B, g, screen, n_threads,
+                                 a.win, update);
 }
 
 i64 dc_fit(py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out,
@@ -115,23 +104,13 @@ i64 dc_fit(py::array W, py::array V, py::array batches, py::array zeta, py::arra
 template <class T>
 i64 kh_fit_t(py::array W, py::array X, py::array batches, double p, i64 k, double delta, double eps0, double prec,
              i64 epoch0, i64 total, const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads) {
-    if (W.ndim() != 2) throw py::value_error("W must be 2-D (n_hidden, D)");
-    const i64 H = W.shape(0), D = W.shape(1);
-    if (H < 2 || D < 1) throw py::value_error("W must have at least two rows and one column");
-    if (k < 2 || k > H) throw py::value_error("k must be in [2, n_hidden]");
-    if (!(p >= 1.0) || !std::isfinite(p)) throw py::value_error("p must be a finite number >= 1");
     if (total < 1) throw py::value_error("total_epochs must be >= 1");
-    if (batches.ndim() != 3) throw py::value_error("batches must be 3-D (epochs, n_batches, batch_size)");
-    check_shape(X, "X", {-1, D});
-    T* w = get_ptr<T>(W, "W", true);
-    const T* x = get_ptr<T>(X, "X", false);
-    i64 nbt = 0, B = 0;
-    const i64* pb = check_batches(batches, X.shape(0), nbt, B);
-    const i64 E = batches.shape(0), nb = batches.shape(1);
-    check_dims(H, D, B);
+    const sd_bind::KhArgs<T> a = sd_bind::kh_args<T>(W, X, batches, p, k);
+    check_dims(a.H, a.D, a.B);
     const sd::blas::Gemm g = make_gemm(sgemm, dgemm);
     py::gil_scoped_release nogil;
-    return sd::krotov::fit<T>(w, H, D, x, pb, E, nb, B, p, k, delta, eps0, prec, epoch0, total, g, screen, n_threads);
+    return sd::krotov::fit<T>(a.W, a.H, a.D, a.X, a.batches, a.E, a.nb, a.B, p, k, delta, eps0, prec, epoch0, total, g,
+                              screen, n_threads);
 }
 
 i64 kh_fit(py::array W, py::array X, py::array batches, double p, i64 k, double delta, double eps0, double prec,

@@ -187,7 +187,7 @@ def test_bad_inputs_are_python_errors_and_leave_weights():
     X = rng.random((150, 40))
     H = rng.normal(0, 1, (8, 40))
     for k in (1, 9):
-        with pytest.raises(ValueError, match="k must lie"):
+        with pytest.raises(ValueError, match="k must be in"):
             khc.fit(H.copy(), X, b, 3.0, k, 0.4, 0.02, 1e-30)
     Hn = H.copy()
     Hn[0, 0] = np.nan

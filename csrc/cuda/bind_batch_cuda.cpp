@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "batch_cuda.hpp"
+#include "bind_batch_args.hpp"
 #include "bind_common.hpp"
 #include "cublas_api.hpp"
 
 namespace py = pybind11;
 using sd::i64;
 using sd_bind::bad_dtype;
-using sd_bind::check_batches;
 using sd_bind::check_shape;
 using sd_bind::get_ptr;
 using sd_bind::is_f32;
@@ -66,28 +66,16 @@ auto translate(F&& f) -> decltype(f()) {
 template <class T>
 py::dict dc_fit_t(py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out,
                   bool update, const sd::cuda::BatchOptions& opt) {
-    if (W.ndim() != 2) throw py::value_error("W must be 2-D (N, D + C)");
-    const i64 N = W.shape(0), Dp = W.shape(1);
-    if (N < 1 || Dp < 1) throw py::value_error("W must have at least one row and one column");
-    check_shape(V, "V", {-1, Dp});
-    check_shape(zeta, "zeta", {Dp});
-    check_shape(eta, "eta", {Dp});
-    T* w = get_ptr<T>(W, "W", update);
-    const T* v = get_ptr<T>(V, "V", false);
-    const T* z = get_ptr<T>(zeta, "zeta", false);
-    const T* e = get_ptr<T>(eta, "eta", false);
-    i64 nbt = 0, B = 0;
-    const i64* pb = check_batches(batches, V.shape(0), nbt, B);
-    check_shape(win_out, "win_out", {B});
-    i64* pw = get_ptr<i64>(win_out, "win_out", true);
-    if (update || opt.screen) require_finite(w, N * Dp, "W");
-    // batches (..., B): all leading dimensions are one epoch of nbt batches each
-    const i64 E = batches.ndim() >= 3 ? i64(batches.shape(0)) : 1, nb = E > 0 ? nbt / E : 0;
+    const sd_bind::DcArgs<T> a = sd_bind::dc_args<T>(W, V, batches, zeta, eta, win_out, update);
+    if (update || opt.screen) require_finite(a.W, a.N * a.Dp, "W");
+    // batches (..., B): all leading dimensions but the first are one epoch
+    const i64 E = batches.ndim() >= 3 ? i64(batches.shape(0)) : 1, nb = E > 0 ? a.nbatches / E : 0;
     return translate([&] {
         sd::cuda::BatchRunInfo info;
         {
             py::gil_scoped_release nogil;
-            info = sd::cuda::dreamcomp_fit<T>(w, N, Dp, v, V.shape(0), z, e, pb, E, nb, B, update, opt, pw);
+            info = sd::cuda::dreamcomp_fit<T>(a.W, a.N, a.Dp, a.V, a.n, a.zeta, a.eta, a.batches, E, nb, a.B, update,
+                                              opt, a.win);
         }
         return info_dict(info);
     });
@@ -96,25 +84,16 @@ py::dict dc_fit_t(py::array W, py::array V, py::array batches, py::array zeta, p
 template <class T>
 py::dict kh_fit_t(py::array W, py::array X, py::array batches, double p, i64 k, double delta, py::array eps,
                   double prec, const sd::cuda::BatchOptions& opt) {
-    if (W.ndim() != 2) throw py::value_error("W must be 2-D (n_hidden, D)");
-    const i64 H = W.shape(0), D = W.shape(1);
-    if (H < 1 || D < 1) throw py::value_error("W must have at least one row and one column");
-    check_shape(X, "X", {-1, D});
-    if (k < 2 || k > H) throw py::value_error("k must lie in [2, n_hidden], got " + std::to_string(k));
-    T* w = get_ptr<T>(W, "W", true);
-    const T* x = get_ptr<T>(X, "X", false);
-    if (batches.ndim() != 3) throw py::value_error("batches must be 3-D (epochs, n_batches, batch_size)");
-    i64 nbt = 0, B = 0;
-    const i64* pb = check_batches(batches, X.shape(0), nbt, B);
-    const i64 E = batches.shape(0), nb = batches.shape(1);
-    check_shape(eps, "eps", {E});
+    const sd_bind::KhArgs<T> a = sd_bind::kh_args<T>(W, X, batches, p, k);
+    check_shape(eps, "eps", {a.E});
     const double* pe = get_ptr<double>(eps, "eps", false);
-    require_finite(w, H * D, "W");
+    require_finite(a.W, a.H * a.D, "W");
     return translate([&] {
         sd::cuda::BatchRunInfo info;
         {
             py::gil_scoped_release nogil;
-            info = sd::cuda::krotov_fit<T>(w, H, D, x, X.shape(0), pb, E, nb, B, p, k, delta, pe, prec, opt);
+            info = sd::cuda::krotov_fit<T>(a.W, a.H, a.D, a.X, a.n, a.batches, a.E, a.nb, a.B, p, k, delta, pe, prec,
+                                           opt);
         }
         return info_dict(info);
     });
