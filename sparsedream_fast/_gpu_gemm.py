@@ -14,6 +14,8 @@ __all__ = ["GEMM_KINDS", "cublas_candidates", "gemm_args"]
 
 #: gemm= values and their codes in the CUDA module
 GEMM_KINDS = {"auto": 0, "cublas": 1, "kernel": 2}
+#: the candidates passed with the first fit that may use cuBLAS
+_LIBS = None
 
 
 def cublas_candidates() -> list[str]:
@@ -49,7 +51,11 @@ def gemm_args(gemm: str, graphs: bool) -> dict:
     graphs : bool
         Replay every epoch after the first as a CUDA graph.
     """
+    global _LIBS
     if gemm not in GEMM_KINDS:
         raise ValueError(f"GEMM must be one of {tuple(GEMM_KINDS)}, got {gemm!r}")
-    return dict(gemm=GEMM_KINDS[gemm], cublas_libs=cublas_candidates() if gemm != "kernel" else [],
-                graphs=bool(graphs))
+    if gemm != "kernel" and _LIBS is None:
+        # the module loads cuBLAS once per process, from the first list it is given: no
+        # need to walk sys.path again on every fit
+        _LIBS = cublas_candidates()
+    return dict(gemm=GEMM_KINDS[gemm], cublas_libs=_LIBS if gemm != "kernel" else [], graphs=bool(graphs))

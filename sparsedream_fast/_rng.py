@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["epoch_order", "batch_order"]
+__all__ = ["epoch_order", "batch_order", "one_batch"]
 
 
 def epoch_order(rng: np.random.Generator, n_samples: int, epochs: int, shuffle: bool,
@@ -39,3 +39,9 @@ def batch_order(rng: np.random.Generator, n_samples: int, epochs: int, batch_siz
     nb = n_samples // batch_size
     order = epoch_order(rng, n_samples, epochs, shuffle)[:, : nb * batch_size]
     return np.ascontiguousarray(order.reshape(epochs, nb, batch_size))
+
+
+def one_batch(n_samples: int) -> np.ndarray:
+    """The batch order of a single batch of every sample in order, int64 of shape
+    (1, 1, n_samples): how the backends run one minibatch through their ``fit``."""
+    return np.arange(n_samples, dtype=np.int64).reshape(1, 1, -1)

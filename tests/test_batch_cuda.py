@@ -13,10 +13,12 @@ import pytest
 
 import sparsedream_fast as sdf
 from sparsedream_fast import _backends, _gpu_gemm
+from sparsedream_fast._rng import one_batch
 from sparsedream_fast.dreamcomp import _cuda as dcc
 from sparsedream_fast.dreamcomp import reference as dcr
 from sparsedream_fast.krotov import _cuda as khc
 from sparsedream_fast.krotov import reference as khr
+import testing
 from testing import CUDA_EMULATED
 
 HAVE_GPU = _backends.available("cuda")
@@ -28,7 +30,8 @@ DTYPES = ["float64", "float32"]
 
 
 def tol(dtype):
-    return dict(rtol=1e-9, atol=1e-12) if np.dtype(dtype) == np.float64 else dict(rtol=1e-4, atol=1e-6)
+    rtol, atol = testing.tol(dtype)
+    return dict(rtol=rtol, atol=atol)
 
 
 @pytest.fixture
@@ -136,10 +139,6 @@ def test_screened_winners_fall_back_on_non_finite_products(gemm):
     want = np.argmax(S, axis=0)
     assert want[0] == 0 and np.isinf(S[want[1], 1])
     np.testing.assert_array_equal(dcc.winners(W, V), want)
-
-
-def one_batch(n):
-    return np.arange(n, dtype=np.int64).reshape(1, 1, -1)
 
 
 def test_ranks_with_k_equal_to_the_number_of_units():

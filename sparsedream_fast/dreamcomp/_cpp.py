@@ -26,8 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .._blas import SingleThreadedBlas, gemm_capsules
 from .._arrays import as_c as _c, float_dtype as _dtype
+from .._blas import SingleThreadedBlas, gemm_capsules
+from .._rng import one_batch
 
 __all__ = ["SCREEN", "THREADS", "winners", "batch_update", "fit"]
 
@@ -79,7 +80,7 @@ def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta
 def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> np.ndarray:
     """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64."""
     V = np.asarray(V)
-    return _call(W, V, np.arange(V.shape[0], dtype=np.int64).reshape(1, 1, -1), zeta, eta, True)[0]
+    return _call(W, V, one_batch(V.shape[0]), zeta, eta, True)[0]
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -97,4 +98,4 @@ def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
     V = np.asarray(V)
     Dp = np.shape(W)[1]
     zero = np.zeros(Dp, _dtype(W))
-    return _call(W, V, np.arange(V.shape[0], dtype=np.int64).reshape(1, 1, -1), zero + 1, zero, False)[0]
+    return _call(W, V, one_batch(V.shape[0]), zero + 1, zero, False)[0]

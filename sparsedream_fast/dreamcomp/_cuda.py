@@ -26,6 +26,7 @@ import numpy as np
 from .._arrays import as_c as _c, float_dtype as _dtype
 from .._backends import cuda_module
 from .._gpu_gemm import gemm_args
+from .._rng import one_batch
 
 __all__ = ["GEMM", "GRAPHS", "SCREEN", "winners", "batch_update", "fit"]
 
@@ -74,7 +75,7 @@ def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta
 def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> np.ndarray:
     """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64."""
     V = np.asarray(V)
-    return _call(W, V, np.arange(V.shape[0], dtype=np.int64).reshape(1, 1, -1), zeta, eta, True)[0]
+    return _call(W, V, one_batch(V.shape[0]), zeta, eta, True)[0]
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -93,4 +94,4 @@ def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:
     V = np.asarray(V)
     dt = _dtype(W)
     zero = np.zeros(np.shape(W)[1], dt)
-    return _call(W, V, np.arange(V.shape[0], dtype=np.int64).reshape(1, 1, -1), zero + 1, zero, False)[0]
+    return _call(W, V, one_batch(V.shape[0]), zero + 1, zero, False)[0]

@@ -52,6 +52,7 @@ import numpy as np
 
 from .._arrays import as_c as _c, float_dtype as _dtype
 from .._numba_common import JIT as _JIT, typed as _typed
+from .._rng import one_batch
 
 __all__ = ["BLAS_THREADS", "SCREEN", "winners", "batch_update", "fit"]
 
@@ -484,7 +485,7 @@ def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta
 def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> np.ndarray:
     """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64."""
     V = np.asarray(V)
-    return _run(W, V, np.arange(V.shape[0], dtype=np.int64).reshape(1, 1, -1), zeta, eta)[0]
+    return _run(W, V, one_batch(V.shape[0]), zeta, eta)[0]
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:

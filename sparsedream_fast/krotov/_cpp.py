@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import _core
 from .._blas import SingleThreadedBlas, gemm_capsules
+from .._rng import one_batch
 from ..dreamcomp._cpp import _c, _dtype
 
 __all__ = ["SCREEN", "THREADS", "weight_powers", "ranks", "batch_update", "fit"]
@@ -79,7 +80,7 @@ def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, e
     """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
     X = np.asarray(X)
     # eps0 * (1 - 0 / 1) == eps exactly
-    fit(W, X, np.arange(X.shape[0], dtype=np.int64).reshape(1, 1, -1), p, k, delta, eps, prec)
+    fit(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)
 
 
 def weight_powers(W: np.ndarray, p: float) -> np.ndarray:

@@ -20,6 +20,8 @@ import numpy as np
 from .._arrays import as_c as _c, float_dtype as _dtype
 from .._backends import cuda_module
 from .._gpu_gemm import gemm_args
+from .._rng import one_batch
+from .reference import epoch_rate
 
 __all__ = ["GEMM", "GRAPHS", "weight_powers", "ranks", "batch_update", "fit"]
 
@@ -35,8 +37,7 @@ def _fit_info(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=Non
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
     total = batches.shape[0] if total_epochs is None else total_epochs
-    # the reference's eps0 * (1 - ep / Nep), in Python floats
-    eps = np.array([eps0 * (1 - (epoch0 + e) / total) for e in range(batches.shape[0])], np.float64)
+    eps = np.array([epoch_rate(eps0, epoch0 + e, total) for e in range(batches.shape[0])], np.float64)
     info = cuda_module().krotov_fit(Ww, _c(X, dt), batches, float(p), int(k), float(delta), eps, float(prec),
                                     **gemm_args(GEMM, GRAPHS))
     if Ww is not W:
@@ -65,7 +66,7 @@ def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, e
     """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
     X = np.asarray(X)
     # eps0 * (1 - 0 / 1) == eps exactly
-    fit(W, X, np.arange(X.shape[0], dtype=np.int64).reshape(1, 1, -1), p, k, delta, eps, prec)
+    fit(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)
 
 
 def weight_powers(W: np.ndarray, p: float) -> np.ndarray:

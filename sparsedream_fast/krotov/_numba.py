@@ -41,8 +41,10 @@ import numba
 import numpy as np
 
 from .._numba_common import JIT as _JIT, before as _before, typed as _typed
+from .._rng import one_batch
 from ..dreamcomp._numba import (BlasThreads, _c, _collect_candidates, _dot64, _dtype, _gather, _row_norm,
                                 _row_norms, _screen_margins)
+from .reference import epoch_rate
 
 __all__ = ["BLAS_THREADS", "SCREEN", "weight_powers", "ranks", "batch_update", "fit"]
 
@@ -382,7 +384,7 @@ def _loop(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
     full = 0
     with BlasThreads(BLAS_THREADS):
         for e in range(E):
-            eps = eps0 * (1 - (epoch0 + e) / total)
+            eps = epoch_rate(eps0, epoch0 + e, total)
             for i in range(nb):
                 idx = batches[e, i]
                 done = False
@@ -424,7 +426,7 @@ def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, e
     """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
     X = np.asarray(X)
     # eps0 * (1 - 0 / 1) == eps exactly
-    fit(W, X, np.arange(X.shape[0], dtype=np.int64).reshape(1, 1, -1), p, k, delta, eps, prec)
+    fit(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)
 
 
 def weight_powers(W: np.ndarray, p: float) -> np.ndarray:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["currents", "ranks", "batch_update", "fit"]
+__all__ = ["currents", "ranks", "batch_update", "epoch_rate", "fit"]
 
 
 def currents(W: np.ndarray, X: np.ndarray, p: float) -> np.ndarray:
@@ -54,6 +54,12 @@ def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, e
     W += eps * (ds / nc)
 
 
+def epoch_rate(eps0: float, epoch: int, total: int) -> float:
+    """The learning rate of epoch ``epoch`` of ``total``: ``eps0 * (1 - epoch / total)``, in
+    Python floats (every backend takes its rates from here)."""
+    return eps0 * (1 - epoch / total)
+
+
 def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, delta: float,
         eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None) -> None:
     """Train on ``X[batches[e, i]]``, annealing ``eps`` linearly over ``total_epochs``, in place.
@@ -68,6 +74,6 @@ def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, del
     """
     total = batches.shape[0] if total_epochs is None else total_epochs
     for e in range(batches.shape[0]):
-        eps = eps0 * (1 - (epoch0 + e) / total)
+        eps = epoch_rate(eps0, epoch0 + e, total)
         for i in range(batches.shape[1]):
             batch_update(W, X[batches[e, i]], p, k, delta, eps, prec)
