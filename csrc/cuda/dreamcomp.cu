@@ -45,13 +45,9 @@ __device__ __forceinline__ bool argmax_before(T v1, int i1, T v2, int i2) {
     return v1 > v2 || (v1 == v2 && i1 < i2);
 }
 
-/// Block b: the winner of sample b over the row S[b, :N], and its drive.
+/// The block's np.argmax of row[:N] and its value; every thread gets them.
 template <class T>
-__global__ void __launch_bounds__(kDcThreads) dc_winner_kernel(const T* __restrict__ S, int N, int* __restrict__ win,
-                                                              T* __restrict__ drive) {
-    SD_DYNAMIC_SMEM(T, red_v);
-    int* red_i = reinterpret_cast<int*>(red_v + 32);
-    const T* row = S + (size_t)blockIdx.x * N;
+__device__ Best<T> block_argmax(const T* row, int N, T* red_v, int* red_i) {
     T bv = T(0);
     int bi = kNone;
     for (int n = threadIdx.x; n < N; n += blockDim.x) {
@@ -62,7 +58,15 @@ __global__ void __launch_bounds__(kDcThreads) dc_winner_kernel(const T* __restri
         }
     }
     const auto order = [](T a, int i, T b, int j) { return argmax_before(a, i, b, j); };
-    const Best<T> best = block_best_by(bv, bi, order, red_v, red_i);
+    return block_best_by(bv, bi, order, red_v, red_i);
+}
+
+/// Block b: the winner of sample b over the row S[b, :N], and its drive.
+template <class T>
+__global__ void __launch_bounds__(kDcThreads) dc_winner_kernel(const T* __restrict__ S, int N, int* __restrict__ win,
+                                                              T* __restrict__ drive) {
+    SD_DYNAMIC_SMEM(T, red_v);
+    const Best<T> best = block_argmax(S + (size_t)blockIdx.x * N, N, red_v, reinterpret_cast<int*>(red_v + 32));
     if (threadIdx.x == 0) {
         win[blockIdx.x] = best.idx;
         drive[blockIdx.x] = best.v;
@@ -104,15 +108,7 @@ __global__ void __launch_bounds__(kDcThreads) dc_winner_screened_kernel(
         lo = l > lo ? l : lo;
     }
     if (block_any(odd, red_i)) {  // the plain argmax, as np.argmax
-        T bv = T(0);
-        int bi = kNone;
-        for (int n = threadIdx.x; n < N; n += blockDim.x)
-            if (argmax_before(row[n], n, bv, bi)) {
-                bv = row[n];
-                bi = n;
-            }
-        const auto torder = [](T a, int i, T bb, int j) { return argmax_before(a, i, bb, j); };
-        const Best<T> best = block_best_by(bv, bi, torder, reinterpret_cast<T*>(red_v), red_i);
+        const Best<T> best = block_argmax(row, N, reinterpret_cast<T*>(red_v), red_i);
         if (threadIdx.x == 0) {
             win[b] = best.idx;
             drive[b] = best.v;
