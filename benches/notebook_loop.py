@@ -9,7 +9,7 @@ weights and the frames are arguments (so the run is comparable), the epoch permu
 left out (the frames are taken in the order given) and the plotting and tqdm are gone.
 
 It imports no kernel of ``sparsedream_fast``: it is the baseline, not the library (the loop
-is kept once, in ``sparsedream_fast/bench.py``, which the ``sparsedream bench`` command uses).
+is kept once, in ``src/sparsedream_fast/bench.py``, which the ``sparsedream bench`` command uses).
 """
 from __future__ import annotations
 

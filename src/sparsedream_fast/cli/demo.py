@@ -19,7 +19,9 @@ import os
 import sys
 import time
 
-__all__ = ["add_arguments", "run", "train_demo", "best_backend", "write_pictures"]
+from ._common import best_backend
+
+__all__ = ["add_arguments", "run", "train_demo", "write_pictures"]
 
 
 def add_arguments(parser) -> None:
@@ -41,23 +43,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the pictures and the animation")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="show a progress bar (default: when the terminal is interactive)")
-
-
-def best_backend(requested: str = "auto") -> str:
-    """The backend to run: ``requested`` itself, or for "auto" the first of cpp, numba, numpy
-    that is usable here and whose rule A module imports."""
-    from ._backends import AUTO_ORDER, available, resolve_backend
-    from .sparsedream.model import backend_module
-    if requested != "auto":
-        return resolve_backend(requested)
-    for name in AUTO_ORDER:
-        if available(name):
-            try:
-                backend_module(name)
-            except (ImportError, ValueError):
-                continue
-            return name
-    return "numpy"
 
 
 def train_demo(grid=(80, 80), epochs=5, frames=10_000, data="auto", backend="auto", dtype="float32",

@@ -1,37 +1,29 @@
 """The ``sparsedream`` command: ``demo``, ``bench``, ``train``, ``tnn``, ``show``, ``backends``.
 
-Each subcommand lives in its own module with a ``add_arguments(parser)`` and a
-``run(args)`` function; this file only wires them together.
+Each subcommand lives in its own module of this package with an ``add_arguments(parser)``
+and a ``run(args)`` function; this file only wires them together.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 __all__ = ["main"]
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "demo": ("sparsedream_fast.demo", "train seed 001's map on tapestry frames; write its weight tapestry, animation, metrics and checkpoint"),
-    "bench": ("sparsedream_fast.bench", "benchmark the backends against the numpy reference and the notebook loop"),
-    "train": ("sparsedream_fast.train_cli", "train any model on a loader's data or a file, config from flags or TOML"),
-    "tnn": ("sparsedream_fast.tnn_cli", "train a TNN network (seed 004) on sequential MNIST by STDP and read it out"),
-    "show": ("sparsedream_fast.show_cli", "pictures and metrics of a saved checkpoint"),
-    "backends": ("sparsedream_fast.cli", "list the backends and why any is unavailable here"),
+    "demo": ("sparsedream_fast.cli.demo", "train seed 001's map on tapestry frames; write its weight tapestry, animation, metrics and checkpoint"),
+    "bench": ("sparsedream_fast.cli.bench", "benchmark the backends against the numpy reference and the notebook loop"),
+    "train": ("sparsedream_fast.cli.train", "train any model on a loader's data or a file, config from flags or TOML"),
+    "tnn": ("sparsedream_fast.cli.tnn", "train a TNN network (seed 004) on sequential MNIST by STDP and read it out"),
+    "show": ("sparsedream_fast.cli.show", "pictures and metrics of a saved checkpoint"),
+    "backends": ("sparsedream_fast.cli.backends", "list the backends and why any is unavailable here"),
 }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``sparsedream backends`` (none)."""
-
-
-def run(args) -> int:
-    """``sparsedream backends``: print one line per backend."""
-    from . import backends
-    for info in backends().values():
-        print(info)
-    return 0
+def _version() -> str:
+    from .. import __version__
+    return __version__
 
 
 def main(argv=None) -> int:
@@ -40,6 +32,7 @@ def main(argv=None) -> int:
         prog="sparsedream",
         description="Fast competitive Hebbian learning (SparseDream online k-WTA and friends).",
         epilog="Run 'sparsedream COMMAND --help' for the options and examples of each command.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     mods = {}
     for name, (modname, helptext) in SUBCOMMANDS.items():
@@ -62,6 +55,3 @@ def main(argv=None) -> int:
         parser.error(f"'{args.command}' is unavailable here")
     return int(mods[args.command].run(args) or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
