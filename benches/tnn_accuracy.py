@@ -33,8 +33,6 @@ Options shrink the run for a smoke test (``--n-train 500 --n-test 200 --numpy-sl
 from __future__ import annotations
 
 import argparse
-import copy
-import datetime as _dt
 import json
 import os
 import platform

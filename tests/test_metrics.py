@@ -65,7 +65,7 @@ def test_topographic_error_neighbourhood_is_eight_cells_without_wrap():
     X = np.array([0.6 * W[a] + 0.4 * W[b] for a, b, _ in pairs])
     b = metrics.best_matching_units(W, X, 2, grid=(3, 3))
     assert [tuple(r) for r in b] == [(a, bb) for a, bb, _ in pairs]
-    for (a, bb, err), x in zip(pairs, X):
+    for (_, _, err), x in zip(pairs, X):
         assert metrics.topographic_error(W, x[None], grid=(3, 3)) == float(err)
 
 

@@ -383,7 +383,7 @@ def test_column_forward_and_fit():
 
 
 def test_network_pipeline_with_logistic_regression():
-    sklearn = pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn")
     from sklearn.base import clone
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline

@@ -15,4 +15,5 @@ from .sparsedream.model import SparseDream
 from .tnn import TNNColumn, TNNNetwork
 
 __version__ = "0.1.0"
-__all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "TNNColumn", "TNNNetwork", "tnn", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "__version__"]
+__all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "TNNColumn", "TNNNetwork", "tnn", "backends",
+           "BackendInfo", "lateral", "metrics", "ops", "plot", "__version__"]

@@ -345,10 +345,12 @@ def resolve(spec, grid, dtype, rng=None, learn: bool = False):
         try:
             a = np.asarray(spec)
         except Exception as exc:  # pragma: no cover - exotic objects
-            raise TypeError(f"lateral must be a spec, an (N, N) array, scipy.sparse or None, got {type(spec).__name__}") from exc
+            raise TypeError("lateral must be a spec, an (N, N) array, scipy.sparse or None, "
+                            f"got {type(spec).__name__}") from exc
         if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == bool) \
                 or np.issubdtype(a.dtype, np.complexfloating):
-            raise TypeError(f"lateral must be a spec, an (N, N) real array, scipy.sparse or None, got {type(spec).__name__} of dtype {a.dtype}")
+            raise TypeError("lateral must be a spec, an (N, N) real array, scipy.sparse or None, "
+                            f"got {type(spec).__name__} of dtype {a.dtype}")
         if a.shape != (n, n):
             raise ValueError(f"lateral matrix must have shape (N, N) = ({n}, {n}), got {a.shape}")
         if not np.all(np.isfinite(a)):

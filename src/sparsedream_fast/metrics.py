@@ -69,7 +69,7 @@ def _is_model(obj) -> bool:
 def _check_fitted_model(model):
     if not _is_model(model):
         raise TypeError(f"expected a fitted SparseDream model, got {type(model).__name__}")
-    model.weights_  # an unfitted model raises AttributeError("... is not fitted yet ...")
+    _ = model.weights_  # an unfitted model raises AttributeError("... is not fitted yet ...")
 
 
 def _data(X, n_inputs: int) -> np.ndarray:
@@ -292,7 +292,8 @@ def best_matching_units(model_or_W, X, n_units: int = 1, grid=None, bmu: str = "
         if not _is_model(model_or_W):
             raise TypeError('bmu="winner" needs a fitted model (the winners come from its competition)')
         if n_units > model_or_W.config_.k:
-            raise ValueError(f'bmu="winner" with n_units=2 needs k >= 2 winners, the model has k={model_or_W.config_.k}')
+            raise ValueError('bmu="winner" with n_units=2 needs k >= 2 winners, '
+                             f'the model has k={model_or_W.config_.k}')
         return np.concatenate([model_or_W.winners(X[s:e])[:, :n_units] for s, e in _chunks(X.shape[0], chunk)])
     if n_units == 2 and W.shape[0] < 2:
         raise ValueError("a second best-matching unit needs at least 2 neurons")

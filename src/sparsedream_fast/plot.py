@@ -57,7 +57,7 @@ def _plt():
 # ----------------------------------------------------------------------------- inputs
 def _is_model(obj) -> bool:
     if hasattr(type(obj), "weights_") and hasattr(obj, "winners"):
-        obj.weights_  # an unfitted model raises AttributeError("... is not fitted yet ...")
+        _ = obj.weights_  # an unfitted model raises AttributeError("... is not fitted yet ...")
         return True
     return False
 

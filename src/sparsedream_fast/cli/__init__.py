@@ -12,7 +12,8 @@ __all__ = ["main"]
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "demo": ("sparsedream_fast.cli.demo", "train seed 001's map on tapestry frames; write its weight tapestry, animation, metrics and checkpoint"),
+    "demo": ("sparsedream_fast.cli.demo", "train seed 001's map on tapestry frames; write its weight tapestry, "
+                                          "animation, metrics and checkpoint"),
     "bench": ("sparsedream_fast.cli.bench", "benchmark the backends against the numpy reference and the notebook loop"),
     "train": ("sparsedream_fast.cli.train", "train any model on a loader's data or a file, config from flags or TOML"),
     "tnn": ("sparsedream_fast.cli.tnn", "train a TNN network (seed 004) on sequential MNIST by STDP and read it out"),

@@ -55,14 +55,17 @@ def add_arguments(parser) -> None:
                              "notebook loop never runs more than that)")
     parser.add_argument("--seconds", type=float, default=0.4,
                         help="target seconds per timed repeat when --steps is not given (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed repeats; the median is reported (default %(default)s)")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="timed repeats; the median is reported (default %(default)s)")
     parser.add_argument("--check-steps", type=int, default=20,
                         help="steps of the correctness run against the numpy reference (default %(default)s)")
     parser.add_argument("--no-notebook", action="store_true", help="skip the notebook loop baseline")
     parser.add_argument("--notebook-max-s", type=float, default=30.0,
-                        help="skip the notebook loop at a grid where its estimated time exceeds this (default %(default)s)")
+                        help="skip the notebook loop at a grid where its estimated time exceeds this "
+                             "(default %(default)s)")
     parser.add_argument("--data", default="tapestry", choices=("tapestry", "random"),
-                        help="frames: the notebooks' walk over a digit tapestry (20x20 windows) or uniform random (default %(default)s)")
+                        help="frames: the notebooks' walk over a digit tapestry (20x20 windows) or "
+                             "uniform random (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and frames (default %(default)s)")
     parser.add_argument("--out", default="bench_out", help="folder for bench.json and bench.png (default %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="write no PNG")
@@ -153,7 +156,8 @@ def _run(args) -> int:
         chosen = [b.strip() for b in args.backends.split(",") if b.strip()]
         for b in chosen:
             if b not in usable:
-                print(f"sparsedream bench: error: unknown backend {b!r}; choose from {', '.join(usable)}", file=sys.stderr)
+                print(f"sparsedream bench: error: unknown backend {b!r}; choose from {', '.join(usable)}",
+                      file=sys.stderr)
                 return 2
             if usable[b] is not None:
                 print(f"sparsedream bench: error: backend {b!r} is not usable here: {usable[b]}", file=sys.stderr)
@@ -198,8 +202,9 @@ def _run(args) -> int:
         if not args.no_notebook:
             nb = measure_notebook(grid, frames64, args.k, lateral, opts, bw)
             rows.append(nb)
-            print(f"  {nb['grid']:>8s} notebook  "
-                  + (f"{nb['steps_per_s']:10.1f} steps/s  check {nb['check']}" if "skipped" not in nb else "skipped: " + nb["skipped"]))
+            shown = (f"{nb['steps_per_s']:10.1f} steps/s  check {nb['check']}" if "skipped" not in nb
+                     else "skipped: " + nb["skipped"])
+            print(f"  {nb['grid']:>8s} notebook  " + shown)
             if "skipped" in nb:
                 notes.append(f"notebook loop skipped at {nb['grid']}: {nb['skipped']}")
             if cp is not None:

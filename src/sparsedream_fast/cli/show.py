@@ -33,7 +33,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", metavar="DIR", default=None, help="output folder (default: CHECKPOINT's folder/show)")
     add_data_arguments(parser)
     parser.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the data (default: 0)")
-    parser.add_argument("--no-data", action="store_true", help="no measures, no animation: pictures of the weights only")
+    parser.add_argument("--no-data", action="store_true",
+                        help="no measures, no animation: pictures of the weights only")
     parser.add_argument("--eval-frames", type=int, default=2000, help="inputs measured (default: %(default)s)")
     parser.add_argument("--neuron", type=int, nargs="+", default=None, metavar="N",
                         help="neurons whose lateral row to draw (default: the centre one)")

@@ -44,7 +44,7 @@ def _data(kind, n, seed):
         except Exception as exc:
             if kind == "mnist":
                 raise SystemExit(f"sparsedream tnn: the MNIST sample is unavailable ({exc}); "
-                                 "pip install 'sparsedream_fast[data]' or use --data generated")
+                                 "pip install 'sparsedream_fast[data]' or use --data generated") from None
     X, y = generated_digits(n, seed=seed)
     return X.reshape(len(X), -1), y, "generated digits"
 
@@ -64,7 +64,7 @@ def run(args) -> int:
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
-        raise SystemExit("sparsedream tnn: the readout needs scikit-learn (pip install scikit-learn)")
+        raise SystemExit("sparsedream tnn: the readout needs scikit-learn (pip install scikit-learn)") from None
     X, y, source = _data(args.data, args.n_train + args.n_test, args.seed)
     if len(X) < args.n_train + args.n_test:
         raise SystemExit(f"sparsedream tnn: {source} has {len(X)} images, fewer than "

@@ -20,8 +20,8 @@ update, against the reference's second N x B x (D + C) product and five passes o
 
 Screening (``SCREEN``, on by default): the gemm is nearly the whole cost, so steps 1-2
 take a float32 product (in float64: half the time of the float64 one) and compute, in
-float64 and in an order fixed by the compiled kernel (``_dot64``), only the dot products of the neurons its rigorous error
-bound cannot rule out (one or two per sample); the winner is the argmax of those
+float64 and in an order fixed by the compiled kernel (``_dot64``), only the dot products of
+the neurons its rigorous error bound cannot rule out (one or two per sample); the winner is the argmax of those
 (``_screened_winners``): the float64 argmax in float64, and in float32 the argmax of the
 exact drives of the float32 weights (the reference's float32 gemm can differ from it where
 two drives are within float32 rounding). So the winners, and with them the results, do

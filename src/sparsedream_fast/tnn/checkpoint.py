@@ -20,8 +20,8 @@ import os
 
 import numpy as np
 
-from .config import STDP, ColumnSpec
-from .network import TNNNetwork, _Connection, _Layer
+from .config import STDP
+from .network import TNNNetwork
 
 FORMAT = "sparsedream_fast.TNNNetwork/1"
 
