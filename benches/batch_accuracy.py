@@ -629,7 +629,9 @@ def main(argv=None) -> int:
     _say(f"fast CPU backends: DreamComp {dc_b} {dc_why or ''}; KrotovHopfield {kh_b} {kh_why or ''}")
     fm = load_fmnist(args.fmnist_root, args.limit_train, args.limit_test)
     _say(f"Fashion-MNIST: {fm[0].shape[0]:,} train / {fm[2].shape[0]:,} test")
-    common = dict(command="python3 benches/batch_accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    # the data folder is this machine's own: recorded as DIR, as BENCHMARKS.md writes the command
+    shown = [("DIR" if a == args.fmnist_root else a) for a in (sys.argv[1:] if argv is None else argv)]
+    common = dict(command="python3 benches/batch_accuracy.py " + " ".join(shown),
                   machine=machine_info(), backends={k: str(v) for k, v in sdf.backends().items()},
                   fast_backends=dict(dreamcomp=dc_b, krotov=kh_b), not_used=dict(dreamcomp=dc_why, krotov=kh_why))
     settings = dict(seed=args.seed, readout_max_iter=args.readout_iter, readout_powers=powers,

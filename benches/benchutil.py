@@ -147,7 +147,7 @@ def _notebook_matrix(grid):
     return sp.csr_array(notebook_lateral(*grid))
 
 
-#: The fit paths of rule A (ALGORITHMS.md A.2-A.10), each as overrides of seed 001's settings.
+#: The fit paths of rule A (docs/rules/sparsedream.md, steps 2-10), each as overrides of seed 001's settings.
 #: Values are callables of the grid where they depend on it.
 PATHS = {
     "lateral": {},                                                    # seed 001 (the default)

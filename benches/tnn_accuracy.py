@@ -50,7 +50,7 @@ NOTEBOOK_IMAGES_PER_S = 1.5
 NOTEBOOK_V8_ACCURACY = (0.6703, 0.7453, 0.7531, 0.6727)
 #: seed 004's V5 rTNN STDP values (notebook names)
 V5_STDP = dict(ucapture=20 / 128, uminus=20 / 128, usearch=30 / 128, ubackoff=96 / 128, umin=16 / 128)
-#: seed 004's column values (ALGORITHMS.md D)
+#: seed 004's column values (docs/rules/tnn.md)
 COLUMN_STDP = dict(ucapture=20 / 128, uminus=20 / 128, usearch=2 / 128, ubackoff=96 / 128, umin=4 / 128)
 
 #: a network configuration: columns over receptive slices of the row (``width``/``stride``

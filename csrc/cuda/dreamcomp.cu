@@ -1,4 +1,4 @@
-// Rule B, DreamComp (ALGORITHMS.md part B; sparsedream_fast/dreamcomp/reference.py), on the
+// Rule B, DreamComp (docs/rules/dreamcomp.md; sparsedream_fast/dreamcomp/reference.py), on the
 // GPU. Per epoch: the epoch's samples gathered in batch order (one kernel); per minibatch:
 //   1. S = V_b W^T (B, N), cuBLAS or the own GEMM kernel (batch_common.cuh), in W's dtype;
 //   2. a block per sample: its winner, argmax_n S[b, n] as np.argmax picks it (first NaN,

@@ -1,4 +1,4 @@
-// Rule C, Krotov & Hopfield's competing hidden units (ALGORITHMS.md part C;
+// Rule C, Krotov & Hopfield's competing hidden units (docs/rules/krotov_hopfield.md;
 // sparsedream_fast/krotov/reference.py), on the GPU. Wp = sign(W) |W|^(p-1) is computed
 // once per fit and then kept up to date row by row (only the updated units change). Per
 // epoch the samples are gathered in batch order; per minibatch:

@@ -1,4 +1,4 @@
-// Rule A (SparseDream online k-WTA, ALGORITHMS.md part A) on the GPU: a whole fit in one
+// Rule A (SparseDream online k-WTA, docs/rules/sparsedream.md) on the GPU: a whole fit in one
 // persistent cooperative kernel. Same semantics as sparsedream_fast/sparsedream/reference.py
 // (every option: competitions, outputs, trace, stencil / CSR lateral, learned lateral, bounds).
 //

@@ -40,7 +40,7 @@ inline void csr_rmatvec_rows(const CsrView<T>& L, const T* o, const i64* rows, i
     }
 }
 
-/// Learned-lateral update (ALGORITHMS.md A.9), in place on L.data:
+/// Learned-lateral update (docs/rules/sparsedream.md, step 9), in place on L.data:
 /// u = L^T o (L before the update), then for active i and stored (i, m):
 /// L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec)).
 /// `rows` ascending (the active rows); u: N-entry scratch, zero on entry and on return.

@@ -1,4 +1,4 @@
-// Rule B, DreamComp (ALGORITHMS.md part B; sparsedream_fast/dreamcomp/reference.py): a whole
+// Rule B, DreamComp (docs/rules/dreamcomp.md; sparsedream_fast/dreamcomp/reference.py): a whole
 // fit in one call, on a Team of threads (team.hpp) inside one OpenMP region.
 //
 // Per minibatch V[idx] (B samples of D + C values):

@@ -1,4 +1,4 @@
-// Rule C, Krotov-Hopfield competing hidden units (ALGORITHMS.md part C;
+// Rule C, Krotov-Hopfield competing hidden units (docs/rules/krotov_hopfield.md;
 // sparsedream_fast/krotov/reference.py): a whole fit in one call, on a Team of threads.
 //
 // Per minibatch X[idx] (B samples, D values), with Wp = sign(W) |W|^(p-1) kept between

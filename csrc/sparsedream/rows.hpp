@@ -20,7 +20,7 @@ SD_INLINE void axpy_impl(T* SD_RESTRICT y, T a, const T* SD_RESTRICT x, i64 n) {
 }
 SD_MULTIVERSION(axpy, axpy_impl)
 
-/// Multiplicative update of one row: w += (a * w) * g, a = lr * o_j (ALGORITHMS.md A.8).
+/// Multiplicative update of one row: w += (a * w) * g, a = lr * o_j (docs/rules/sparsedream.md, step 8).
 template <class T>
 SD_INLINE void update_row_impl(T* SD_RESTRICT w, T a, const T* SD_RESTRICT g, i64 n) {
     for (i64 d = 0; d < n; ++d) w[d] = w[d] + (a * w[d]) * g[d];

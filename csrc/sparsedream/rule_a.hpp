@@ -1,4 +1,4 @@
-// Rule A (SparseDream online k-WTA, ALGORITHMS.md part A, docs/design.md): the config
+// Rule A (SparseDream online k-WTA, docs/rules/sparsedream.md, docs/design.md): the config
 // struct mirroring SparseDreamConfig.native_dict(), the competition, the fused step, the
 // bounds and the whole fit loop. Header-only, raw pointers, no Python types.
 //

@@ -1,9 +1,9 @@
 """sparsedream_fast: compiled kernels for competitive Hebbian learning.
 
-Rules (``../shared/ALGORITHMS.md``): SparseDream online k-WTA (``SparseDream``, part A),
-DreamComp batch 1-WTA with label synapses (``DreamComp``, part B), Krotov-Hopfield
-competing hidden units (``KrotovHopfield``, part C), temporal neural network columns with
-STDP (``TNNColumn``, ``TNNNetwork``, part D; module ``tnn``).
+Rules, each stated exactly in the documentation (``docs/rules/``): SparseDream online k-WTA
+(``SparseDream``, rule A), DreamComp batch 1-WTA with label synapses (``DreamComp``, rule B),
+Krotov-Hopfield competing hidden units (``KrotovHopfield``, rule C), temporal neural network
+columns with STDP (``TNNColumn``, ``TNNNetwork``, rule D; module ``tnn``).
 Backends: ``numpy`` (reference), ``cpp`` (C++ extension), ``numba``, ``cuda``
 (see ``backends()``).
 """

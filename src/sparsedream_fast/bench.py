@@ -7,7 +7,7 @@ pass over the weights at this machine's measured memory bandwidth) and a numpy `
 pass (the real bound while the weights sit in the L3 cache). It prints a table, writes
 ``bench.json`` and draws ``bench.png``.
 
-How a figure is made (``docs/design.md`` and ``STYLE.md`` point 5):
+How a figure is made (``docs/design.md``; the benchmarks page of the documentation):
 
 1. correctness first: each backend trains ``--check-steps`` steps from the same seed on the
    same frames as the numpy reference; its weights must match to the tests' tolerances

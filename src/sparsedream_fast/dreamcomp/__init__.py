@@ -1,1 +1,1 @@
-"""DreamComp (ALGORITHMS.md part B): batch 1-winner-take-all with reconstruction weights."""
+"""DreamComp (docs/rules/dreamcomp.md): batch 1-winner-take-all with reconstruction weights."""

@@ -1,1 +1,1 @@
-"""Krotov-Hopfield competing hidden units (ALGORITHMS.md part C)."""
+"""Krotov-Hopfield competing hidden units (docs/rules/krotov_hopfield.md)."""

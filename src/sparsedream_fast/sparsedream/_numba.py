@@ -903,7 +903,7 @@ def reconstruct(W: np.ndarray, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
 
 def update_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
                 r: np.ndarray, lr: float, error_clip, prec: float) -> np.ndarray:
-    """Multiplicative update of the active rows, in place (ALGORITHMS.md A.7-8).
+    """Multiplicative update of the active rows, in place (docs/rules/sparsedream.md, steps 7-8).
 
     ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * vals_j) * W[j]) * g``.
 

@@ -14,7 +14,7 @@ import numpy as np
 __all__ = ["Competition", "Output", "SparseDreamConfig", "TrainState", "TRACE_DROP"]
 
 #: Trace entries whose magnitude falls below this fraction of the largest are set to 0
-#: (ALGORITHMS.md A.5 allows it; every backend, the reference included, does it).
+#: (docs/rules/sparsedream.md, step 5 allows it; every backend, the reference included, does it).
 TRACE_DROP = 1e-12
 
 
@@ -57,7 +57,7 @@ class SparseDreamConfig:
     learn_lateral : bool
     clip_lateral : bool
         The bounds clip the lateral too (a learned lateral, or a fixed CSR lateral with
-        entries outside [0, w_max], ALGORITHMS.md A.10). The lateral is then a CSR.
+        entries outside [0, w_max], docs/rules/sparsedream.md, step 10). The lateral is then a CSR.
     lateral_lr : float
         Learning rate of a learned lateral (``lr`` when the user gave None).
     w_max : float or None

@@ -37,7 +37,7 @@ def _lateral_for(cfg, lat):
     """Set ``cfg.clip_lateral`` from the operator in use, and store it as a CSR where needed.
 
     The bounds clip the lateral when it is learned, or when it is fixed but has entries
-    outside [0, w_max] (ALGORITHMS.md A.10); a learned or clipped lateral must be a CSR.
+    outside [0, w_max] (docs/rules/sparsedream.md, step 10); a learned or clipped lateral must be a CSR.
     """
     clip = cfg.has_bounds and lat is not None and (cfg.learn_lateral or _lateral.needs_clip(lat, cfg.w_max))
     if lat is not None and lat.kind == "stencil" and (clip or cfg.learn_lateral):
@@ -52,7 +52,7 @@ class SparseDream(ParamsMixin):
     lateral excitation on the neuron grid), the ``k`` winners, the reconstruction
     ``r = W^T o`` from the winners' activity ``o``, and the multiplicative update
     ``W_j += lr * o_j * W_j * e / max(r, prec)`` of the winners' rows only.
-    See ``ALGORITHMS.md`` part A and ``docs/design.md``.
+    See ``docs/rules/sparsedream.md`` and ``docs/design.md``.
 
     Parameters
     ----------
@@ -442,7 +442,7 @@ class SparseDream(ParamsMixin):
         The file holds the constructor parameters, the weights, the lateral in use, the
         trace, the generator's state and the step count, so that ``load`` followed by
         ``fit`` with ``warm_start=True`` continues exactly as an uninterrupted run.
-        Format (numpy ``.npz``, no pickles): see ``docs/checkpoint.md``.
+        Format (numpy ``.npz``, no pickles): see ``docs/checkpoints.md``.
 
         Returns
         -------

@@ -1,7 +1,7 @@
 """Numpy reference of rule A (backend ``"numpy"``): the executable specification.
 
 Every other backend is tested against these functions. They follow
-``../shared/ALGORITHMS.md`` part A and the choices of ``docs/design.md`` literally,
+``docs/rules/sparsedream.md`` and the choices of ``docs/design.md`` literally,
 favouring clarity over speed (one dense drive pass per step, like the notebooks, but
 with the lateral as a stencil or CSR and only active rows updated).
 """
@@ -86,7 +86,7 @@ def reconstruct(W: np.ndarray, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
 
 def update_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
                 r: np.ndarray, lr: float, error_clip, prec: float) -> np.ndarray:
-    """Multiplicative update of the active rows, in place (ALGORITHMS.md A.7-8).
+    """Multiplicative update of the active rows, in place (docs/rules/sparsedream.md, steps 7-8).
 
     ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * vals_j) * W[j]) * g``.
 
@@ -142,7 +142,7 @@ def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray
 
 
 def _learn_lateral(L, o: np.ndarray, active: np.ndarray, cfg: SparseDreamConfig) -> None:
-    """Multiplicative lateral update (ALGORITHMS.md A.9) on the CSR ``L`` in place."""
+    """Multiplicative lateral update (docs/rules/sparsedream.md, step 9) on the CSR ``L`` in place."""
     u = L.rmatvec(o)
     ratio = (o - u) / np.maximum(u, cfg.prec)
     for i in active:

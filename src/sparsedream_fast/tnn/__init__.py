@@ -6,6 +6,7 @@
   for a scikit-learn classifier (``transform``).
 - :class:`STDP`: the rule's probabilities.
 - :mod:`.presets`: the notebook's V8 network and the best slice network found here.
+
 Backends: ``numpy`` (reference) and ``cpp``; both give the same weights bit for bit, since
 every random draw comes from a counter-based generator (:mod:`.philox`). ``cuda`` (explicit
 request only) is written to the same contract but has not yet run on a GPU.

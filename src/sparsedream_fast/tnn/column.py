@@ -13,7 +13,7 @@ __all__ = ["TNNColumn"]
 
 
 class TNNColumn(ParamsMixin):
-    """A column of ``n_neurons`` temporal neurons on ``n_inputs`` lines (ALGORITHMS.md part D).
+    """A column of ``n_neurons`` temporal neurons on ``n_inputs`` lines (docs/rules/tnn.md).
 
     Ramp-no-leak integration: input ``i`` (integer weight ``w``, spike time ``x``) adds
     ``min(max(t - x + 1, 0), w)`` to the potential at step t; a neuron fires at the first step

@@ -16,7 +16,7 @@ WEIGHT_DTYPES = ("int32", "uint8")
 
 @dataclass(frozen=True)
 class STDP:
-    """The probabilities of the stochastic STDP rule (ALGORITHMS.md part D).
+    """The probabilities of the stochastic STDP rule (docs/rules/tnn.md).
 
     Per synapse and wave, with input time x and output time y (after k-WTA):
     both spiked and ``x <= y``: +1 with probability ``capture * F+``; both spiked and

@@ -48,7 +48,7 @@ class _Connection:
 
 
 class TNNNetwork:
-    """A network of TNN columns with STDP (ALGORITHMS.md part D).
+    """A network of TNN columns with STDP (docs/rules/tnn.md).
 
     Parameters
     ----------

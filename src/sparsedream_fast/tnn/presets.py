@@ -19,7 +19,7 @@ __all__ = ["V5_STDP", "COLUMN_STDP", "v8_network", "slice_network", "best_networ
 
 #: seed 004's STDP values of the recurrent column (V5 onwards)
 V5_STDP = STDP(capture=20 / 128, minus=20 / 128, search=30 / 128, backoff=96 / 128, u_min=16 / 128)
-#: seed 004's column values (ALGORITHMS.md part D)
+#: seed 004's column values (docs/rules/tnn.md)
 COLUMN_STDP = STDP()
 
 

@@ -69,7 +69,7 @@ def stdp_draws(n: int, d: int, wave: int, column: int, key: tuple[int, int]):
 
 def stdp_update(W: np.ndarray, x: np.ndarray, y: np.ndarray, T: int, w_max: int, p: np.ndarray,
                 draws, plastic: np.ndarray | None = None) -> None:
-    """Apply one wave of stochastic STDP to W in place (ALGORITHMS.md part D).
+    """Apply one wave of stochastic STDP to W in place (docs/rules/tnn.md).
 
     Parameters
     ----------
