@@ -15,9 +15,18 @@ namespace sd_bind {
 namespace py = pybind11;
 using sd::i64;
 
+/// True when a's dtype is equivalent to T's (numpy's PyArray_EquivTypes: same kind, size and
+/// byte order). Never compare dtype objects by identity: an array restored by pickle, or made
+/// by another library, carries its own dtype instance that equals, but is not, numpy's
+/// canonical one.
+template <class T>
+bool has_dtype(const py::array& a) {
+    return a.dtype().equal(py::dtype::of<T>());
+}
+
 template <class T>
 T* get_ptr(const py::array& a, const char* name, bool writable) {
-    if (!a.dtype().is(py::dtype::of<T>())) {
+    if (!has_dtype<T>(a)) {
         std::ostringstream s;
         s << name << " must have dtype " << py::str(py::dtype::of<T>()).cast<std::string>() << ", got "
           << py::str(a.dtype()).cast<std::string>();
@@ -56,8 +65,8 @@ V item(const py::dict& d, const char* key) {
 }
 
 /// True when a has dtype float32 / float64 (the kernels' two value types).
-inline bool is_f32(const py::array& a) { return a.dtype().is(py::dtype::of<float>()); }
-inline bool is_f64(const py::array& a) { return a.dtype().is(py::dtype::of<double>()); }
+inline bool is_f32(const py::array& a) { return has_dtype<float>(a); }
+inline bool is_f64(const py::array& a) { return has_dtype<double>(a); }
 
 /// TypeError naming the argument and its dtype, for an array neither float32 nor float64.
 [[noreturn]] inline void bad_dtype(const char* name, const py::array& a) {

@@ -56,3 +56,25 @@ def tol(dtype):
 def random_inputs(n, d, seed):
     """Fresh random inputs in [0, 1], float64, shape (n, d)."""
     return np.random.default_rng(seed).random((n, d))
+
+
+#: the backends implementing each rule (A: SparseDream, B: DreamComp, C: KrotovHopfield,
+#: D: the TNN columns and networks)
+RULE_BACKENDS = {"A": ("numpy", "cpp", "numba", "cuda"), "B": ("numpy", "cpp", "numba", "cuda"),
+                 "C": ("numpy", "cpp", "numba", "cuda"), "D": ("numpy", "cpp", "cuda")}
+
+
+def backend_usable(name) -> str | None:
+    """None when ``name`` runs here (cuda: on a GPU or the CPU emulator), else why not."""
+    if name == "cuda" and CUDA_EMULATED:
+        return None
+    info = sdf.backends()[name]
+    return None if info.available else f"{name}: {info.reason}"
+
+
+def rule_backends(rule: str) -> list:
+    """Every backend of ``rule`` as pytest params, each skipped with its reason where it
+    cannot run here (cuda runs on the CPU emulator where there is no GPU, conftest.py)."""
+    return [pytest.param(n, id=n, marks=() if backend_usable(n) is None
+                         else pytest.mark.skip(reason=backend_usable(n)))
+            for n in RULE_BACKENDS[rule]]
