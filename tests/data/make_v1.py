@@ -1,6 +1,8 @@
 """Writes tests/data/*_v1.npz with the code of main at bcc1a9f (SparseDream/1, TNNNetwork/1),
 and the state after one more epoch (expected_*), as regression inputs for the loaders."""
-import numpy as np, scipy.sparse as sp, sparsedream_fast as sdf
+import numpy as np
+import scipy.sparse as sp
+import sparsedream_fast as sdf
 out = "tests/data/"
 X = np.random.default_rng(5).random((30, 9))
 exp = {}
