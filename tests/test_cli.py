@@ -249,6 +249,7 @@ def test_tnn_command_trains_reads_out_and_saves(tmp_path, capsys, preset):
     assert set(net.readout) <= set(m["layers"]) and net.layers == {k: tuple(v) for k, v in m["layers"].items()}
 
 
-def test_tnn_command_rejects_bad_sizes(tmp_path):
-    with pytest.raises(SystemExit, match="n-train"):
+def test_tnn_command_rejects_bad_sizes(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
         cli.main(["tnn", "--n-train", "3", "--data", "generated", "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "--n-train: must be >= 10" in capsys.readouterr().err

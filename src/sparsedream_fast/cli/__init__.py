@@ -1,12 +1,17 @@
 """The ``sparsedream`` command: ``demo``, ``bench``, ``train``, ``tnn``, ``show``, ``backends``.
 
 Each subcommand lives in its own module of this package with an ``add_arguments(parser)``
-and a ``run(args)`` function; this file only wires them together.
+and a ``run(args)`` function; this file only wires them together. A user's mistake (a bad
+option, a missing file, a parameter an estimator refuses) prints one line naming it and
+exits with status 2; Ctrl-C exits with 130.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import sys
+
+from ._common import UsageError
 
 __all__ = ["main"]
 
@@ -22,6 +27,13 @@ SUBCOMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake reported on one line (the usage is one ``--help`` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _version() -> str:
     from .. import __version__
     return __version__
@@ -29,7 +41,7 @@ def _version() -> str:
 
 def main(argv=None) -> int:
     """Entry point of the ``sparsedream`` command; returns the exit status."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sparsedream",
         description="Fast competitive Hebbian learning (SparseDream online k-WTA and friends).",
         epilog="Run 'sparsedream COMMAND --help' for the options and examples of each command.")
@@ -54,5 +66,12 @@ def main(argv=None) -> int:
         return 0
     if mods[args.command] is None:
         parser.error(f"'{args.command}' is unavailable here")
-    return int(mods[args.command].run(args) or 0)
+    try:
+        return int(mods[args.command].run(args) or 0)
+    except UsageError as exc:
+        print(f"sparsedream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sparsedream {args.command}: interrupted", file=sys.stderr)
+        return 130
 

