@@ -131,9 +131,9 @@ def test_constructor_stores_arguments_unchanged():
 
 def test_set_params_unknown_name_raises():
     m = make()
-    with pytest.raises(ValueError, match=r"invalid parameter 'n_neurons' for SparseDream"):
+    with pytest.raises(ValueError, match=r"Invalid parameter .n_neurons. for estimator SparseDream"):
         m.set_params(n_neurons=5)
-    with pytest.raises(ValueError, match="invalid parameter"):
+    with pytest.raises(ValueError, match="Invalid parameter"):
         m.set_params(k=2, bogus=1)
 
 

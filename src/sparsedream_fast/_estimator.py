@@ -1,49 +1,20 @@
-"""scikit-learn's estimator conventions without depending on scikit-learn.
+"""What every estimator of the library shares beyond scikit-learn's ``BaseEstimator``.
 
-The constructor stores its arguments unchanged; ``get_params``/``set_params`` read and
-write them, so ``sklearn.base.clone`` and ``Pipeline`` work with our models.
+The estimators derive from :class:`sklearn.base.BaseEstimator` (parameters, ``clone``,
+``repr``, tags) and the fitting mixins (``TransformerMixin``, ``ClassifierMixin``); this module
+holds the few pieces they add on top of it.
 """
 from __future__ import annotations
 
-import inspect
+from sklearn.exceptions import NotFittedError
 
-__all__ = ["ParamsMixin"]
+__all__ = ["not_fitted"]
 
 
-class ParamsMixin:
-    """``get_params``, ``set_params`` and a readable ``repr`` from the constructor's signature."""
+def not_fitted(estimator, what: str = "call fit first") -> NotFittedError:
+    """The error of a method called on an unfitted ``estimator``.
 
-    @classmethod
-    def _param_names(cls) -> list:
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor parameters as a dict (``deep`` is accepted for scikit-learn)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters by name; returns self. Unknown names raise ValueError."""
-        valid = set(self._param_names())
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
-                                 f"valid parameters: {sorted(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        sig = inspect.signature(type(self).__init__)
-        parts = []
-        for name in self._param_names():
-            value = getattr(self, name)
-            default = sig.parameters[name].default
-            try:
-                same = value is default or bool(value == default)
-            except Exception:
-                same = False
-            if not same:
-                r = repr(value)
-                parts.append(f"{name}={r if len(r) < 60 else r[:57] + '...'}")
-        return f"{type(self).__name__}({', '.join(parts)})"
+    ``NotFittedError`` derives from both ``ValueError`` and ``AttributeError``, so code that
+    caught the ``AttributeError`` the library raised before keeps working.
+    """
+    return NotFittedError(f"this {type(estimator).__name__} is not fitted yet: {what}")

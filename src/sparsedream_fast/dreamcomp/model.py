@@ -4,9 +4,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from .._backends import rule_module
-from .._estimator import ParamsMixin
+from .._estimator import not_fitted
 from .._rng import batch_order
 from .._validation import as_host_array, check_data, check_dtype, check_float, check_int, init_array
 from . import reference
@@ -17,7 +18,7 @@ __all__ = ["DreamComp"]
 _IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference", "cuda": "_cuda"}
 
 
-class DreamComp(ParamsMixin):
+class DreamComp(ClassifierMixin, BaseEstimator):
     """Batch 1-winner-take-all with reconstruction weights and label synapses (rule B, seed 002).
 
     Each neuron has D input synapses and C label synapses; samples are extended with their
@@ -152,7 +153,7 @@ class DreamComp(ParamsMixin):
 
     def _check_fitted(self):
         if not hasattr(self, "weights_"):
-            raise AttributeError("this DreamComp is not fitted yet: call fit first")
+            raise not_fitted(self)
 
     @property
     def neuron_classes_(self) -> np.ndarray:

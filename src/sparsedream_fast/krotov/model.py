@@ -4,9 +4,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._backends import rule_module
-from .._estimator import ParamsMixin
+from .._estimator import not_fitted
 from .._rng import batch_order
 from .._validation import check_data, check_dtype, check_float, check_int, init_array
 from . import reference
@@ -17,7 +18,7 @@ __all__ = ["KrotovHopfield"]
 _IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference", "cuda": "_cuda"}
 
 
-class KrotovHopfield(ParamsMixin):
+class KrotovHopfield(TransformerMixin, BaseEstimator):
     """Unsupervised competing hidden units (Krotov & Hopfield, PNAS 2019; rule C, seed 003).
 
     Parameters
@@ -138,13 +139,10 @@ class KrotovHopfield(ParamsMixin):
         ndarray of shape (n_samples, n_hidden), model dtype
         """
         if not hasattr(self, "weights_"):
-            raise AttributeError("this KrotovHopfield is not fitted yet: call fit first")
+            raise not_fitted(self)
         Xc = check_data(X, self.weights_.shape[1], self.weights_.dtype, allow_1d=True)
         I = reference.currents(self.weights_, Xc, self.p).T
         if self.power is not None:
             I = np.maximum(I, 0) ** self.power
         return np.ascontiguousarray(I)
 
-    def fit_transform(self, X, y=None, **fit_params):
-        """``fit`` then ``transform``."""
-        return self.fit(X, **fit_params).transform(X)

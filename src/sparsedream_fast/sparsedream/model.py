@@ -9,10 +9,11 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from .. import lateral as _lateral
 from .._backends import resolve_backend
-from .._estimator import ParamsMixin
+from .._estimator import not_fitted
 from .._rng import epoch_order
 from .._validation import (check_choice, check_data, check_device_data, check_dtype, check_float,
                            check_int, as_host_array)
@@ -45,7 +46,7 @@ def _lateral_for(cfg, lat):
     return dataclasses.replace(cfg, clip_lateral=bool(clip)), lat
 
 
-class SparseDream(ParamsMixin):
+class SparseDream(TransformerMixin, BaseEstimator):
     """Online k-winner-take-all map with multiplicative reconstruction updates (rule A).
 
     One input at a time: drive ``p = W v``, a competition value ``c`` (optionally with
@@ -345,9 +346,12 @@ class SparseDream(ParamsMixin):
                           RuntimeWarning, stacklevel=3)
 
     # -------------------------------------------------------------------- inference
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_state")
+
     def _check_fitted(self):
         if not hasattr(self, "_state"):
-            raise AttributeError(f"this {type(self).__name__} is not fitted yet: call fit or partial_fit first")
+            raise not_fitted(self, "call fit or partial_fit first")
 
     def infer(self, X):
         """Winners and their activity in one pass, without learning (what ``winners``,
@@ -409,10 +413,6 @@ class SparseDream(ParamsMixin):
         A = np.zeros((n, N), dtype=val.dtype)
         np.put_along_axis(A, win, val, axis=1)
         return A
-
-    def fit_transform(self, X, y=None, **fit_params):
-        """``fit(X, **fit_params)`` then ``transform(X)``."""
-        return self.fit(X, **fit_params).transform(X)
 
     def reconstruct(self, X) -> np.ndarray:
         """Reconstruction ``r = W^T a`` of every input from its winners, without learning.

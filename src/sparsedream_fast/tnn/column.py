@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
-from .._estimator import ParamsMixin
+from .._estimator import not_fitted
 from .._validation import check_int
 from .config import STDP, check_T
 from .encoding import check_spike_times
@@ -12,7 +13,7 @@ from .network import TNNNetwork
 __all__ = ["TNNColumn"]
 
 
-class TNNColumn(ParamsMixin):
+class TNNColumn(BaseEstimator):
     """A column of ``n_neurons`` temporal neurons on ``n_inputs`` lines (docs/rules/tnn.md).
 
     Ramp-no-leak integration: input ``i`` (integer weight ``w``, spike time ``x``) adds
@@ -82,12 +83,13 @@ class TNNColumn(ParamsMixin):
                               ndim=(1, 2))
         return X.reshape(-1, 1, X.shape[-1]), one
 
-    def fit(self, spike_times, epochs: int = 1, shuffle: bool = False) -> "TNNColumn":
+    def fit(self, X, y=None, epochs: int = 1, shuffle: bool = False) -> "TNNColumn":
         """Learn from waves, one after the other (weights are initialised on the first call).
 
         Parameters
         ----------
-        spike_times : array-like of shape (n_waves, n_inputs), integers in [0, T] (T = none)
+        X : array-like of shape (n_waves, n_inputs), integer spike times in [0, T] (T = none)
+        y : ignored (unsupervised; present for scikit-learn)
         epochs : int
         shuffle : bool
             Present the waves in a fresh seeded order each epoch (default: in order).
@@ -99,15 +101,15 @@ class TNNColumn(ParamsMixin):
         net = getattr(self, "_net", None)
         if net is None:
             net = self._make_net()
-        X, _ = self._waves(spike_times)
-        net.fit(X, epochs=epochs, shuffle=shuffle)
+        S, _ = self._waves(X)
+        net.fit(S, epochs=epochs, shuffle=shuffle)
         self._net = net
         self.backend_ = net.backend_
         return self
 
-    def partial_fit(self, spike_times) -> "TNNColumn":
-        """Same as ``fit(spike_times, epochs=1, shuffle=False)``; continues after earlier calls."""
-        return self.fit(spike_times)
+    def partial_fit(self, X, y=None) -> "TNNColumn":
+        """Same as ``fit(X, epochs=1, shuffle=False)``; continues after earlier calls."""
+        return self.fit(X)
 
     def forward(self, spike_times) -> np.ndarray:
         """Output spike times after k-WTA, without learning.
@@ -132,7 +134,7 @@ class TNNColumn(ParamsMixin):
     def _built_net(self):
         net = self.__dict__.get("_net")
         if net is None or not net._built:
-            raise AttributeError("this TNNColumn has no weights yet: call fit or forward first")
+            raise not_fitted(self, "it has no weights yet: call fit or forward first")
         return net
 
     @property

@@ -7,6 +7,7 @@ spikes at step 0, brighter is earlier, and x = 0 never spikes.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._validation import as_host_array
 from .config import check_T
@@ -72,7 +73,7 @@ def image_rows(X, shape=(28, 28), T: int = 16, scale: float | None = None) -> np
     return encode(X, T, scale).reshape(len(X), rows, cols)
 
 
-class WaveEncoder:
+class WaveEncoder(TransformerMixin, BaseEstimator):
     """scikit-learn transformer: flat images to row-wave spike times (:func:`image_rows`).
 
     Parameters
@@ -87,18 +88,6 @@ class WaveEncoder:
         self.T = T
         self.scale = scale
 
-    def get_params(self, deep=True):
-        """The constructor parameters (scikit-learn)."""
-        return {"shape": self.shape, "T": self.T, "scale": self.scale}
-
-    def set_params(self, **params):
-        """Set constructor parameters by name; returns self."""
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"unknown parameter {k!r} of WaveEncoder")
-            setattr(self, k, v)
-        return self
-
     def fit(self, X, y=None):
         """Nothing to learn; returns self."""
         return self
@@ -106,10 +95,6 @@ class WaveEncoder:
     def transform(self, X):
         """(n, rows * cols) intensities -> (n, rows, cols) uint8 spike times."""
         return image_rows(X, self.shape, self.T, self.scale)
-
-    def fit_transform(self, X, y=None):
-        """Same as ``transform(X)``."""
-        return self.transform(X)
 
 
 def check_spike_times(S, T: int, n_lines: int, name: str = "spike_times", ndim=(3,)) -> np.ndarray:

@@ -20,6 +20,7 @@ import copy
 import numbers
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._backends import rule_module
 from .._validation import as_host_array, check_choice, check_int
@@ -47,7 +48,7 @@ class _Connection:
             source, target, init, lines, learn, density)
 
 
-class TNNNetwork:
+class TNNNetwork(TransformerMixin, BaseEstimator):
     """A network of TNN columns with STDP (docs/rules/tnn.md).
 
     Parameters
@@ -462,10 +463,6 @@ class TNNNetwork:
             F = ((T - times.astype(np.float32)) / T).astype(np.float32)
         return F.reshape(F.shape[0], F.shape[1] * F.shape[2])   # (also when there are no sequences)
 
-    def fit_transform(self, X, y=None, **fit_params) -> np.ndarray:
-        """``fit(X, **fit_params)`` then ``transform(X)``."""
-        return self.fit(X, **fit_params).transform(X)
-
     def connection_weights(self, source: str, target: str) -> np.ndarray:
         """The block of ``weights_[target]`` fed by ``source`` (a view; the first such
         connection), shape (N_target, n_lines)."""
@@ -492,26 +489,12 @@ class TNNNetwork:
         return load(path)
 
     # ------------------------------------------------------------------ scikit-learn
-    def get_params(self, deep=True) -> dict:
-        """The constructor parameters (scikit-learn); the layers are not parameters."""
-        return {"T": self.T, "dtype": self.dtype, "backend": self.backend, "seed": self.seed,
-                "progress": self.progress, "readout": self.readout, "readout_waves": self.readout_waves,
-                "readout_features": self.readout_features}
-
-    def set_params(self, **params):
-        """Set constructor parameters by name; returns self."""
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"invalid parameter {k!r} for TNNNetwork; valid: {sorted(self.get_params())}")
-            setattr(self, k, v)
-        return self
-
     def __sklearn_clone__(self):
         return self.clone()
 
     def clone(self) -> "TNNNetwork":
-        """The same layers and connections, unfitted."""
-        new = TNNNetwork(**self.get_params())
+        """The same layers and connections, unfitted (same class as ``self``)."""
+        new = type(self)(**self.get_params(deep=False))
         new._layers = copy.deepcopy(self._layers)
         new._connections = copy.deepcopy(self._connections)
         return new
