@@ -37,7 +37,11 @@ myst_heading_anchors = 3
 
 # API reference: numpydoc parses the docstrings, autosummary writes one page per name
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# set_*_request: scikit-learn's metadata-routing setters, generated on each estimator class
+# because its fit takes more than (X, y); their docstrings point into scikit-learn's own docs
+autodoc_default_options = {"members": True, "inherited-members": False,
+                           "exclude-members": "set_fit_request, set_partial_fit_request, set_transform_request, "
+                                              "set_score_request, set_predict_request, set_predict_proba_request"}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
