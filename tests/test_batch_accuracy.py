@@ -2,16 +2,15 @@
 seeds (identical float64 weights), and the script runs end to end (JSON, table, PNG)."""
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import os
-import struct
 
 import numpy as np
 import pytest
 
 import sparsedream_fast as sdf
+from testing import fake_fashion_mnist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,23 +54,12 @@ def test_mnist_sample_split(ba):
     assert np.all(np.bincount(y[te]) == 5)
 
 
-def _write_idx(path, array):
-    array = np.asarray(array)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    with open(path, "wb") as f:
-        f.write(gzip.compress(header + array.astype(">u1").tobytes()))
-
-
 def test_script_end_to_end(ba, tmp_path):
     pytest.importorskip("sklearn")
     pytest.importorskip("mlxtend")
     pytest.importorskip("matplotlib")
-    rng = np.random.default_rng(0)
     root = tmp_path / "fmnist"
-    root.mkdir()
-    for prefix, n in (("train", 1000), ("t10k", 100)):
-        _write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
-        _write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    fake_fashion_mnist(root, 1000, 100)
     out = tmp_path / "out"
     rc = ba.main(["--fmnist-root", str(root), "--out", str(out), "--dc-sizes", "12", "--dc-epochs", "1",
                   "--kh-hidden", "16", "--kh-epochs-fmnist", "1,2", "--kh-epochs-mnist", "1", "--kh-powers", "1,2",

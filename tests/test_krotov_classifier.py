@@ -274,6 +274,8 @@ def test_bad_features_and_data():
         sdf.KrotovHopfieldClassifier(fitted_features(W)).fit(X, np.zeros(X.shape[0]))
     with pytest.raises(ValueError, match="Unknown label type"):
         sdf.KrotovHopfieldClassifier(fitted_features(W)).fit(X, np.linspace(0, 1, X.shape[0]))
+    with pytest.raises(ValueError, match="validation_data: y has shape"):
+        sdf.KrotovHopfieldClassifier(fitted_features(W)).fit(X, y, validation_data=(X, y[:5]))
     clf = sdf.KrotovHopfieldClassifier(fitted_features(W), epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="features"):
         clf.predict(X[:, :5])

@@ -1,6 +1,9 @@
 """What the tests can run here: backends and dtypes present, shared case builders."""
 from __future__ import annotations
 
+import gzip
+import struct
+
 import numpy as np
 import pytest
 
@@ -78,3 +81,21 @@ def rule_backends(rule: str) -> list:
     return [pytest.param(n, id=n, marks=() if backend_usable(n) is None
                          else pytest.mark.skip(reason=backend_usable(n)))
             for n in RULE_BACKENDS[rule]]
+
+
+def write_idx(path, array):
+    """Write ``array`` (uint8 values) as a gzipped IDX file, the format of (Fashion-)MNIST."""
+    array = np.asarray(array)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    with open(path, "wb") as f:
+        f.write(gzip.compress(header + array.astype(">u1").tobytes()))
+
+
+def fake_fashion_mnist(root, n_train=1000, n_test=100, seed=0):
+    """Random images and labels in Fashion-MNIST's four files under ``root`` (made if absent)."""
+    import os
+    os.makedirs(root, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(os.path.join(root, f"{prefix}-images-idx3-ubyte.gz"), rng.integers(0, 256, (n, 28, 28)))
+        write_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte.gz"), rng.integers(0, 10, n))
