@@ -12,6 +12,8 @@ ESTIMATORS = {
     "SparseDream": (lambda: sdf.SparseDream(n_inputs=4, grid=(2, 3), k=2), TransformerMixin),
     "DreamComp": (lambda: sdf.DreamComp(n_inputs=4, n_neurons=6, n_classes=2), ClassifierMixin),
     "KrotovHopfield": (lambda: sdf.KrotovHopfield(n_inputs=4, n_hidden=6, k=2), TransformerMixin),
+    "KrotovHopfieldClassifier": (lambda: sdf.KrotovHopfieldClassifier(sdf.KrotovHopfield(n_hidden=6, k=2)),
+                                 ClassifierMixin),
     "TNNNetwork": (lambda: presets.v8_network(n_neurons=6, k=2, n_lines=5), TransformerMixin),
     "TNNColumn": (lambda: sdf.TNNColumn(5, n_neurons=6), BaseEstimator),
     "WaveEncoder": (lambda: WaveEncoder((2, 2)), TransformerMixin),
@@ -25,7 +27,7 @@ def test_every_estimator_derives_from_scikit_learn(name):
     assert isinstance(est, BaseEstimator) and isinstance(est, mixin)
     tags = get_tags(est)                     # scikit-learn >= 1.6 needs __sklearn_tags__
     assert tags.requires_fit or name == "WaveEncoder"
-    assert is_classifier(est) == (name == "DreamComp")
+    assert is_classifier(est) == (name in ("DreamComp", "KrotovHopfieldClassifier"))
     assert "<style>" in est._repr_html_()    # scikit-learn's HTML repr
 
 
