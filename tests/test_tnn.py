@@ -4,6 +4,7 @@ import zlib
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 import sparsedream_fast as sdf
 from sparsedream_fast import _backends
@@ -313,8 +314,8 @@ def test_learning_changes_weights_and_stays_in_bounds():
 
 
 def test_delay_layers_shift_spikes_by_whole_waves():
-    net = two_column_net("numpy")
     X = spikes(2, 6, 14, 10, ("delay",))
+    net = two_column_net("numpy").fit(X)
     out = net.run(X, ["rec", "d1", "d2"])
     np.testing.assert_array_equal(out["d1"][:, 1:], out["rec"][:, :-1])
     np.testing.assert_array_equal(out["d2"][:, 2:], out["rec"][:, :-2])
@@ -341,7 +342,7 @@ def test_seed_changes_the_result_and_is_reproducible():
 
 def test_transform_features():
     X = spikes(4, 5, 12, 16, ("features",))
-    net = v8_like("numpy")
+    net = v8_like("numpy").fit(X)
     times = net.run(X, "rec")["rec"]
     F = net.transform(X)
     assert F.shape == (4, 5 * 30) and F.dtype == np.float32
@@ -365,11 +366,13 @@ def test_column_forward_and_fit():
     outs = {}
     for b in BACKENDS:
         col = TNNColumn(20, n_neurons=15, threshold=10, k=3, backend=b, seed=4)
-        Y0 = col.forward(X)
-        assert Y0.shape == (40, 15)
-        assert np.all(((Y0 < 16).sum(1)) <= 3)
+        with pytest.raises(NotFittedError):      # no weights before fit
+            col.forward(X)
         col.fit(X, epochs=2)
-        outs[b] = (Y0, col.weights_.copy(), col.forward(X[0]))
+        Y = col.forward(X)
+        assert Y.shape == (40, 15)
+        assert np.all(((Y < 16).sum(1)) <= 3)
+        outs[b] = (Y, col.weights_.copy(), col.forward(X[0]))
         assert outs[b][2].shape == (15,)
         assert col.n_waves_learned_ == 80
     for b in BACKENDS[1:]:
@@ -413,8 +416,8 @@ def test_bad_spike_times_are_rejected_before_running():
         (good.astype(np.int64) - 20, ValueError, r"\[0, T=16\]"),
         (good.astype(float), TypeError, "integer"),
         (np.full((2, 3, 12), np.nan), ValueError, "NaN"),
-        (good[:, :, :5], ValueError, "12 input lines"),
-        (good[0], ValueError, "dimensions"),
+        (good[:, :, :5], ValueError, "expecting 12 features"),
+        (good[0, 0], ValueError, "dimensions"),          # (a 2-D X is single-wave sequences)
     ]:
         with pytest.raises(err, match=match):
             net.fit(bad)
@@ -445,7 +448,7 @@ def test_bad_column_estimator_settings():
     with pytest.raises(ValueError, match="threshold must be >= 1"):
         TNNColumn(5, threshold=0).fit(X)
     with pytest.raises(ValueError, match=r"\[0, T=16\]"):
-        TNNColumn(5).forward(np.full((3, 5), 17))
+        TNNColumn(5).fit(X).forward(np.full((3, 5), 17))
 
 
 def test_bad_network_structure():
@@ -499,8 +502,9 @@ def test_weights_edited_out_of_range_are_rejected():
     X = spikes(1, 2, 12, 16, ("edit",))
     net = v8_like(BACKENDS[-1]).fit(X)
     net.weights_["rec"][0, 0] = 99
-    with pytest.raises(ValueError, match=r"weights of column 'rec' must lie in \[0, w_max=16\]"):
-        net.fit(X)
+    for call in (net.partial_fit, net.transform):   # (fit starts afresh from new weights)
+        with pytest.raises(ValueError, match=r"weights of column 'rec' must lie in \[0, w_max=16\]"):
+            call(X)
 
 
 @needs_cpp
@@ -640,11 +644,12 @@ def test_changing_T_after_building_is_rejected():
     kernels ran with the old one (a time equal to the new T became a spike)."""
     for b in BACKENDS:
         net = TNNNetwork(T=16, seed=0, backend=b).add_input("x", 4)
-        net.add_column("c", 3, threshold=1, k=3).connect("x", "c", init=(1, 1))
+        net.add_column("c", 3, threshold=1, k=3).connect("x", "c", init=(1, 1), learn=False)
         X = np.full((1, 1, 4), 8, np.uint8)
-        assert (net.run(X)["c"] == 8).all()
+        assert (net.fit(X).run(X)["c"] == 8).all()
         net.set_params(T=8)
-        for call in (lambda: net.run(X), lambda: net.transform(X), lambda: net.fit(X)):
+        # (fit starts afresh, with the new T)
+        for call in (lambda: net.run(X), lambda: net.transform(X), lambda: net.partial_fit(X)):
             with pytest.raises(ValueError, match="T was changed"):
                 call()
         net.set_params(T=16)
@@ -659,7 +664,7 @@ def test_column_bad_T_names_T():
 
 
 def test_transform_of_no_sequence_and_empty_layer_list():
-    net = v8_like(BACKENDS[-1])
+    net = v8_like(BACKENDS[-1]).fit(spikes(2, 3, 12, 16, ("empty",)))
     F = net.transform(np.zeros((0, 3, 12), np.uint8))
     assert F.shape == (0, 3 * 30) and F.dtype == np.float32
     assert net.transform(np.zeros((0, 3, 12), np.uint8), waves="last").shape == (0, 30)

@@ -104,7 +104,7 @@ def test_raster_silent_and_given_axes():
 
 def test_raster_of_a_network_run(tmp_path, waves):
     net = TNNNetwork(T=T, seed=1).add_input("px", 5).add_column("c", 8, threshold=4, k=2)
-    net.connect("px", "c", init=(4, 8))
+    net.connect("px", "c", init=(4, 8)).fit(waves)
     rec = net.run(waves)["c"][0]                     # (6 waves, 8 neurons)
     fig = plot.spike_raster(rec, T, ylabel="neuron")
     off = _dots(fig.axes[0])

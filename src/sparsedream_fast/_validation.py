@@ -10,8 +10,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_host_array", "check_data", "check_int", "check_float", "check_choice", "check_dtype",
-           "init_array"]
+__all__ = ["as_host_array", "check_data", "check_not_empty", "width_error", "check_int", "check_float",
+           "check_choice", "check_dtype", "init_array"]
 
 
 def as_host_array(X, name: str = "X") -> np.ndarray:
@@ -112,6 +112,23 @@ def check_data(X, n_features: int, dtype: np.dtype, name: str = "X", allow_1d: b
     # Backends only read X, so an array that already has the right dtype and layout is
     # passed through without a copy.
     return np.ascontiguousarray(A, dtype=dtype)
+
+
+def check_not_empty(A: np.ndarray, name: str = "X") -> None:
+    """ValueError for data without samples or without features, in scikit-learn's words."""
+    if A.ndim >= 1 and A.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={A.shape}) while a minimum of 1 is required "
+                         f"({name} has no samples)")
+    if A.ndim >= 2 and A.shape[-1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={A.shape}) while a minimum of 1 is required")
+
+
+def width_error(estimator, got: int, expected: int, what: str = "") -> ValueError:
+    """A width mismatch in scikit-learn's own words (``X has 5 features, but Model is expecting
+    4 features as input``), so that code and checks written for scikit-learn recognise it."""
+    extra = f" ({what})" if what else ""
+    return ValueError(f"X has {got} features, but {type(estimator).__name__} is expecting {expected} "
+                      f"features as input{extra}")
 
 
 def check_int(value, name: str, low: int | None = None, high: int | None = None) -> int:

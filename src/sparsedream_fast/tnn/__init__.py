@@ -4,6 +4,7 @@
 - :class:`TNNColumn`: one column (ramp-no-leak neurons, k-WTA, stochastic STDP).
 - :class:`TNNNetwork`: columns, delay layers and inputs connected by name; readout features
   for a scikit-learn classifier (``transform``).
+- :class:`Structure`: a network's layers and connections (its ``structure`` parameter).
 - :class:`STDP`: the rule's probabilities.
 - :mod:`.presets`: the notebook's V8 network and the best slice network found here.
 
@@ -15,6 +16,7 @@ from .column import TNNColumn
 from .config import STDP
 from .encoding import WaveEncoder, encode, image_rows
 from .network import TNNNetwork
+from .structure import Structure
 from . import presets
 
-__all__ = ["TNNColumn", "TNNNetwork", "STDP", "encode", "image_rows", "WaveEncoder", "presets"]
+__all__ = ["TNNColumn", "TNNNetwork", "Structure", "STDP", "encode", "image_rows", "WaveEncoder", "presets"]

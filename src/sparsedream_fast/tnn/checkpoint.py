@@ -52,7 +52,8 @@ def save(net: TNNNetwork, path) -> None:
             arrays[f"init_{m}"] = np.asarray(init)
         conns.append({"source": c.source, "target": c.target, "lines": [int(i) for i in c.lines],
                       "learn": c.learn, "density": c.density, "init": init_json})
-    doc = {"params": net.get_params(), "layers": layers, "connections": conns}
+    params = {k: v for k, v in net.get_params(deep=False).items() if k != "structure"}  # stored as layers
+    doc = {"params": params, "layers": layers, "connections": conns}
     arrays.update(format=np.array(FORMAT), network=np.array(json.dumps(doc)), built=np.array(net._built))
     if net._built:
         for name, W in net.weights_.items():
@@ -83,12 +84,13 @@ def load(path) -> TNNNetwork:
             net.connect(c["source"], c["target"], init=init, lines=np.array(c["lines"], dtype=np.int64),
                         learn=c["learn"], density=c["density"])
         if bool(f["built"]):
-            prog, starts = net._compile()
+            prog, starts = net._compile(net._structure())
             rng = np.random.default_rng()
             rng.bit_generator.state = json.loads(str(f["rng"]))
             net.weights_ = {n: np.ascontiguousarray(f[f"W_{n}"]) for n, l in net._layers.items()
                             if l.kind == "column"}
             net._prog, net._starts, net._rng = prog, starts, rng
+            net.structure_, net.n_features_in_ = net._structure(), prog.n_in
             net.seed_ = int(f["seed"])
             net.n_waves_learned_ = int(f["n_waves_learned"])
             net._built = True

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._estimator import not_fitted
-from .._validation import check_int
+from .._validation import as_host_array, check_int, check_not_empty, width_error
 from .config import STDP, check_T
 from .encoding import check_spike_times
 from .network import TNNNetwork
@@ -24,7 +25,8 @@ class TNNColumn(BaseEstimator):
 
     Parameters
     ----------
-    n_inputs : int
+    n_inputs : int or None
+        Input lines per wave; None: the data's width at fit (``n_features_in_``).
     n_neurons : int
         Seed 004: 50.
     threshold : int >= 1
@@ -46,10 +48,15 @@ class TNNColumn(BaseEstimator):
     Attributes
     ----------
     weights_ : ndarray of shape (n_neurons, n_inputs), ``dtype``
+    n_features_in_ : int
+        Input lines per wave.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame fitted on.
     n_waves_learned_ : int
+    backend_ : str
     """
 
-    def __init__(self, n_inputs, n_neurons=50, threshold=32, k=2, T=16, w_max=16,
+    def __init__(self, n_inputs=None, n_neurons=50, threshold=32, k=2, T=16, w_max=16,
                  u_capture=20 / 128, u_minus=20 / 128, u_search=2 / 128, u_backoff=96 / 128,
                  u_min=4 / 128, init=(0, 2), dtype="int32", backend="auto", seed=0):
         self.n_inputs = n_inputs
@@ -68,23 +75,40 @@ class TNNColumn(BaseEstimator):
         self.backend = backend
         self.seed = seed
 
+    def __sklearn_is_fitted__(self) -> bool:
+        net = self.__dict__.get("_net")
+        return net is not None and net._built
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True      # integer spike times in [0, T]
+        tags.input_tags.positive_only = True
+        return tags
+
     def _make_net(self) -> TNNNetwork:
         stdp = STDP(self.u_capture, self.u_minus, self.u_search, self.u_backoff, self.u_min)
         net = TNNNetwork(T=self.T, dtype=self.dtype, backend=self.backend, seed=self.seed)
-        net.add_input("in", check_int(self.n_inputs, "n_inputs", 1))
+        net.add_input("in", None if self.n_inputs is None else check_int(self.n_inputs, "n_inputs", 1))
         net.add_column("column", self.n_neurons, self.threshold, self.k, self.w_max, stdp)
         net.connect("in", "column", init=self.init)
         net._backend()
         return net
 
-    def _waves(self, S):
-        one = np.ndim(S) == 1
-        X = check_spike_times(S, check_T(self.T), check_int(self.n_inputs, "n_inputs", 1), "spike_times",
-                              ndim=(1, 2))
-        return X.reshape(-1, 1, X.shape[-1]), one
+    def _waves(self, X, fitted: bool, ndim=(1, 2)):
+        """X as (n_waves, 1, n_inputs) uint8 spike times, and whether it was one wave."""
+        A = as_host_array(X, "X")
+        if not fitted:
+            check_not_empty(A)
+        n = self._net.n_features_in_ if fitted else self.n_inputs
+        S = check_spike_times(A, check_T(self.T), None, "X (spike times)", ndim=ndim)
+        if n is not None and S.shape[-1] != check_int(n, "n_inputs", 1):
+            raise width_error(self, S.shape[-1], n, "input lines")
+        if fitted and S.ndim == 2:
+            validate_data(self, X, skip_check_array=True, reset=False)   # feature names
+        return S.reshape(-1, 1, S.shape[-1]), S.ndim == 1
 
     def fit(self, X, y=None, epochs: int = 1, shuffle: bool = False) -> "TNNColumn":
-        """Learn from waves, one after the other (weights are initialised on the first call).
+        """Initialise the weights and learn from waves, one after the other.
 
         Parameters
         ----------
@@ -98,59 +122,74 @@ class TNNColumn(BaseEstimator):
         -------
         self
         """
-        net = getattr(self, "_net", None)
-        if net is None:
-            net = self._make_net()
-        S, _ = self._waves(X)
+        epochs = check_int(epochs, "epochs", 1)
+        net = self._make_net()
+        S, _ = self._waves(X, fitted=False, ndim=(2,))
+        if hasattr(X, "columns"):
+            validate_data(self, X, skip_check_array=True, reset=True)
+        else:
+            self.__dict__.pop("feature_names_in_", None)
         net.fit(S, epochs=epochs, shuffle=shuffle)
-        self._net = net
-        self.backend_ = net.backend_
+        self._net, self.n_features_in_, self.backend_ = net, net.n_features_in_, net.backend_
         return self
 
     def partial_fit(self, X, y=None) -> "TNNColumn":
-        """Same as ``fit(X, epochs=1, shuffle=False)``; continues after earlier calls."""
-        return self.fit(X)
+        """One pass over the waves of X in order, continuing the weights and the STDP counter
+        (the first call initialises them like ``fit``).
 
-    def forward(self, spike_times) -> np.ndarray:
+        Parameters
+        ----------
+        X : array-like of shape (n_waves, n_inputs)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if not self.__sklearn_is_fitted__():
+            return self.fit(X)
+        S, _ = self._waves(X, fitted=True, ndim=(2,))
+        self._net.partial_fit(S)
+        self.backend_ = self._net.backend_
+        return self
+
+    def forward(self, X) -> np.ndarray:
         """Output spike times after k-WTA, without learning.
 
         Parameters
         ----------
-        spike_times : array-like of shape (n_waves, n_inputs) or (n_inputs,)
+        X : array-like of shape (n_waves, n_inputs) or (n_inputs,)
+            Integer spike times in [0, T].
 
         Returns
         -------
         ndarray of shape (n_waves, n_neurons) or (n_neurons,), uint8 (T = no spike)
         """
-        net = getattr(self, "_net", None)
-        if net is None:
-            net = self._make_net()
-            self._net = net
-            net._build()
-        X, one = self._waves(spike_times)
-        Y = net.run(X, "column")["column"][:, 0, :]
+        check_is_fitted(self)
+        S, one = self._waves(X, fitted=True)
+        Y = self._net.run(S, "column")["column"][:, 0, :]
         return Y[0] if one else Y
 
     def _built_net(self):
-        net = self.__dict__.get("_net")
-        if net is None or not net._built:
-            raise not_fitted(self, "it has no weights yet: call fit or forward first")
-        return net
+        if not self.__sklearn_is_fitted__():
+            raise not_fitted(self, "it has no weights yet: call fit, or assign weights_")
+        return self._net
 
     @property
     def weights_(self) -> np.ndarray:
         """The column's weights, shape (n_neurons, n_inputs), ``dtype`` (the array the kernels
-        update; assigning an array replaces it after checking its shape and range)."""
+        update; assigning an array replaces it after checking its shape and range, and makes
+        an unfitted column usable)."""
         return self._built_net().weights_["column"]
 
     @weights_.setter
     def weights_(self, W):
-        if self.__dict__.get("_net") is None:
-            self._net = self._make_net()
-        net = self._net
-        net._build()
-        old = net.weights_["column"]
         W = np.asarray(W)
+        net = self.__dict__.get("_net")
+        if net is None or not net._built:
+            net = self._make_net()
+            net._build(W.shape[-1] if W.ndim == 2 and self.n_inputs is None else None)
+        old = net.weights_["column"]
         if W.shape != old.shape:
             raise ValueError(f"weights_ must have shape {old.shape}, got {W.shape}")
         if W.dtype.kind not in "iu" and not (W.dtype.kind == "f" and np.all(W == np.round(W))):
@@ -158,6 +197,7 @@ class TNNColumn(BaseEstimator):
         if W.size and (W.min() < 0 or W.max() > int(self.w_max)):
             raise ValueError(f"weights_ must lie in [0, w_max={self.w_max}]")
         net.weights_["column"] = np.ascontiguousarray(W, dtype=old.dtype).copy()
+        self._net, self.n_features_in_ = net, net.n_features_in_
 
     @property
     def n_waves_learned_(self) -> int:
@@ -167,5 +207,6 @@ class TNNColumn(BaseEstimator):
     def set_params(self, **params):
         """Set constructor parameters (scikit-learn); the column starts afresh."""
         super().set_params(**params)
-        self.__dict__.pop("_net", None)  # a new setting starts a new column (weights_ goes too)
+        for name in ("_net", "n_features_in_", "feature_names_in_", "backend_"):
+            self.__dict__.pop(name, None)  # a new setting starts a new column (weights_ goes too)
         return self

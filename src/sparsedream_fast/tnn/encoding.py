@@ -97,11 +97,11 @@ class WaveEncoder(TransformerMixin, BaseEstimator):
         return image_rows(X, self.shape, self.T, self.scale)
 
 
-def check_spike_times(S, T: int, n_lines: int, name: str = "spike_times", ndim=(3,)) -> np.ndarray:
+def check_spike_times(S, T: int, n_lines: int | None, name: str = "spike_times", ndim=(3,)) -> np.ndarray:
     """Spike times as a C-contiguous uint8 array, checked to lie in [0, T] (T = no spike).
 
     Raises TypeError for non-integer data (use :func:`encode`), ValueError for a wrong last
-    dimension or times outside [0, T]. The caller's array is never modified.
+    dimension (``n_lines``; None: any) or times outside [0, T]. The caller's array is never modified.
     """
     S = as_host_array(S, name)
     if S.dtype == bool or not np.issubdtype(S.dtype, np.integer):
@@ -111,7 +111,7 @@ def check_spike_times(S, T: int, n_lines: int, name: str = "spike_times", ndim=(
                         f"{S.dtype}; encode intensities with sparsedream_fast.tnn.encode")
     if S.ndim not in ndim:
         raise ValueError(f"{name} must have {' or '.join(map(str, ndim))} dimensions, got shape {S.shape}")
-    if S.shape[-1] != n_lines:
+    if n_lines is not None and S.shape[-1] != n_lines:
         raise ValueError(f"{name} must have {n_lines} input lines in its last dimension, got {S.shape[-1]}")
     if S.size and (S.min() < 0 or S.max() > T):
         raise ValueError(f"{name} must lie in [0, T={T}] (T = no spike), got [{S.min()}, {S.max()}]")

@@ -16,36 +16,25 @@ chosen backend; see ``program.py`` for the order of evaluation within a wave.
 """
 from __future__ import annotations
 
-import copy
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backends import rule_module
-from .._validation import as_host_array, check_choice, check_int
-from .config import ColumnSpec, check_T, check_weight_dtype
+from .._validation import as_host_array, check_choice, check_int, check_not_empty, width_error
+from .config import STDP, check_T, check_weight_dtype
 from .encoding import check_spike_times
 from .philox import split_seed
 from .program import ColumnProgram, Program
+from .structure import Structure
 
 __all__ = ["TNNNetwork"]
 
 #: backends implementing rule D, by preference of ``backend="auto"`` (cuda only on request:
 #: training is sequential, so the GPU pays for large inference batches)
 _IMPLEMENTED = {"cpp": "_cpp", "numpy": "reference", "cuda": "_cuda"}
-
-
-class _Layer:
-    def __init__(self, name, kind, n, **kw):
-        self.name, self.kind, self.n = name, kind, n
-        self.__dict__.update(kw)
-
-
-class _Connection:
-    def __init__(self, source, target, init, lines, learn, density):
-        self.source, self.target, self.init, self.lines, self.learn, self.density = (
-            source, target, init, lines, learn, density)
 
 
 class TNNNetwork(TransformerMixin, BaseEstimator):
@@ -70,19 +59,39 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
     readout_waves : {"all", "last"}
     readout_features : {"spike", "time"}
         Defaults of ``transform`` (so that a Pipeline can set them).
+    structure : Structure or None
+        The layers and connections (:class:`~sparsedream_fast.tnn.structure.Structure`).
+        ``add_input``, ``add_column``, ``add_delay`` and ``connect`` replace it by a structure
+        with one more layer or connection, so ``clone`` and a grid search see it like any
+        other parameter. None: no layer yet.
+    warm_start : bool
+        When True and the network is fitted, ``fit`` continues from the current weights,
+        STDP counter and generator instead of starting afresh.
 
     Attributes
     ----------
     weights_ : dict of str -> ndarray of shape (N, D), ``dtype``
         Each column's weights; its D synapses are its connections' lines in the order
         they were connected (see :meth:`connection_weights`).
+    structure_ : Structure
+        The structure fitted, with an input of open size sized by the data.
+    n_features_in_ : int
+        Input lines per wave (the data's last dimension).
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame of single-wave sequences fitted on.
     n_waves_learned_ : int
         Learning waves made so far (the STDP counter of the next one).
+    seed_ : int
+        The seed in use (drawn at fit when ``seed`` is None).
     backend_ : str
     """
 
+    #: whether the weights exist (fit, run of a loaded checkpoint); a class default so that
+    #: the constructor only stores its parameters
+    _built = False
+
     def __init__(self, T=16, dtype="int32", backend="auto", seed=0, progress=False, readout=None,
-                 readout_waves="all", readout_features="spike"):
+                 readout_waves="all", readout_features="spike", structure=None, warm_start=False):
         self.T = T
         self.dtype = dtype
         self.backend = backend
@@ -91,60 +100,77 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         self.readout = readout
         self.readout_waves = readout_waves
         self.readout_features = readout_features
-        self._layers: dict = {}
-        self._connections: list = []
-        self._built = False
+        self.structure = structure
+        self.warm_start = warm_start
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self._built
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True    # (n_sequences, n_waves, n_lines)
+        tags.input_tags.categorical = True      # integer spike times in [0, T]
+        tags.input_tags.positive_only = True
+        tags.transformer_tags.preserves_dtype = []   # features are float32 whatever the input
+        return tags
 
     # ------------------------------------------------------------------ building
-    def _check_new(self, name):
-        if self._built:
-            raise RuntimeError("this network is already built (fitted or run); add layers before "
-                               "the first fit, or start from clone()")
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"layer name must be a non-empty string, got {name!r}")
-        if name in self._layers:
-            raise ValueError(f"a layer named {name!r} already exists")
+    def _structure(self) -> Structure:
+        """The ``structure`` parameter (an empty structure for None), type-checked."""
+        s = self.structure
+        if s is None:
+            return Structure()
+        if not isinstance(s, Structure):
+            raise TypeError(f"structure must be a sparsedream_fast.tnn.Structure or None, got {type(s).__name__}")
+        return s
 
-    def add_input(self, name: str, n: int) -> "TNNNetwork":
+    def _edit(self) -> Structure:
+        if self._built:
+            raise RuntimeError("this network is already built (fitted); change its structure before "
+                               "the first fit, or start from clone()")
+        return self._structure()
+
+    def add_input(self, name: str, n: int | None = None) -> "TNNNetwork":
         """An input layer of ``n`` lines; the data's last dimension concatenates all inputs
-        in the order they were added."""
-        self._check_new(name)
-        self._layers[name] = _Layer(name, "input", check_int(n, f"input {name!r} size", 1))
+        in the order they were added. ``n=None``: the data's width at fit (one input only).
+
+        Replaces ``structure`` by one with this layer added; returns self."""
+        self.structure = self._edit().add_input(name, n)
         return self
 
     def add_column(self, name: str, n_neurons: int, threshold: int, k: int, w_max: int = 16,
-                   stdp=None) -> "TNNNetwork":
-        """A column of ``n_neurons`` temporal neurons with k-WTA and STDP.
+                   stdp: STDP | dict | None = None) -> "TNNNetwork":
+        """A column of ``n_neurons`` temporal neurons with k-WTA and STDP; returns self.
 
         Parameters
         ----------
+        name : str
+        n_neurons : int >= 1
         threshold : int >= 1
         k : int in [1, n_neurons]
         w_max : int >= 1
         stdp : STDP, dict (notebook names accepted) or None (seed 004's column values)
         """
-        self._check_new(name)
-        spec = ColumnSpec.make(n_neurons, threshold, k, w_max, stdp, check_weight_dtype(self.dtype))
-        self._layers[name] = _Layer(name, "column", spec.n_neurons, spec=spec)
+        self.structure = self._edit().add_column(name, n_neurons, threshold, k, w_max, stdp,
+                                                 check_weight_dtype(self.dtype))
         return self
 
     def add_delay(self, name: str, source: str, waves: int = 1) -> "TNNNetwork":
-        """A delay (buffer) layer: the spikes of ``source`` ``waves`` waves later, same times."""
-        self._check_new(name)
-        src = self._layer(source)
-        self._layers[name] = _Layer(name, "delay", src.n, source=source,
-                                    waves=check_int(waves, "delay waves", 1))
+        """A delay (buffer) layer: the spikes of ``source`` ``waves`` waves later, same times;
+        returns self."""
+        self.structure = self._edit().add_delay(name, source, waves)
         return self
 
     def connect(self, source: str, target: str, init=(0, 1), lines=None, learn: bool = True,
                 density: float = 1.0) -> "TNNNetwork":
-        """Feed ``source``'s spikes to the column ``target``.
+        """Feed ``source``'s spikes to the column ``target``; returns self.
 
         Parameters
         ----------
-        init : (int, int) or ndarray of shape (N_target, n_lines)
+        source, target : str
+        init : (int, int) or array-like of shape (N_target, n_lines)
             Initial weights: integers drawn uniformly in [low, high] (inclusive), or the array.
-        lines : slice, sequence of int or None
+        lines : slice, sequence of int, boolean mask or None
             The receptive slice: which of ``source``'s lines (0-based) feed the column.
         learn : bool
             Whether STDP changes these synapses (False: fixed weights).
@@ -152,73 +178,56 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
             Keep each drawn weight with this probability, zero otherwise (a sparse, strong
             recurrence as in the notebook's V5).
         """
-        if self._built:
-            raise RuntimeError("this network is already built; connect before the first fit")
-        src, dst = self._layer(source), self._layer(target)
-        if dst.kind != "column":
-            raise ValueError(f"connection target {target!r} is a {dst.kind} layer; only columns "
-                             "receive weighted connections")
-        if src.kind == "column":
-            names = list(self._layers)
-            if names.index(source) >= names.index(target):
-                raise ValueError(f"column {target!r} cannot read column {source!r} of the same wave: "
-                                 "it is added after it (feedback goes through a delay layer: "
-                                 "add_delay)")
-        idx = np.arange(src.n)
-        if lines is not None:
-            try:
-                if isinstance(lines, slice):
-                    idx = idx[lines]
-                else:
-                    sel = np.asarray(lines)
-                    if sel.dtype == bool:   # a mask over the source's lines (not the indices 0 / 1)
-                        if sel.shape != (src.n,):
-                            raise ValueError(f"a boolean mask must have shape ({src.n},), got {sel.shape}")
-                        idx = idx[sel]
-                    elif sel.size and sel.dtype.kind not in "iu":
-                        raise TypeError(f"line indices must be integers, got dtype {sel.dtype}")
-                    else:
-                        idx = idx[sel.astype(np.int64)]
-            except (IndexError, ValueError, TypeError) as exc:
-                raise ValueError(f"lines {lines!r} do not select lines of {source!r} "
-                                 f"(0..{src.n - 1}): {exc}") from None
-            if idx.ndim != 1 or idx.size == 0:
-                raise ValueError(f"lines {lines!r} select no line of {source!r}")
-        if not isinstance(density, numbers.Real) or not 0 < density <= 1:
-            raise ValueError(f"density must be in (0, 1], got {density!r}")
-        self._connections.append(_Connection(source, target, init, idx, bool(learn), float(density)))
+        self.structure = self._edit().connect(source, target, init, lines, learn, density)
         return self
 
+    def _current(self) -> Structure:
+        """The structure in use: the fitted one once built, else the parameter."""
+        fitted = self.__dict__.get("structure_")
+        return fitted if fitted is not None else self._structure()
+
+    @property
+    def _layers(self) -> dict:
+        """Layer name -> Layer of the structure in use (read-only view for the checkpoint code)."""
+        return {l.name: l for l in self._current().layers}
+
+    @property
+    def _connections(self) -> list:
+        """The connections of the structure in use, in order."""
+        return list(self._current().connections)
+
     def _layer(self, name):
-        if name not in self._layers:
-            raise KeyError(f"no layer named {name!r}; layers: {list(self._layers)}")
-        return self._layers[name]
+        return self._current().layer(name)
 
     @property
     def layers(self) -> dict:
-        """Layer name -> (kind, size), in the order they were added."""
-        return {n: (l.kind, l.n) for n, l in self._layers.items()}
+        """Layer name -> (kind, size), in the order they were added (size None: from the data)."""
+        return {l.name: (l.kind, l.n) for l in self._current().layers}
 
     @property
-    def n_inputs(self) -> int:
-        """Input lines of the data (all input layers)."""
-        return sum(l.n for l in self._layers.values() if l.kind == "input")
+    def n_inputs(self) -> int | None:
+        """Input lines of the data (all input layers); None while an input takes its size from the data."""
+        return self._current().n_inputs
 
-    def _compile(self) -> tuple[Program, dict]:
+    def _compile(self, structure: Structure | None = None) -> tuple[Program, dict]:
+        struct = self._current() if structure is None else structure
         T = check_T(self.T)
-        if not any(l.kind == "input" for l in self._layers.values()):
+        layers = struct.layers
+        if not any(l.kind == "input" for l in layers):
             raise ValueError("the network has no input layer (add_input)")
-        columns = [l for l in self._layers.values() if l.kind == "column"]
+        columns = struct.columns()
         if not columns:
             raise ValueError("the network has no column (add_column)")
+        if struct.n_inputs is None:
+            raise ValueError("an input takes its size from the data: fit the network on data first")
         start, pos = {}, 0
-        for l in self._layers.values():          # inputs first: they are the data's lines
+        for l in layers:          # inputs first: they are the data's lines
             if l.kind == "input":
                 start[l.name] = pos
                 pos += l.n
         n_in = pos
         dsrc, ddst = [], []
-        for l in self._layers.values():
+        for l in layers:
             if l.kind == "column":
                 start[l.name] = pos
                 pos += l.n
@@ -229,7 +238,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
                     start[("stage", l.name)].append(pos)
                     pos += l.n
                 start[l.name] = start[("stage", l.name)][-1]
-        for l in self._layers.values():
+        for l in layers:
             if l.kind == "delay":
                 prev = None
                 for st in start[("stage", l.name)]:
@@ -239,7 +248,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
                     prev = st
         cols = []
         for l in columns:
-            conns = [c for c in self._connections if c.target == l.name]
+            conns = struct.incoming(l.name)
             if not conns:
                 raise ValueError(f"column {l.name!r} has no incoming connection (connect)")
             in_lines = np.concatenate([start[c.source] + c.lines for c in conns]).astype(np.int32)
@@ -248,13 +257,12 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         prog = Program(T, n_in, pos, np.array(dsrc, np.int32), np.array(ddst, np.int32), cols)
         return prog, start
 
-    def _init_weights(self, rng, dtype):
+    @staticmethod
+    def _init_weights(struct: Structure, rng, dtype) -> dict:
         weights = {}
-        for l in self._layers.values():
-            if l.kind != "column":
-                continue
+        for l in struct.columns():
             blocks = []
-            for c in (c for c in self._connections if c.target == l.name):
+            for c in struct.incoming(l.name):
                 shape = (l.n, len(c.lines))
                 if isinstance(c.init, (tuple, list)) and len(c.init) == 2 and all(
                         isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in c.init):
@@ -281,24 +289,30 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
             weights[l.name] = np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=dtype)
         return weights
 
-    def _build(self):
-        if self._built:
-            return
+    def _build(self, width: int | None = None):
+        """Initialise a fresh state (weights, generator, counter) from the ``structure``
+        parameter, an input of open size taking ``width`` lines. Everything is checked before
+        the model changes."""
         dtype = check_weight_dtype(self.dtype)
+        struct = self._structure()
+        if width is not None:
+            struct = struct.sized(width)
         if dtype == np.uint8:   # dtype may have been set after add_column checked w_max
-            for l in self._layers.values():
-                if l.kind == "column" and l.spec.w_max > 255:
+            for l in struct.columns():
+                if l.spec.w_max > 255:
                     raise ValueError(f"column {l.name!r} has w_max={l.spec.w_max}, more than uint8 "
                                      "weights hold (255): use dtype='int32'")
-        prog, starts = self._compile()
+        prog, starts = self._compile(struct)
         if self.seed is None:
             seed = int(np.random.SeedSequence().entropy % 2**63)
         else:
             seed = check_int(self.seed, "seed", 0, 2**63 - 1)
         rng = np.random.default_rng(seed)
-        self.weights_ = self._init_weights(rng, dtype)
+        weights = self._init_weights(struct, rng, dtype)
+        self.weights_, self.structure_ = weights, struct
         self._prog, self._starts, self._rng = prog, starts, rng
         self.seed_ = seed
+        self.n_features_in_ = prog.n_in
         self.n_waves_learned_ = 0
         self._built = True
 
@@ -306,13 +320,36 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
     def _backend(self):
         return rule_module(self.backend, _IMPLEMENTED, __package__, "TNNNetwork")
 
-    def _data(self, X):
+    def _data(self, X, reset: bool) -> np.ndarray:
+        """X as (n_sequences, n_waves, n_lines) uint8 spike times, checked (nothing changes).
+
+        A 2-D X is a batch of single-wave sequences. ``reset``: for a fresh fit (the width
+        may size an open input); otherwise for the fitted network.
+        """
         T = check_T(self.T)
-        if self._built and T != self._prog.T:
+        if not reset and T != self._prog.T:
             raise ValueError(f"T was changed to {T} after the network was built with T={self._prog.T} "
                              "(its weights and spike times belong to that T): set T back, or start "
                              "from clone()")
-        return check_spike_times(X, T, self.n_inputs, "X (spike times)", ndim=(3,))
+        A = as_host_array(X, "X")
+        if reset:
+            check_not_empty(A)
+        S = check_spike_times(A, T, None, "X (spike times)", ndim=(2, 3))
+        want = self._structure().n_inputs if reset else self._prog.n_in
+        if want is not None and S.shape[-1] != want:
+            raise width_error(self, S.shape[-1], want, "input lines per wave")
+        if S.ndim == 2:
+            if not reset:
+                validate_data(self, X, skip_check_array=True, reset=False)   # feature names
+            S = S[:, None, :]
+        return S
+
+    def _adopt_names(self, X):
+        """Record (or forget) the DataFrame column names of a fresh fit's 2-D X."""
+        if np.ndim(X) == 2 and hasattr(X, "columns"):
+            validate_data(self, X, skip_check_array=True, reset=True)
+        else:
+            self.__dict__.pop("feature_names_in_", None)
 
     def _checked_weights(self) -> list:
         """The columns' weight arrays, checked (a user may have edited ``weights_``)."""
@@ -354,12 +391,16 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         return rec
 
     def fit(self, X, y=None, epochs: int = 1, shuffle: bool = True) -> "TNNNetwork":
-        """Learn with STDP on every column, sequence after sequence.
+        """Initialise the weights and learn with STDP on every column, sequence after sequence.
+
+        With ``warm_start=True`` a fitted network continues instead (weights, STDP counter,
+        generator).
 
         Parameters
         ----------
-        X : array-like of shape (n_sequences, n_waves, n_inputs), integer spike times in [0, T]
-            (``tnn.image_rows`` turns images into row waves).
+        X : array-like of shape (n_sequences, n_waves, n_inputs) or (n_sequences, n_inputs)
+            Integer spike times in [0, T] (``tnn.image_rows`` turns images into row waves); a
+            2-D X is a batch of single-wave sequences.
         y : ignored (unsupervised; present for scikit-learn pipelines)
         epochs : int
         shuffle : bool
@@ -371,16 +412,40 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         """
         epochs = check_int(epochs, "epochs", 1)
         self._backend()
-        data = self._data(X)
-        self._build()
+        warm = bool(self.warm_start) and self._built
+        data = self._data(X, reset=not warm)
+        if not warm:
+            self._adopt_names(X)
+            self._build(data.shape[-1])
+        self._learn(data, epochs, bool(shuffle))
+        return self
+
+    def _learn(self, data, epochs, shuffle):
         for _ in range(epochs):
             order = self._rng.permutation(len(data)) if shuffle else np.arange(len(data))
             self._run(np.ascontiguousarray(data[order]), True, np.zeros(0, np.int32))
-        return self
 
     def partial_fit(self, X, y=None) -> "TNNNetwork":
-        """One pass over X in the given order (continues the STDP counter)."""
-        return self.fit(X, epochs=1, shuffle=False)
+        """One pass over X in the given order, continuing the STDP counter (the first call
+        initialises the weights like ``fit``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_sequences, n_waves, n_inputs) or (n_sequences, n_inputs)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._backend()
+        fresh = not self._built
+        data = self._data(X, reset=fresh)
+        if fresh:
+            self._adopt_names(X)
+            self._build(data.shape[-1])
+        self._learn(data, 1, False)
+        return self
 
     def _lines_of(self, layer):
         l = self._layer(layer)
@@ -391,7 +456,8 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_sequences, n_waves, n_inputs), spike times
+        X : array-like of shape (n_sequences, n_waves, n_inputs) or (n_sequences, n_inputs)
+            Spike times (2-D: single-wave sequences).
         layers : str, list of str or None
             Default: every column.
         learn : bool
@@ -401,9 +467,9 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         -------
         dict of layer name -> ndarray of shape (n_sequences, n_waves, layer size), uint8
         """
+        check_is_fitted(self)
         self._backend()
-        data = self._data(X)
-        self._build()
+        data = self._data(X, reset=False)
         if layers is None:
             layers = [n for n, l in self._layers.items() if l.kind == "column"]
         elif isinstance(layers, str):
@@ -423,7 +489,8 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_sequences, n_waves, n_inputs), spike times
+        X : array-like of shape (n_sequences, n_waves, n_inputs) or (n_sequences, n_inputs)
+            Spike times (2-D: single-wave sequences).
         layer : str, list of str or None
             Default: the constructor's ``readout`` (None there: the last column added).
             Several layers are concatenated wave by wave.
@@ -439,6 +506,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         ndarray of shape (n_sequences, n_waves * size) or (n_sequences, size), float32
             ``size`` is the total size of the layers.
         """
+        check_is_fitted(self)
         waves = check_choice(self.readout_waves if waves is None else waves, "waves", ("all", "last"))
         features = check_choice(self.readout_features if features is None else features, "features",
                                 ("spike", "time"))
@@ -466,8 +534,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
     def connection_weights(self, source: str, target: str) -> np.ndarray:
         """The block of ``weights_[target]`` fed by ``source`` (a view; the first such
         connection), shape (N_target, n_lines)."""
-        if not self._built:
-            raise AttributeError("the network has no weights yet: call fit or run first")
+        check_is_fitted(self)
         pos = 0
         for c in (c for c in self._connections if c.target == target):
             if c.source == source:
@@ -489,17 +556,6 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         return load(path)
 
     # ------------------------------------------------------------------ scikit-learn
-    def __sklearn_clone__(self):
-        return self.clone()
-
     def clone(self) -> "TNNNetwork":
-        """The same layers and connections, unfitted (same class as ``self``)."""
-        new = type(self)(**self.get_params(deep=False))
-        new._layers = copy.deepcopy(self._layers)
-        new._connections = copy.deepcopy(self._connections)
-        return new
-
-    def __repr__(self) -> str:
-        parts = [f"{n}:{l.kind}({l.n})" for n, l in self._layers.items()]
-        conns = [f"{c.source}->{c.target}" for c in self._connections]
-        return f"TNNNetwork(T={self.T}, layers=[{', '.join(parts)}], connections=[{', '.join(conns)}])"
+        """The same parameters (structure included), unfitted: ``sklearn.base.clone(self)``."""
+        return clone(self)
