@@ -1,6 +1,7 @@
-"""Benchmarks of the TNN columns (rule D): the notebook's V8 network on MNIST digits.
+"""Benchmarks of the TNN columns (rule D): the V8-like recurrent preset on MNIST digits.
 
-``test_tnn_train``: STDP training (``partial_fit``) of the V8 network (28 lines per wave, a
+``test_tnn_train``: STDP training (``partial_fit``) of the V8-like network (the ``recurrent``
+preset, ``sdf.tnn.presets.recurrent_network``: 28 lines per wave, a
 100-neuron recurrent column with 10 winners and a one-wave delay, 28 waves per image) per
 backend; ``test_tnn_infer``: its readout pass (``transform``, no learning; sequences run
 in parallel on the cpp backend, a GPU block per sequence on cuda). ``extra_info['images_per_s']`` has the rate; the notebook

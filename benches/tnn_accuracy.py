@@ -6,10 +6,11 @@ row per wave (``tnn.image_rows``, T = 16). The networks learn without labels (ST
 per epoch); a scikit-learn ``LogisticRegression`` reads their spikes on every wave
 (``waves="all"``, the notebook's V6-V10 "cheat mode").
 
-1. The notebook's V8 setting: input 28 lines -> recurrent column "rec" (100 neurons,
+1. The V8-like setting (now the preset ``recurrent``; the V8 script's own network and
+   protocol are ``benches/tnn_v8_script.py``): input 28 lines -> recurrent column "rec" (100 neurons,
    threshold 32, k 10, w_max 16, seed 004's V5 rTNN STDP values), its spikes fed back
    through a one-wave delay "buf" with STDP; init U{0..2} (input), U{0..8} (recurrent);
-   one epoch. Test accuracy with spike and with time features (notebook: 67-75%).
+   one epoch. Test accuracy with spike and with time features.
 2. Throughput on the V8 setting: training (``fit``, one thread: STDP is sequential) and
    inference (``transform``, sequences in parallel) images/s per backend; the numpy
    reference on a slice (it is ~30x slower), after checking that it gives the C++
@@ -62,7 +63,7 @@ BASE = dict(width=28, stride=28, context=0, recurrent=0, n=100, threshold=32, k=
             features=("spike", "time"), C=(1.0,))
 
 PRESETS = {
-    # the notebook's V8 (rc_buff_seq_V8.py without the clustering column, STDP recurrence)
+    # V8-like: the preset ``recurrent`` (not the V8 script's own setting: tnn_v8_script.py)
     "v8": dict(BASE, recurrent=1),
     # the search's choice (entry "ctx4_col_n64_k4" of SEARCH, picked on the validation
     # images): 8 columns of 64 neurons on 7-pixel slices (every 3 pixels) of the current

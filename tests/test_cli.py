@@ -231,7 +231,7 @@ def test_train_batch_model_needs_labels(tmp_path, capsys):
     assert "needs labelled data" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("preset", ["v8", "best"])
+@pytest.mark.parametrize("preset", ["v8", "recurrent", "best"])
 def test_tnn_command_trains_reads_out_and_saves(tmp_path, capsys, preset):
     pytest.importorskip("sklearn")
     out = tmp_path / "tnn"

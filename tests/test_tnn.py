@@ -546,8 +546,9 @@ def test_top_level_export():
 
 # ----------------------------------------------------------------------------- seed 004's V8
 def v8_network(backend, seed=0):
-    """The notebook's V8: 28 lines per wave into a 100-neuron recurrent column (10 winners)
-    fed back through one delay layer, STDP on both connections (its V5 rTNN values)."""
+    """A V8-like network (the ``recurrent`` preset): 28 lines per wave into a 100-neuron
+    recurrent column (10 winners) fed back through one delay layer, STDP on both connections
+    (notebook 004's V5 rTNN values)."""
     net = TNNNetwork(T=16, seed=seed, backend=backend)
     net.add_input("px", 28).add_column("rec", 100, threshold=32, k=10, w_max=16,
                                         stdp=dict(ucapture=20 / 128, uminus=20 / 128, usearch=30 / 128,
@@ -602,13 +603,39 @@ def test_load_rejects_other_files(tmp_path):
 
 
 # ----------------------------------------------------------------------------- presets
-def test_v8_preset_is_the_notebook_network():
+def test_recurrent_preset_is_the_v8_like_network():
     from sparsedream_fast.tnn import presets
     S = spikes(6, 5, 28, 16, ("preset",))
-    a = presets.v8_network(seed=2, backend="numpy").fit(S)
+    a = presets.recurrent_network(seed=2, backend="numpy").fit(S)
     b = v8_network("numpy", seed=2).fit(S)
     np.testing.assert_array_equal(a.weights_["rec"], b.weights_["rec"])
     assert a.layers == {"pixels": ("input", 28), "rec": ("column", 100), "buf": ("delay", 100)}
+
+
+def test_v8_preset_follows_the_script():
+    """rc_buff_seq_V8.py: 100 neurons, threshold 32, k 10; input U(0, 1.6) (here integers of
+    mean 0.8), STDP 20/20/2/96/4 / 128 and w_max 16; recurrence U(0, 16), 90% zeros, STDP
+    30/30/10/96/16 / 128 and w_max 32 (one setting per column: chosen by ``stdp=``)."""
+    from sparsedream_fast.tnn import STDP, presets
+    net = presets.v8_network(seed=0, backend=BACKENDS[-1])
+    assert net.layers == {"pixels": ("input", 28), "rec": ("column", 100), "buf": ("delay", 100)}
+    spec = net._layers["rec"].spec
+    assert (spec.threshold, spec.k, spec.w_max, net.T) == (32, 10, 16, 16)
+    assert spec.stdp == STDP(20 / 128, 20 / 128, 2 / 128, 96 / 128, 4 / 128)
+    S = spikes(2, 3, 28, 16, ("v8",))
+    net.run(S[:1])     # builds the initial weights, without learning
+    ff = net.connection_weights("pixels", "rec")
+    rec = net.connection_weights("buf", "rec")
+    assert set(np.unique(ff).tolist()) <= {0, 1, 2} and abs(ff.mean() - 0.8) < 0.08
+    assert rec.max() <= 16 and 0.06 < np.mean(rec > 0) < 0.12
+    other = presets.v8_network(seed=1, backend=BACKENDS[-1])
+    other.run(S[:1])
+    assert not np.array_equal(other.connection_weights("pixels", "rec"), ff)
+    r = presets.v8_network(seed=0, stdp="recurrent")._layers["rec"].spec
+    assert r.w_max == 32 and r.stdp == STDP(30 / 128, 30 / 128, 10 / 128, 96 / 128, 16 / 128)
+    with pytest.raises(ValueError, match="stdp"):
+        presets.v8_network(stdp="both")
+    assert set(presets.PRESETS) == {"v8", "recurrent", "best"}
 
 
 def test_slice_network_structure():

