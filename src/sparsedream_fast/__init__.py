@@ -8,6 +8,10 @@ columns with STDP (``TNNColumn``, ``TNNNetwork``, rule D; module ``tnn``).
 Backends: ``numpy`` (reference), ``cpp`` (C++ extension), ``numba``, ``cuda``
 (see ``backends()``).
 """
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
+from . import _build
 from . import lateral, metrics, ops, plot, tnn
 from ._backends import BackendInfo, backends
 from .dreamcomp.model import DreamComp
@@ -16,6 +20,10 @@ from .krotov.model import KrotovHopfield
 from .sparsedream.model import SparseDream
 from .tnn import TNNColumn, TNNNetwork
 
-__version__ = "0.1.0"
+try:  # defined once, in pyproject.toml; the installed metadata carries it
+    __version__ = _version("sparsedream-fast")
+except _NotInstalled:  # a source tree imported without installing it
+    __version__ = "0+unknown"
+_build.check_compiled_modules()
 __all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "KrotovHopfieldClassifier", "TNNColumn", "TNNNetwork",
            "tnn", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "__version__"]

@@ -47,6 +47,10 @@ def _probe_cpp() -> BackendInfo:
     try:
         core = importlib.import_module("sparsedream_fast._core")
     except ImportError as exc:
+        from ._build import built_modules
+        if "_core" in built_modules():
+            return BackendInfo("cpp", False, "the compiled extension sparsedream_fast._core was built but "
+                               f"cannot be loaded (a broken installation; reinstall it): {exc}")
         return BackendInfo("cpp", False, "the compiled extension sparsedream_fast._core is not "
                            f"installed (built with SPARSEDREAM_CPP=OFF, or a source checkout "
                            f"without `pip install .`): {exc}")
