@@ -37,7 +37,7 @@ def test_one_version_everywhere(capsys):
         for name in files:
             if name.endswith(".py"):
                 text = open(os.path.join(dirpath, name)).read()
-                assert not re.search(r"__version__\s*=\s*['\"]\d", text), os.path.join(dirpath, name)
+                assert not re.search(r"__version__\s*=\s*['\"]\d+\.\d+", text), os.path.join(dirpath, name)
 
 
 def test_license_and_metadata():

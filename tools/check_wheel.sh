@@ -37,6 +37,7 @@ import sys
 import zipfile
 
 wheel = sys.argv[1]
+PKG = "sparsedream_fast"  # the package's folder inside the wheel
 names = zipfile.ZipFile(wheel).namelist()
 mods = sorted(n.split("/")[-1].split(".")[0] for n in names if n.endswith(".so"))
 print("compiled modules:", mods)
@@ -45,7 +46,7 @@ if "_core" not in mods:
     problems.append("no _core")
 if "_cuda_emu" in mods:
     problems.append("the CUDA emulator _cuda_emu is in a user's wheel")
-for need in ("sparsedream_fast/py.typed", "sparsedream_fast/_build_config.py"):
+for need in (f"{PKG}/py.typed", f"{PKG}/_build_config.py"):
     if need not in names:
         problems.append(f"no {need}")
 meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
@@ -56,7 +57,7 @@ print("Metadata-Version:", meta["Metadata-Version"], "| License-Expression:", me
       "| Version:", meta["Version"])
 if meta["License-Expression"] != "MIT":
     problems.append(f"License-Expression is {meta['License-Expression']!r}")
-record = zipfile.ZipFile(wheel).read("sparsedream_fast/_build_config.py").decode()
+record = zipfile.ZipFile(wheel).read(f"{PKG}/_build_config.py").decode()
 print("build record:", [line for line in record.splitlines() if line.startswith("BUILT_MODULES")])
 if problems:
     sys.exit("wheel check failed: " + "; ".join(problems))
