@@ -124,6 +124,13 @@ class DreamComp(ClassifierMixin, BaseEstimator):
         llr = lr if self.label_lr is None else check_float(self.label_lr, "label_lr", positive=True)
         B = check_int(self.batch_size, "batch_size", 1)
         dtype = check_dtype(self.dtype)
+        # the update divides W by R in the model dtype: a positive float64 R that is a subnormal
+        # (or 0) there makes W / R overflow to inf at the first batch (found by
+        # tests/test_properties.py: R = 1.4e-45 in float32). Below sqrt(tiny), 1 / R leaves
+        # less than 1e19 of headroom before the products of the update overflow.
+        if R < np.sqrt(np.finfo(dtype).tiny):
+            raise ValueError(f"recon_weight={R!r} is too small for {np.dtype(dtype).name}: W / recon_weight "
+                             f"overflows (use at least {np.sqrt(np.finfo(dtype).tiny):.3g})")
         backend, mod = rule_module(self.backend, _IMPLEMENTED, __package__, "DreamComp")
         epochs = check_int(epochs, "epochs", 1)
         Xc = check_data(X, D, dtype)
