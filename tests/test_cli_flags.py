@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 
 import pytest
 
@@ -84,8 +85,12 @@ def test_defaults_are_read_from_the_constructor_at_run_time(monkeypatch, tmp_pat
     assert m.config_.grid == (3, 3) and m.k == 2 and m.dtype == "float64"
 
 
-def test_a_parameter_of_another_model_is_refused(capsys):
-    assert cli.main(["train", "--model", "krotov", "--competition", "drive", "--data", "digits"]) == 2
-    assert "--competition is a parameter of SparseDream, not of KrotovHopfield" in capsys.readouterr().err
-    assert cli.main(["train", "--n-hidden", "20", "--data", "generated"]) == 2
-    assert "--n-hidden is a parameter of KrotovHopfield, not of SparseDream" in capsys.readouterr().err
+def test_a_parameter_of_another_model_is_named_and_not_used(tmp_path, capsys):
+    out = tmp_path / "kh"
+    assert cli.main(["train", "--model", "krotov", "--competition", "drive", "--data", "digits", "--n-hidden", "10",
+                     "--k", "2", "--epochs", "1", "--no-plots", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "--competition is a parameter of SparseDream; KrotovHopfield (--model krotov) has none" in err
+    import numpy as np
+    params = json.loads(str(np.load(out / "weights.npz")["params"]))
+    assert params["n_hidden"] == 10 and params["k"] == 2 and "competition" not in params

@@ -326,10 +326,12 @@ def resolve_options(args) -> dict:
     opts = defaults_for(model)
     mine = set(model_params(model))
     for key in sorted(set(from_file) | set(given)):
-        if key not in RUN_DEFAULTS and key not in mine:
+        if key not in RUN_DEFAULTS and key not in mine:  # one config for several models: said, not fatal
             owners = [MODELS[m] for m in MODELS if key in model_params(m)]
-            raise ValueError(f"--{key.replace('_', '-')} is a parameter of {', '.join(owners)}, not of "
-                             f"{MODELS[model]} (--model {model})")
+            print(f"sparsedream train: note: --{key.replace('_', '-')} is a parameter of {', '.join(owners)}; "
+                  f"{MODELS[model]} (--model {model}) has none, so it is not used", file=sys.stderr)
+            from_file.pop(key, None)
+            given.pop(key, None)
     opts.update(from_file)
     opts.update(given)
     if opts["lateral"] is None:
