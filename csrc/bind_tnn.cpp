@@ -47,10 +47,21 @@ py::tuple run_typed(const sd_bind::TnnArgs& a, bool learn, std::uint64_t wave0, 
             sd::tnn_run(p, x, 0, S, n_waves, false, wave0, k0, k1, r);
         } else {
             // inference: sequences are independent (weights are only read)
+            char tsan_fork = 0, tsan_join = 0;  // the region's edges for TSan (common.hpp)
+            SD_TSAN_FORK(&tsan_fork);
 #ifdef _OPENMP
-#pragma omp parallel for schedule(dynamic, 4) num_threads(n_threads > 0 ? n_threads : sd::omp_max_threads())
+#pragma omp parallel num_threads(n_threads > 0 ? n_threads : sd::omp_max_threads())
 #endif
-            for (i64 s = 0; s < S; ++s) sd::tnn_run(p, x, s, s + 1, n_waves, false, wave0, k0, k1, r);
+            {
+                SD_TSAN_ENTER(&tsan_fork);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 4)
+#endif
+                for (i64 s = 0; s < S; ++s) sd::tnn_run(p, x, s, s + 1, n_waves, false, wave0, k0, k1, r);
+                SD_TSAN_LEAVE(&tsan_join);
+            }
+            SD_TSAN_JOIN(&tsan_join);
+            (void)tsan_fork, (void)tsan_join;
         }
     }
     return py::make_tuple(rec, wave);

@@ -32,6 +32,42 @@
 #include <omp.h>
 #endif
 
+// ThreadSanitizer builds (tools/sanitize.sh tsan): libgomp is not instrumented, so TSan does
+// not see the synchronisation at the start and at the end of an OpenMP parallel region (a
+// pooled thread is woken by a futex inside libgomp). Without help it reports, as races, every
+// read inside a region of data written before it, including the block of shared variables
+// that the compiler stores at the `#pragma omp parallel` line and the outlined region reads,
+// and every read after the region of data written in it. Around each region:
+//   SD_TSAN_FORK(t)   before it (master): release on t, then ignore the master's own
+//                     accesses (the compiler's stores of that block) until it enters;
+//   SD_TSAN_ENTER(t)  first thing in it (every thread): thread 0 stops ignoring; acquire t;
+//   SD_TSAN_LEAVE(t)  last thing in it (every thread): release on t;
+//   SD_TSAN_JOIN(t)   after it (master): acquire t.
+// What TSan then checks is the code's own synchronisation (the Team's atomics) and the data
+// the threads share. Other builds generate no code.
+#if defined(__SANITIZE_THREAD__)
+#define SD_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SD_TSAN 1
+#endif
+#endif
+#ifdef SD_TSAN
+#include <sanitizer/tsan_interface.h>
+extern "C" void __tsan_ignore_thread_begin();
+extern "C" void __tsan_ignore_thread_end();
+#define SD_TSAN_FORK(addr) (__tsan_release((void*)(addr)), __tsan_ignore_thread_begin())
+#define SD_TSAN_ENTER(addr) \
+    ((::sd::omp_thread_id() == 0 ? __tsan_ignore_thread_end() : (void)0), __tsan_acquire((void*)(addr)))
+#define SD_TSAN_LEAVE(addr) __tsan_release((void*)(addr))
+#define SD_TSAN_JOIN(addr) __tsan_acquire((void*)(addr))
+#else
+#define SD_TSAN_FORK(addr) ((void)0)
+#define SD_TSAN_ENTER(addr) ((void)0)
+#define SD_TSAN_LEAVE(addr) ((void)0)
+#define SD_TSAN_JOIN(addr) ((void)0)
+#endif
+
 namespace sd {
 
 using i64 = std::int64_t;

@@ -619,8 +619,15 @@ inline void infer(const RuleAConfig& cfg, const T* W, const LateralView<T>& lat,
         w.XX.resize(wa ? size_t(kBlock) * D : 0);
         w.sel.resize(k > kTopkInsertionMax ? N : 0);
     }
+    char tsan_fork = 0, tsan_join = 0;  // the region's edges for TSan (common.hpp)
+    SD_TSAN_FORK(&tsan_fork);
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1) if (nt > 1)
+#pragma omp parallel num_threads(nt) if (nt > 1)
+#endif
+    {
+    SD_TSAN_ENTER(&tsan_fork);
+#ifdef _OPENMP
+#pragma omp for schedule(dynamic, 1)
 #endif
     for (i64 blk = 0; blk < nblocks; ++blk) {
         Scratch& w = ws[omp_thread_id()];
@@ -657,6 +664,10 @@ inline void infer(const RuleAConfig& cfg, const T* W, const LateralView<T>& lat,
             for (i64 j = 0; j < k; ++j) val_out[(s0 + s) * k + j] = sv[win[j]];
         }
     }
+    SD_TSAN_LEAVE(&tsan_join);
+    }
+    SD_TSAN_JOIN(&tsan_join);
+    (void)tsan_fork, (void)tsan_join;
 }
 
 }  // namespace sd

@@ -92,8 +92,10 @@ public:
         quit_.v.store(0, std::memory_order_relaxed);
         std::exception_ptr error;
 #ifdef _OPENMP
+        SD_TSAN_FORK(&tsan_fork_);
 #pragma omp parallel num_threads(nt_)
         {
+            SD_TSAN_ENTER(&tsan_fork_);
             const int tid = omp_get_thread_num();
             if (tid == 0) {
                 try {
@@ -105,7 +107,9 @@ public:
             } else {
                 serve(tid);
             }
+            SD_TSAN_LEAVE(&tsan_join_);
         }
+        SD_TSAN_JOIN(&tsan_join_);
 #else
         try {  // a late or absent helper's chunks are the master's: it runs them all
             master();
@@ -208,6 +212,7 @@ private:
     std::atomic<void*> ctx_{nullptr};
     std::atomic<i64> n_{0}, align_{1}, limit_{1};
     i64 target_ = 0;  // master only
+    char tsan_fork_ = 0, tsan_join_ = 0;  // addresses of the region's edges for TSan (common.hpp)
 };
 
 }  // namespace sd
