@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
 from . import _build
-from . import lateral, metrics, ops, plot, tnn
+from . import lateral, metrics, ops, plot, sweep, tnn
 from ._backends import BackendInfo, backends
 from .dreamcomp.model import DreamComp
 from .krotov.classifier import KrotovHopfieldClassifier
@@ -26,4 +26,4 @@ except _NotInstalled:  # a source tree imported without installing it
     __version__ = "0+unknown"
 _build.check_compiled_modules()
 __all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "KrotovHopfieldClassifier", "TNNColumn", "TNNNetwork",
-           "tnn", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "__version__"]
+           "tnn", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "sweep", "__version__"]

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "DEFAULT_CHUNK", "Usage", "reconstruction_error", "winner_usage", "best_matching_units",
-    "quantization_error", "topographic_error", "evaluate",
+    "DEFAULT_CHUNK", "Usage", "reconstruction_error", "winner_usage", "dead_units", "usage_entropy",
+    "best_matching_units", "quantization_error", "topographic_error", "accuracy", "evaluate",
     "History", "Snapshots", "Checkpoints", "CallbackList",
 ]
 
@@ -243,6 +243,43 @@ def winner_usage(model, X, first_only: bool = False, chunk: int = DEFAULT_CHUNK)
     return Usage(counts, tuple(model.config_.grid), int(X.shape[0]), 1 if first_only else model.config_.k)
 
 
+def dead_units(model, X, chunk: int = DEFAULT_CHUNK) -> int:
+    """Number of neurons that are never among the ``k`` winners of any input of X.
+
+    ``winner_usage(model, X).n_dead`` as a plain number (a column of a sweep's table).
+
+    Parameters
+    ----------
+    model : fitted SparseDream
+    X : array-like of shape (n_samples, n_inputs)
+    chunk : int
+
+    Returns
+    -------
+    int
+    """
+    return winner_usage(model, X, chunk=chunk).n_dead
+
+
+def usage_entropy(model, X, chunk: int = DEFAULT_CHUNK) -> float:
+    """Shannon entropy, in nats, of how the wins over X are spread over the neurons.
+
+    ``winner_usage(model, X).entropy``: 0 when one neuron wins everything, ``log N`` when
+    every neuron wins equally often.
+
+    Parameters
+    ----------
+    model : fitted SparseDream
+    X : array-like of shape (n_samples, n_inputs)
+    chunk : int
+
+    Returns
+    -------
+    float
+    """
+    return winner_usage(model, X, chunk=chunk).entropy
+
+
 # ------------------------------------------------------------------- SOM-style measures
 def _euclid_bmus_chunk(W, w2, Xc):
     """First and second Euclidean BMUs of one chunk, ties to the lower index, and the
@@ -364,6 +401,34 @@ def topographic_error(model_or_W, X, grid=None, bmu: str = "euclidean", chunk: i
     W, g = _weights_grid(model_or_W, grid)
     b = best_matching_units(model_or_W, X, 2, g, bmu, chunk)
     return float(np.mean(_not_neighbours(b[:, 0], b[:, 1], g[1])))
+
+
+# ----------------------------------------------------------------------- classifiers
+def accuracy(model, X, y) -> float:
+    """Fraction of the inputs whose predicted class is their label: ``mean(predict(X) == y)``.
+
+    Meant for held-out inputs (a sweep measures it on the part of the data it held out).
+
+    Parameters
+    ----------
+    model : fitted classifier (``predict``), e.g. DreamComp
+    X : array-like of shape (n_samples, n_inputs)
+    y : array-like of shape (n_samples,)
+        The true labels.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    if not callable(getattr(model, "predict", None)):
+        raise TypeError(f"accuracy needs a classifier with predict(X), got {type(model).__name__}")
+    y = np.asarray(y)
+    pred = np.asarray(model.predict(X))
+    if y.ndim != 1 or y.shape[0] != pred.shape[0]:
+        raise ValueError(f"y must have shape ({pred.shape[0]},), got {y.shape}")
+    if y.shape[0] == 0:
+        raise ValueError("X has no samples")
+    return float(np.mean(pred == y))
 
 
 # ------------------------------------------------------------------------- all at once

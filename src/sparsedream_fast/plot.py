@@ -15,7 +15,9 @@ returns a ``matplotlib.animation.Animation``, or writes a GIF/MP4 file and retur
 - :func:`activity_figure` / :func:`animate_activity`: input, activity on the grid and
   reconstruction side by side (seed 001, In [22]/[26]/[30]/[34]; seed 000, In [7]);
 - :func:`spike_raster`: spike times of one TNN wave or of a sequence of waves (rule D);
-- :func:`column_weights`: a TNN column's integer weights, one small image per neuron.
+- :func:`column_weights`: a TNN column's integer weights, one small image per neuron;
+- :func:`sweep_metric`: one measure of a sweep (:mod:`sparsedream_fast.sweep`) against
+  the swept parameters: a heat map for two, lines for one.
 
 Functions taking ``model_or_W`` accept a fitted ``SparseDream`` (weights, grid and lateral
 are read from it) or arrays with the ``grid=`` (and ``lateral=``) keywords.
@@ -35,7 +37,7 @@ __all__ = [
     "class_weights",
     "tile_image", "weight_tapestry", "lateral_map", "lateral_tapestry", "usage_map",
     "training_curves", "activity_frames", "activity_figure", "animate_activity",
-    "spike_raster", "column_weights",
+    "spike_raster", "column_weights", "sweep_metric",
     "save_figure", "can_write_mp4",
 ]
 
@@ -935,3 +937,139 @@ def save_figure(fig, path, dpi=None, close=True) -> str:
     if close:
         plt.close(fig)
     return path
+
+
+# ------------------------------------------------------------------------------ sweeps
+def _sweep_params(table, metric):
+    """The swept parameters of a sweep table: columns before ``seed`` with several values."""
+    cols = list(table.columns)
+    if "seed" not in cols or metric not in cols:
+        raise ValueError(f"not a sweep table with the metric {metric!r} (columns: {cols})")
+    out = []
+    for c in cols[:cols.index("seed")]:
+        if len({_key(v) for v in table[c]}) > 1:
+            out.append(c)
+    return out
+
+
+def _key(v) -> str:
+    """A value's identity in a sweep table (numpy scalars as the Python ones)."""
+    return repr(v.item() if isinstance(v, np.generic) else v)
+
+
+def _levels(values):
+    """Distinct values in order of appearance (values of any type, compared by _key)."""
+    seen, out = set(), []
+    for v in values:
+        if _key(v) not in seen:
+            seen.add(_key(v))
+            out.append(v)
+    return out
+
+
+def _numeric(levels) -> bool:
+    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+               for v in levels)
+
+
+def sweep_metric(table, metric, params=None, ax=None, title=None, cmap="viridis"):
+    """One measure of a sweep against its swept parameters (mean over the seeds).
+
+    Two parameters: a heat map (first parameter down, second across, each cell the mean
+    over seeds, written in the cell; failed runs leave a blank cell). One parameter: a
+    line of the mean with the seeds' spread (min to max) and each seed's value as a
+    point. More than two: lines against the first, one per combination of the others.
+    No swept parameter: the value of each seed.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A table of :func:`sparsedream_fast.sweep.run` (columns: parameters, ``seed``, metrics, ...).
+    metric : str
+        The column to draw.
+    params : list of str or None
+        The parameters to draw against (default: the columns before ``seed`` that vary).
+    ax : matplotlib Axes or None
+    title : str or None
+    cmap : str
+        Colour map of the heat map.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    plt = _plt()
+    params = _sweep_params(table, metric) if params is None else list(params)
+    vals = np.asarray(table[metric], dtype=float)
+    fig = ax.figure if ax is not None else None
+    n_seeds = len(_levels(table["seed"]))
+    label = f"{metric} (mean of {n_seeds} seed{'s' if n_seeds != 1 else ''})"
+    if len(params) == 2:
+        rows, cols = _levels(table[params[0]]), _levels(table[params[1]])
+        ri = {_key(v): i for i, v in enumerate(rows)}
+        ci = {_key(v): i for i, v in enumerate(cols)}
+        acc = np.zeros((len(rows), len(cols)))
+        cnt = np.zeros_like(acc)
+        for a, b, v in zip(table[params[0]], table[params[1]], vals):
+            if np.isfinite(v):
+                acc[ri[_key(a)], ci[_key(b)]] += v
+                cnt[ri[_key(a)], ci[_key(b)]] += 1
+        mean = np.where(cnt > 0, acc / np.maximum(cnt, 1), np.nan)
+        if fig is None:
+            fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(cols), 1.2 + 0.7 * len(rows)), layout="constrained")
+        im = ax.imshow(np.ma.masked_invalid(mean), cmap=cmap, aspect="auto")
+        cb = fig.colorbar(im, ax=ax)
+        cb.set_label(label)
+        ax.set_xticks(range(len(cols)), [str(v) for v in cols])
+        ax.set_yticks(range(len(rows)), [str(v) for v in rows])
+        ax.set_xlabel(params[1])
+        ax.set_ylabel(params[0])
+        finite = mean[np.isfinite(mean)]
+        mid = 0.5 * (finite.min() + finite.max()) if finite.size else 0.0
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                if np.isfinite(mean[i, j]):
+                    ax.text(j, i, f"{mean[i, j]:.4g}", ha="center", va="center", fontsize=8,
+                            color="white" if mean[i, j] < mid else "black")
+    else:
+        if fig is None:
+            fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+        if not params:
+            ax.plot(np.asarray(table["seed"]), vals, "o")
+            ax.set_xlabel("seed")
+            ax.set_ylabel(metric)
+        else:
+            x_name, rest = params[0], params[1:]
+            xs = _levels(table[x_name])
+            numeric = _numeric(xs)
+            pos = {_key(v): (float(v) if numeric else i) for i, v in enumerate(xs)}
+            groups = {}
+            for idx in range(len(table)):
+                g = tuple(_key(table[c].iloc[idx]) for c in rest)
+                groups.setdefault(g, []).append(idx)
+            for members in list(groups.values())[:12]:
+                by_x = {}
+                for idx in members:
+                    by_x.setdefault(_key(table[x_name].iloc[idx]), []).append(vals[idx])
+                px = [pos[_key(v)] for v in xs if _key(v) in by_x]
+                ys = [np.asarray(by_x[_key(v)]) for v in xs if _key(v) in by_x]
+                m = [np.nanmean(y) if np.isfinite(y).any() else np.nan for y in ys]
+                name = ", ".join(f"{c}={table[c].iloc[members[0]]}" for c in rest) or None
+                line, = ax.plot(px, m, "-o", label=name)
+                lo = [np.nanmin(y) if np.isfinite(y).any() else np.nan for y in ys]
+                hi = [np.nanmax(y) if np.isfinite(y).any() else np.nan for y in ys]
+                if n_seeds > 1:
+                    ax.fill_between(px, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+                    for x, y in zip(px, ys):
+                        ax.plot(np.full(y.shape, x), y, ".", color=line.get_color(), alpha=0.6)
+            if not numeric:
+                ax.set_xticks([pos[_key(v)] for v in xs], [str(v) for v in xs])
+            elif len(xs) > 2 and min(xs) > 0 and max(xs) / min(xs) >= 20:
+                ax.set_xscale("log")
+            ax.set_xlabel(x_name)
+            ax.set_ylabel(label + (", band: min to max" if n_seeds > 1 else ""))
+            if rest:
+                ax.legend(fontsize=8, title=None if len(groups) <= 12 else f"first 12 of {len(groups)}")
+        ax.grid(alpha=0.3)
+    ax.set_title(title if title is not None else f"{metric} over the sweep")
+    return fig

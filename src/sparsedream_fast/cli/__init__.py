@@ -1,4 +1,4 @@
-"""The ``sparsedream`` command: ``demo``, ``bench``, ``train``, ``tnn``, ``show``, ``backends``.
+"""The ``sparsedream`` command: ``demo``, ``bench``, ``train``, ``sweep``, ``tnn``, ``show``, ``backends``.
 
 Each subcommand lives in its own module of this package with an ``add_arguments(parser)``
 and a ``run(args)`` function; this file only wires them together. A user's mistake (a bad
@@ -21,6 +21,8 @@ SUBCOMMANDS = {
                                           "animation, metrics and checkpoint"),
     "bench": ("sparsedream_fast.cli.bench", "benchmark the backends against the numpy reference and the notebook loop"),
     "train": ("sparsedream_fast.cli.train", "train any model on a loader's data or a file, config from flags or TOML"),
+    "sweep": ("sparsedream_fast.cli.sweep", "a parameter sweep from a TOML file on a Dask cluster (local processes "
+                                            "by default): table, picture, resumable store"),
     "tnn": ("sparsedream_fast.cli.tnn", "train a TNN network (seed 004) on sequential MNIST by STDP and read it out"),
     "show": ("sparsedream_fast.cli.show", "pictures and metrics of a saved checkpoint"),
     "backends": ("sparsedream_fast.cli.backends", "list the backends and why any is unavailable here"),
