@@ -73,7 +73,7 @@ warnings.filterwarnings("ignore", message="Matplotlib is currently using agg", c
 
 
 # ------------------------------------------------------------------ the command line's help
-CLI_COMMANDS = ("demo", "train", "tnn", "show", "bench", "backends")
+CLI_COMMANDS = ("demo", "train", "sweep", "tnn", "show", "bench", "backends")
 
 
 def _write_cli_help(app):
