@@ -1,6 +1,6 @@
 """Throughput of ``sdf.sweep.run`` on a LocalCluster against the same runs in one process.
 
-    python3 benches/sweep_throughput.py --out docs/benchmarks/sweep/          # the issue's sweep
+    python3 benches/sweep_throughput.py --out sweep_bench        # the sweep of issue 17
     python3 benches/sweep_throughput.py --small                               # a smoke run (~1 min)
 
 The sweep (default): 32 runs of 40 x 40 SparseDream maps (seed 001's rule: D = 400 tapestry

@@ -35,8 +35,11 @@ column per metric named after its function (``reconstruction_error``, ``dead_uni
 ``fit_seconds`` (wall time of ``fit``), ``eval_seconds`` (the measures),
 ``steps_per_second`` (learning steps per second of ``fit``: the model's ``n_steps_`` where
 it counts them, else epochs x training samples), ``threads`` (threads the run was given),
-``worker`` (its address) and ``error`` (None, or the exception of a run that failed; its
-measures are then NaN).
+``worker`` (its address) and ``error`` (missing for a run that succeeded, else the
+exception it raised; its measures are then NaN).
+
+In a script, call :func:`run` under ``if __name__ == "__main__":``: the local cluster's
+worker processes are started by ``multiprocessing``'s spawn, which imports the script again.
 
 Data, threads, store
 --------------------
@@ -558,7 +561,7 @@ def _measure(model, metrics, Xe, ye):
     return row
 
 
-def execute(estimator, params, seed_param, seed, data, metrics, fit_params, plan=None) -> dict:
+def execute(estimator, params, seed_param, seed, data, metrics, fit_params, threads_plan=None) -> dict:
     """One run, where it executes (a worker, or this process): clone, set the parameters and
     the seed, fit, measure. Returns the measured part of its row; never raises for the run's
     own failure (the row's ``error`` holds it, ``traceback`` the traceback).
@@ -575,8 +578,8 @@ def execute(estimator, params, seed_param, seed, data, metrics, fit_params, plan
         ``X_eval``: the measures see ``X``/``y``).
     metrics : list of (name, function)
     fit_params : dict
-    plan : dict or None
-        Threads per run by host (see :func:`run`); None leaves the threads alone.
+    threads_plan : dict or None
+        Threads per run by host (``{"*": n}``: n everywhere); None leaves the threads alone.
 
     Returns
     -------
@@ -585,7 +588,7 @@ def execute(estimator, params, seed_param, seed, data, metrics, fit_params, plan
         ``worker``, ``error`` and ``traceback``.
     """
     from sklearn.base import clone
-    threads = _threads_here(plan)
+    threads = _threads_here(threads_plan)
     row = dict(threads=threads, worker=_worker_address(), error=None, traceback=None)
     try:
         X, y = _materialize(data["X"]), _materialize(data.get("y"))
