@@ -258,9 +258,6 @@ def test_bad_configuration_fails_before_any_run(client, X, tmp_path):
 
 
 # ------------------------------------------------------------------- scikit-learn
-@pytest.mark.skipif(not hasattr(sdf.DreamComp, "__sklearn_tags__"),
-                    reason="GridSearchCV needs the estimators on sklearn.base.BaseEstimator (issue 14, not on main "
-                           "yet): scikit-learn 1.9 refuses DreamComp without __sklearn_tags__")
 def test_gridsearchcv_on_the_dask_backend(client):
     import joblib
     from sklearn.model_selection import GridSearchCV

@@ -5,8 +5,8 @@
 cluster (a ``LocalCluster`` of processes on this machine by default, or any scheduler by
 address), measures each fitted model with functions of :mod:`sparsedream_fast.metrics`,
 and returns a pandas DataFrame with one row per run. Needs the ``distributed`` extra
-(``pip install "sparsedream-fast[distributed]"``: dask, distributed, pandas,
-scikit-learn); importing this module does not.
+(``pip install "sparsedream-fast[distributed]"``: dask, distributed, pandas); importing
+this module does not.
 
 A run
 -----
