@@ -28,11 +28,12 @@ SMALL = {
     "bench": ["--grids", "10", "--steps", "20", "--repeat", "1", "--check-steps", "5", "--notebook-max-s", "2",
               "--data", "random"],
     "backends": [],
+    "sweep": [],   # its example file is small already
 }
 #: more for the batch models of ``train --model``
 SMALL_BATCH = ["--n-samples", "600", "--n-neurons", "25", "--n-hidden", "20", "--batch-size", "50"]
 #: ``show`` and ``demo`` run first, so that ``show`` finds the checkpoints they write
-ORDER = ["demo", "train", "tnn", "bench", "backends", "show"]
+ORDER = ["demo", "train", "tnn", "bench", "backends", "sweep", "show"]
 
 NOT_FINITE = re.compile(r"(?<![\w.])[-+]?(nan|inf|infinity)(?![\w])", re.I)
 
@@ -71,8 +72,11 @@ def help_examples(cmd):
 
 
 def _fixtures(folder):
-    """Files the examples name: frames.npy, run.toml (the help's own TOML), model.npz."""
+    """Files the examples name: frames.npy, run.toml (the help's own TOML), model.npz, and the
+    repository's examples/ folder (sweep's TOML files)."""
     from sparsedream_fast.data import digit_tapestry_frames
+    shutil.copytree(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"),
+                    os.path.join(folder, "examples"))
     frames, _ = digit_tapestry_frames(n_frames=300, source="generated", seed=0)
     np.save(os.path.join(folder, "frames.npy"), frames.astype(np.float32))
     _, text = run_cli(["train", "--help"])

@@ -34,8 +34,11 @@ EPILOG = """\
 Examples
 --------
   sparsedream sweep examples/sweep_maps.toml --workers 2 --out sweep_maps
-  sparsedream sweep examples/sweep_maps.toml --scheduler tcp://10.0.0.5:8786 --out sweep_maps
   sparsedream sweep examples/sweep_maps.toml --out sweep_maps     # again: resumes, runs nothing done
+
+On a running Dask cluster instead of a LocalCluster here: --scheduler tcp://HOST:8786
+(workers started with `dask worker tcp://HOST:8786 --nthreads 1`, sparsedream-fast
+installed on every machine).
 
 The TOML file (every table but [estimator] and [data] optional):
 
