@@ -116,7 +116,7 @@ def test_dreamcomp_classifies_digits():
     (dict(batch_size=10), "larger than the number of samples"),
     (dict(backend="tpu"), "unknown backend 'tpu'"),
     (dict(init=np.zeros((4, 36))), r"init array must have shape \(N, D \+ C\) = \(4, 40\), got \(4, 36\)"),
-    (dict(init=np.full((4, 40), np.nan)), "init array must be finite"),
+    (dict(init=np.full((4, 40), np.nan)), "init array contains 160 NaN or inf"),
 ])
 def test_dreamcomp_bad_input(bad, match):
     X, y = _data(n=3)
@@ -159,7 +159,7 @@ def test_krotov_transform_power():
     (dict(k=1), "k must be >= 2"), (dict(k=99), "k must be <= 8"), (dict(batch_size=100), "larger than"),
     (dict(p=0.5), "p must be >= 1"), (dict(lr=0), "lr must be > 0"),
     (dict(init=np.zeros((8, 29))), r"init array must have shape \(n_hidden, n_inputs\) = \(8, 30\), got \(8, 29\)"),
-    (dict(init=np.full((8, 30), np.inf)), "init array must be finite"),
+    (dict(init=np.full((8, 30), np.inf)), "init array contains 240 NaN or inf"),
 ])
 def test_krotov_bad_input(bad, match):
     X, _ = _data(n=50, d=30)

@@ -387,16 +387,25 @@ def test_bad_inputs_raise_clearly(backend, Wv):
     # NaN / inf
     vn = v.copy()
     vn[5] = np.nan
-    with pytest.raises(ValueError, match="v contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"v contains 1 NaN or inf"):
         ops.compete(W, vn, **b)
-    with pytest.raises(ValueError, match="v contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"v contains 1 NaN or inf"):
         ops.step(W, vn, k=2, lr=0.1, **b)
-    with pytest.raises(ValueError, match="c contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"c contains 1 NaN or inf"):
         ops.topk([1.0, np.inf, 0.0], 1, **b)
-    with pytest.raises(ValueError, match="vals contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"vals contains 1 NaN or inf"):
         ops.reconstruct(W, [0], [np.nan], **b)
-    with pytest.raises(ValueError, match="r contains NaN or inf"):
+    with pytest.raises(ValueError, match=r"r contains 1 NaN or inf"):
         ops.update_rows(W, [0], [1.0], v, vn, lr=0.1, **b)
+    # finite in W's dtype: 1e300 is a finite float64 and an inf float32 (checked after the cast)
+    W32 = W.astype(np.float32)
+    big = v.astype(np.float64)
+    big[3] = 1e300
+    with pytest.raises(ValueError, match=r"v contains 1 NaN or inf value\(s\) as float32"):
+        ops.compete(W32, big, **b)
+    with pytest.raises(ValueError, match=r"vals contains 1 NaN or inf value\(s\) as float32"):
+        ops.reconstruct(W32, [0], np.array([1e300]), **b)
+    ops.compete(W, big, **b)      # (finite as float64)
     # non-numeric
     with pytest.raises(TypeError, match="c must hold real numbers"):
         ops.topk(["a", "b"], 1, **b)
@@ -452,16 +461,30 @@ def test_bad_inputs_raise_clearly(backend, Wv):
 def test_bad_weights_raise(backend, Wv):
     W, v = Wv
     Wt = np.asfortranarray(W)
-    for f in (lambda W: ops.compete(W, v, backend=backend),
-              lambda W: ops.reconstruct(W, [0], [1.0], backend=backend),
-              lambda W: ops.update_rows(W, [0], [1.0], v, v, lr=0.1, backend=backend),
-              lambda W: ops.step(W, v, k=2, lr=0.1, backend=backend)):
+    strided = np.zeros((N, 2 * D), W.dtype)[:, ::2]
+    strided[:] = W
+    readers = (lambda W: ops.compete(W, v, backend=backend),
+               lambda W: ops.reconstruct(W, [0], [1.0], backend=backend))
+    writers = (lambda W: ops.update_rows(W, [0], [1.0], v, v, lr=0.1, backend=backend),
+               lambda W: ops.step(W, v, k=2, lr=0.1, backend=backend))
+    for f in readers:        # W only read: any layout, any array-like, same results
+        want = f(W)
+        for other in (Wt, strided, W.tolist() if W.dtype == np.float64 else Wt, memoryview(W)):
+            got = f(other)
+            for a, b in zip(want if isinstance(want, tuple) else (want,), got if isinstance(got, tuple) else (got,)):
+                np.testing.assert_array_equal(a, b)
+    for f in writers:        # W updated in place: the caller's own C-contiguous numpy array
         with pytest.raises(ValueError, match="W must be C-contiguous"):
             f(Wt)
         with pytest.raises(ValueError, match="W must be C-contiguous"):
-            f(np.zeros((N, 2 * D))[:, ::2])
+            f(strided)
         with pytest.raises(TypeError, match="W must be a numpy array"):
             f(W.tolist())
+        ro = W.copy()
+        ro.setflags(write=False)
+        with pytest.raises(ValueError, match="W must be writeable"):
+            f(ro)
+    for f in readers + writers:
         with pytest.raises(ValueError, match="W must be 2-D"):
             f(W[0])
         with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):

@@ -414,7 +414,7 @@ def test_bad_spike_times_are_rejected_before_running():
     for bad, err, match in [
         (good.astype(np.int64) + 17, ValueError, r"\[0, T=16\]"),
         (good.astype(np.int64) - 20, ValueError, r"\[0, T=16\]"),
-        (good.astype(float), TypeError, "integer"),
+        (good.astype(float) + 0.5, TypeError, "integer"),    # (floats holding integers are spike times)
         (np.full((2, 3, 12), np.nan), ValueError, "NaN"),
         (good[:, :, :5], ValueError, "expecting 12 features"),
         (good[0, 0], ValueError, "dimensions"),          # (a 2-D X is single-wave sequences)

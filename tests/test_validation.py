@@ -97,8 +97,8 @@ def _with(X, i, j, value):
 
 
 BAD_X = {
-    "narrow": (lambda X: X[:, :-1], ValueError, r"X has 8 features per sample, the model expects n_inputs=9"),
-    "wide": (lambda X: np.hstack([X, X[:, :1]]), ValueError, r"X has 10 features per sample, the model expects n_inputs=9"),
+    "narrow": (lambda X: X[:, :-1], ValueError, r"X has 8 features, but SparseDream is expecting 9 features as input \(n_inputs=9\)"),
+    "wide": (lambda X: np.hstack([X, X[:, :1]]), ValueError, r"X has 10 features, but SparseDream is expecting 9 features as input"),
     "rank3": (lambda X: X[None], ValueError, r"X must be 2-D \(n_samples, 9\), got shape \(1, 30, 9\)"),
     "rank0": (lambda X: np.float64(0.5), ValueError, r"X must be 2-D"),
     "nan": (lambda X: _with(X, 3, 4, np.nan), ValueError, r"X contains 1 NaN or inf value"),
@@ -106,8 +106,9 @@ BAD_X = {
     "neg_inf": (lambda X: _with(_with(X, 0, 0, -np.inf), 1, 1, np.nan), ValueError, r"X contains 2 NaN or inf"),
     "float32_nan": (lambda X: _with(X, 2, 2, np.nan).astype(np.float32), ValueError, r"NaN or inf"),
     "strings": (lambda X: X.astype(str), TypeError, r"X must hold real numbers, got dtype <U"),
-    "objects": (lambda X: X.astype(object), TypeError, r"X must hold real numbers, got dtype object"),
-    "complex": (lambda X: X.astype(complex), TypeError, r"X must hold real numbers, got dtype complex"),
+    "objects": (lambda X: _with(X.astype(object), 0, 0, {"a": 1}), TypeError, r"X must hold real numbers, got dtype object"),
+    "complex": (lambda X: X.astype(complex), ValueError, r"Complex data not supported: X must hold real numbers, got dtype complex"),
+    "sparse": (lambda X: sp.csr_array(X), TypeError, r"X is a scipy.sparse matrix"),
     "empty": (lambda X: X[:0], ValueError, r"X has no samples"),
     "ragged": (lambda X: [list(X[0]), list(X[1, :5])], TypeError, r"X cannot be converted to an array"),
 }
@@ -206,8 +207,8 @@ BAD_PARAMS = [
     (dict(init=np.full((8, 9), 0.1)), ValueError, r"init array must have shape \(N, D\) = \(9, 9\), got \(8, 9\)"),
     (dict(init=np.full((9, 8), 0.1)), ValueError, r"init array must have shape \(N, D\) = \(9, 9\), got \(9, 8\)"),
     (dict(init=np.full(81, 0.1)), ValueError, r"init array must have shape \(N, D\) = \(9, 9\), got \(81,\)"),
-    (dict(init=np.where(np.eye(9) > 0, np.nan, 0.1)), ValueError, r"init array contains NaN or inf"),
-    (dict(init=np.where(np.eye(9) > 0, np.inf, 0.1)), ValueError, r"init array contains NaN or inf"),
+    (dict(init=np.where(np.eye(9) > 0, np.nan, 0.1)), ValueError, r"init array contains 9 NaN or inf value"),
+    (dict(init=np.where(np.eye(9) > 0, np.inf, 0.1)), ValueError, r"init array contains 9 NaN or inf value"),
     (dict(init=(0.5, 0.1)), ValueError, r"init range must have low <= high"),
     (dict(init=(0.0, np.nan)), ValueError, r"init high must be finite"),
     (dict(init=np.full((9, 9), "a")), TypeError, r"init must be \(low, high\) or an \(N, D\) array of numbers"),

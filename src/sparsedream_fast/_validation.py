@@ -1,41 +1,74 @@
 """Input checks shared by every public entry point, run once before any kernel.
 
 Each check raises ``ValueError`` or ``TypeError`` with a message that names the argument
-and the problem. Nothing here modifies the caller's arrays: converted data are copies, and arrays that
-already have the right dtype and layout are passed on to backends that only read them.
+and the problem. Nothing here modifies the caller's arrays: converted data are copies, and
+arrays that already have the right dtype and layout are passed on to backends that only read
+them. Data are read by one converter (:func:`sparsedream_fast._arrays.as_array`) and checked
+finite after the cast to the model's dtype.
 """
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
 
-__all__ = ["as_host_array", "check_data", "check_not_empty", "width_error", "check_int", "check_float",
-           "check_choice", "check_dtype", "init_array"]
+from ._arrays import as_array, as_device_array
+
+__all__ = ["as_host_array", "cast_finite", "check_data", "check_device_data", "check_not_empty", "width_error",
+           "check_int", "check_float", "check_choice", "check_dtype", "init_array"]
 
 
 def as_host_array(X, name: str = "X") -> np.ndarray:
-    """Convert X to a numpy array through the array protocols, without copying when possible.
+    """X as a numpy array on the host: :func:`sparsedream_fast._arrays.as_array` (the one
+    converter; no copy where the source allows), with scipy.sparse refused by name."""
+    if sp.issparse(X):
+        raise TypeError(f"{name} is a scipy.sparse matrix; these models take dense arrays (X.toarray())")
+    return as_array(X, name)
 
-    Accepts numpy arrays, lists, and objects with ``__array__`` (e.g. PyTorch CPU tensors) or
-    DLPack (``__dlpack__``). GPU arrays (CuPy, CUDA tensors) are copied to the host.
-    """
-    if isinstance(X, np.ndarray):
-        return X
-    if hasattr(X, "__cuda_array_interface__"):
+
+def _real(A, name: str):
+    """A, checked to hold real numbers; an object array of numbers is converted to float64."""
+    if A.dtype == object:
         try:
-            import cupy  # noqa: F401
-            return cupy.asnumpy(X) if type(X).__module__.startswith("cupy") else np.asarray(X.cpu())
-        except Exception as exc:
-            raise TypeError(f"{name} is a GPU array; copy it to the host first ({exc})") from exc
-    if hasattr(X, "detach") and hasattr(X, "cpu"):  # torch.Tensor, possibly requiring grad
-        return X.detach().cpu().numpy()
-    if not hasattr(X, "__array__") and hasattr(X, "__dlpack__"):
-        return np.from_dlpack(X)
-    try:
-        return np.asarray(X)
-    except Exception as exc:
-        raise TypeError(f"{name} cannot be converted to an array: {exc}") from exc
+            return A.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold real numbers, got dtype object ({exc})") from None
+    if A.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} must hold real numbers, got dtype {A.dtype}")
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
+    return A
+
+
+def _array_module(A):
+    if isinstance(A, np.ndarray):
+        return np
+    import cupy
+    return cupy
+
+
+def cast_finite(A, dtype, name: str = "X", nonnegative: bool = False):
+    """``A`` as a C-contiguous array of ``dtype``, checked finite AFTER the cast (float64 1e300
+    is finite, its float32 cast is not), and non-negative if asked.
+
+    Works on numpy and CuPy arrays alike (the device path checks on the GPU). No copy when A
+    already has the dtype and layout.
+    """
+    xp = _array_module(A)
+    with np.errstate(over="ignore", invalid="ignore"):   # the overflow is reported below
+        C = xp.ascontiguousarray(A, dtype=dtype)
+    finite = xp.isfinite(C)
+    if not bool(finite.all()):
+        bad = int(xp.count_nonzero(~finite))
+        if A.dtype.kind == "f" and not bool(xp.isfinite(A).all()):
+            raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
+        raise ValueError(f"{name} contains {bad} NaN or inf value(s) as {np.dtype(dtype).name}: values beyond "
+                         f"its range ({float(np.finfo(dtype).max):.3g}) overflow in the cast")
+    if nonnegative and C.size and bool((C < 0).any()):
+        raise ValueError(f"Negative values in data: {name} must be non-negative; got "
+                         f"{int(xp.count_nonzero(C < 0))} negative value(s), the smallest {float(C.min()):g}")
+    return C
 
 
 def check_dtype(dtype) -> np.dtype:
@@ -49,86 +82,89 @@ def check_dtype(dtype) -> np.dtype:
     return dt
 
 
-def check_device_data(X, n_features: int, dtype: np.dtype, name: str = "X"):
-    """The checks of :func:`check_data` run on the GPU for a CuPy-readable device array.
+def _check_matrix(A, n_features, name, owner):
+    if A.ndim != 2:
+        width = "n_features" if n_features is None else n_features
+        raise ValueError(f"{name} must be 2-D (n_samples, {width}), got shape {A.shape}. Reshape your data: "
+                         f"{name}[None, :] for one sample, {name}[:, None] for one feature")
+    check_not_empty(A, name)
+    if n_features is not None and A.shape[1] != n_features:
+        raise width_error(owner, A.shape[1], n_features, f"n_inputs={n_features}")
+
+
+def check_device_data(X, n_features: int | None, dtype, name: str = "X", nonnegative: bool = False,
+                      owner=None):
+    """The checks of :func:`check_data` run on the GPU for a GPU array (CuPy, PyTorch CUDA, ...).
 
     Returns a C-contiguous CuPy array of ``dtype`` (X itself when it already is one: no
-    copy, no host round trip), or None when X is not a device array or CuPy is absent (the
-    caller then takes the host path). Raises like :func:`check_data`.
+    copy, no host round trip), or None when X is not a GPU array or CuPy is absent (the
+    caller then takes the host path, which copies X to the host). Raises like
+    :func:`check_data`.
     """
-    if not hasattr(X, "__cuda_array_interface__"):
+    A = as_device_array(X, name)
+    if A is None:
         return None
-    try:
-        import cupy
-    except ImportError:
-        return None
-    A = cupy.asarray(X)
-    if A.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {A.shape}")
-    if A.shape[1] != n_features:
-        raise ValueError(f"{name} has {A.shape[1]} features per sample, the model expects n_inputs={n_features}")
-    if A.shape[0] == 0:
-        raise ValueError(f"{name} has no samples")
-    A = cupy.ascontiguousarray(A, dtype=dtype)
-    if not bool(cupy.isfinite(A).all()):
-        raise ValueError(f"{name} contains NaN or inf")
-    return A
+    A = _real(A, name)
+    _check_matrix(A, n_features, name, owner)
+    return cast_finite(A, dtype, name, nonnegative)
 
 
-def check_data(X, n_features: int, dtype: np.dtype, name: str = "X", allow_1d: bool = False) -> np.ndarray:
+def check_data(X, n_features: int | None, dtype, name: str = "X", allow_1d: bool = False,
+               nonnegative: bool = False, owner=None) -> np.ndarray:
     """Validate a data matrix and return it as a C-contiguous array of ``dtype``.
 
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-    n_features : int
+        Anything :func:`as_host_array` reads (numpy, lists, memoryviews, DLPack, pandas, GPU
+        arrays copied to the host).
+    n_features : int or None
+        The width expected (None: any).
     dtype : numpy dtype of the model
+    name : str
+        The argument's name in messages.
     allow_1d : bool
         Accept a single sample of shape (n_features,) and return it as (1, n_features).
+    nonnegative : bool
+        Refuse negative values.
+    owner : estimator or None
+        Named in a width mismatch (scikit-learn's wording).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), ``dtype``, C-contiguous (X itself when it
+    already is one: backends only read it)
 
     Raises
     ------
     TypeError
-        non-numeric data (strings, objects, complex).
+        non-numeric data (strings, objects that are not numbers, scipy.sparse).
     ValueError
-        wrong rank or width, no samples, NaN or inf.
+        complex data, wrong rank or width, no samples, NaN or inf (after the cast to
+        ``dtype``), negative values when refused.
     """
-    A = as_host_array(X, name)
-    if A.dtype == object or A.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {A.dtype}")
+    A = _real(as_host_array(X, name), name)
     if A.ndim == 1 and allow_1d:
         A = A[None, :]
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, {n_features}), got shape {A.shape}")
-    if A.shape[1] != n_features:
-        raise ValueError(f"{name} has {A.shape[1]} features per sample, the model expects n_inputs={n_features}")
-    if A.shape[0] == 0:
-        raise ValueError(f"{name} has no samples")
-    if A.dtype.kind == "f" and not np.isfinite(A).all():
-        bad = int(np.count_nonzero(~np.isfinite(A)))
-        raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
-    # Backends only read X, so an array that already has the right dtype and layout is
-    # passed through without a copy.
-    return np.ascontiguousarray(A, dtype=dtype)
+    _check_matrix(A, n_features, name, owner)
+    return cast_finite(A, dtype, name, nonnegative)
 
 
-def check_not_empty(A: np.ndarray, name: str = "X") -> None:
+def check_not_empty(A, name: str = "X") -> None:
     """ValueError for data without samples or without features, in scikit-learn's words."""
     if A.ndim >= 1 and A.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={A.shape}) while a minimum of 1 is required "
-                         f"({name} has no samples)")
+                         f"({name} has no samples).")
     if A.ndim >= 2 and A.shape[-1] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={A.shape}) while a minimum of 1 is required")
+        raise ValueError(f"Found array with 0 feature(s) (shape={A.shape}) while a minimum of 1 is required.")
 
 
 def width_error(estimator, got: int, expected: int, what: str = "") -> ValueError:
     """A width mismatch in scikit-learn's own words (``X has 5 features, but Model is expecting
     4 features as input``), so that code and checks written for scikit-learn recognise it."""
     extra = f" ({what})" if what else ""
-    return ValueError(f"X has {got} features, but {type(estimator).__name__} is expecting {expected} "
-                      f"features as input{extra}")
+    owner = "the model" if estimator is None else type(estimator).__name__
+    return ValueError(f"X has {got} features, but {owner} is expecting {expected} features as input{extra}")
 
 
 def check_int(value, name: str, low: int | None = None, high: int | None = None) -> int:
@@ -173,10 +209,10 @@ def check_choice(value, name: str, choices) -> str:
 
 def init_array(init, shape: tuple, label: str, dtype) -> np.ndarray:
     """Explicit initial weights: ``init`` of ``shape`` (named ``label`` in the error, e.g.
-    "(N, D + C)"), finite real numbers, returned as a new C-contiguous ``dtype`` array."""
-    W0 = as_host_array(init, "init")
+    "(N, D + C)"), real numbers finite in ``dtype`` (checked after the cast), returned as a
+    new C-contiguous ``dtype`` array (never the caller's)."""
+    W0 = _real(as_host_array(init, "init"), "init array")
     if W0.shape != shape:
         raise ValueError(f"init array must have shape {label} = {shape}, got {W0.shape}")
-    if W0.dtype.kind not in "biuf" or not np.isfinite(W0).all():
-        raise ValueError("init array must be finite real numbers")
-    return np.array(W0, dtype=dtype, order="C", copy=True)
+    W = cast_finite(W0, dtype, "init array")
+    return np.array(W, copy=True) if np.may_share_memory(W, W0) else W

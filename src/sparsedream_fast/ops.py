@@ -14,10 +14,11 @@ Example: one hand-written step, identical to ``SparseDream``'s own::
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import lateral as _lateral
 from ._backends import resolve_backend
-from ._validation import check_choice, check_float, check_int, check_dtype
+from ._validation import as_host_array, cast_finite, check_choice, check_dtype, check_float, check_int
 from .sparsedream.config import Competition, Output, SparseDreamConfig, TrainState
 from .sparsedream.model import backend_module
 
@@ -32,31 +33,39 @@ def _mod(backend):
 
 
 def _vec(x, name, n=None, dtype=None):
-    a = np.asarray(x)
+    """A 1-D input read through the library's one converter, as ``dtype`` (default: its own
+    float dtype, float64 for integers), checked finite after the cast."""
+    a = as_host_array(x, name)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
     if a.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
     if n is not None and a.shape[0] != n:
         raise ValueError(f"{name} must have length {n}, got {a.shape[0]}")
-    if a.dtype.kind == "f" and not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return np.ascontiguousarray(a, dtype=dtype or (a.dtype if a.dtype.kind == "f" else np.float64))
+    return cast_finite(a, dtype or (a.dtype if a.dtype in (np.float32, np.float64) else np.float64), name)
 
 
-def _weights(W):
-    if not isinstance(W, np.ndarray):
-        raise TypeError(f"W must be a numpy array (updated in place), got {type(W).__name__}")
+def _weights(W, written: bool):
+    """W for a kernel. ``written``: updated in place, so it must be the caller's own C-contiguous,
+    writeable numpy array; otherwise any array-like (Fortran order, strided, DLPack, ...) is
+    read through the one converter, copied to C order only when its layout needs it."""
+    if written:
+        if not isinstance(W, np.ndarray):
+            raise TypeError(f"W must be a numpy array (updated in place), got {type(W).__name__}")
+    else:
+        W = as_host_array(W, "W")
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D (N, D), got shape {W.shape}")
     check_dtype(W.dtype)
-    if not W.flags.c_contiguous:
+    if written and not W.flags.c_contiguous:
         raise ValueError("W must be C-contiguous (np.ascontiguousarray) so it can be updated in place")
-    return W
+    if written and not W.flags.writeable:
+        raise ValueError("W must be writeable: it is updated in place")
+    return W if written else np.ascontiguousarray(W)
 
 
 def _rows(idx, vals, n, dtype):
-    idx = np.asarray(idx)
+    idx = as_host_array(idx, "idx")
     if idx.size and idx.dtype.kind not in "iu":
         raise TypeError(f"idx must hold integers, got dtype {idx.dtype}")
     idx = np.ascontiguousarray(idx, dtype=np.int64)
@@ -101,7 +110,7 @@ def _lat(lateral, cfg):
     return _lateral.resolve(lateral, cfg.grid, cfg.dtype)
 
 
-def topk(c, k: int, backend: str = "auto") -> np.ndarray:
+def topk(c: ArrayLike, k: int, backend: str = "auto") -> np.ndarray:
     """Indices of the k largest values, strongest first, ties to the lower index.
 
     Parameters
@@ -120,7 +129,8 @@ def topk(c, k: int, backend: str = "auto") -> np.ndarray:
     return _mod(backend).topk(c, k)
 
 
-def compete(W, v, competition: str = "lateral", lateral=None, grid=None, prec: float = 1e-10,
+def compete(W: ArrayLike, v: ArrayLike, competition: str = "lateral", lateral: object = None,
+            grid: tuple[int, int] | None = None, prec: float = 1e-10,
             backend: str = "auto"):
     """Drive ``p = W v`` and competition value ``c`` (docs/rules/sparsedream.md, steps 1-2).
 
@@ -136,13 +146,13 @@ def compete(W, v, competition: str = "lateral", lateral=None, grid=None, prec: f
     -------
     p, c : ndarrays of shape (N,), dtype of W
     """
-    W = _weights(W)
+    W = _weights(W, written=False)
     cfg = _config(W, competition=competition, grid=grid, prec=prec)
     v = _vec(v, "v", W.shape[1], W.dtype)
     return _mod(backend).competition(W, v, _lat(lateral, cfg), cfg)
 
 
-def reconstruct(W, idx, vals, backend: str = "auto") -> np.ndarray:
+def reconstruct(W: ArrayLike, idx: ArrayLike, vals: ArrayLike, backend: str = "auto") -> np.ndarray:
     """Masked reconstruction ``r = sum_j vals[j] W[idx[j]]`` over the given rows only.
 
     Parameters
@@ -155,12 +165,13 @@ def reconstruct(W, idx, vals, backend: str = "auto") -> np.ndarray:
     -------
     ndarray of shape (D,), dtype of W
     """
-    W = _weights(W)
+    W = _weights(W, written=False)
     idx, vals = _rows(idx, vals, W.shape[0], W.dtype)
     return _mod(backend).reconstruct(W, idx, vals)
 
 
-def update_rows(W, idx, vals, v, r, lr: float, error_clip=None, prec: float = 1e-10,
+def update_rows(W: np.ndarray, idx: ArrayLike, vals: ArrayLike, v: ArrayLike, r: ArrayLike, lr: float,
+                error_clip: float | None = None, prec: float = 1e-10,
                 backend: str = "auto") -> np.ndarray:
     """Multiplicative update of rows ``idx`` of W, in place: ``W_j += lr vals_j W_j e / max(r, prec)``.
 
@@ -177,7 +188,7 @@ def update_rows(W, idx, vals, v, r, lr: float, error_clip=None, prec: float = 1e
     -------
     e : ndarray of shape (D,), the (clipped) error
     """
-    W = _weights(W)
+    W = _weights(W, written=True)
     cfg = _config(W, lr=lr, error_clip=error_clip, prec=prec)
     idx, vals = _rows(idx, vals, W.shape[0], W.dtype)
     v = _vec(v, "v", W.shape[1], W.dtype)
@@ -185,8 +196,9 @@ def update_rows(W, idx, vals, v, r, lr: float, error_clip=None, prec: float = 1e
     return _mod(backend).update_rows(W, idx, vals, v, r, cfg.lr, cfg.error_clip, cfg.prec)
 
 
-def step(W, v, k: int, lr: float, competition: str = "lateral", output: str = "drive",
-         lateral=None, grid=None, error_clip=None, trace=None, trace_state=None,
+def step(W: np.ndarray, v: ArrayLike, k: int, lr: float, competition: str = "lateral", output: str = "drive",
+         lateral: object = None, grid: tuple[int, int] | None = None, error_clip: float | None = None,
+         trace: float | None = None, trace_state: np.ndarray | None = None,
          prec: float = 1e-10, backend: str = "auto") -> np.ndarray:
     """One fused step of rule A (drive, competition, top-k, trace, reconstruction, update), in place.
 
@@ -202,7 +214,7 @@ def step(W, v, k: int, lr: float, competition: str = "lateral", output: str = "d
     -------
     ndarray of shape (k,), int64: the winners, strongest first.
     """
-    W = _weights(W)
+    W = _weights(W, written=True)
     cfg = _config(W, k=k, competition=competition, output=output, grid=grid, lr=lr,
                   error_clip=error_clip, trace=trace, prec=prec)
     v = _vec(v, "v", W.shape[1], W.dtype)

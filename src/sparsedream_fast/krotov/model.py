@@ -4,10 +4,12 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .._backends import rule_module
-from .._estimator import not_fitted
+from .._estimator import record_names
 from .._rng import batch_order
 from .._validation import check_data, check_dtype, check_float, check_int, init_array
 from . import reference
@@ -18,13 +20,13 @@ __all__ = ["KrotovHopfield"]
 _IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference", "cuda": "_cuda"}
 
 
-class KrotovHopfield(TransformerMixin, BaseEstimator):
+class KrotovHopfield(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Unsupervised competing hidden units (Krotov & Hopfield, PNAS 2019; rule C, seed 003).
 
     Parameters
     ----------
-    n_inputs : int
-        D (784 for MNIST).
+    n_inputs : int or None
+        D (784 for MNIST); None: the width of X at fit (``n_features_in_``).
     n_hidden : int
         Hidden units (the paper's MNIST setting: 2,000).
     p : float
@@ -50,7 +52,12 @@ class KrotovHopfield(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    weights_ : ndarray of shape (n_hidden, n_inputs)
+    weights_ : ndarray of shape (n_hidden, n_inputs), ``dtype``
+    n_features_in_ : int
+        D.
+    feature_names_in_ : ndarray of str
+        The column names of a DataFrame fitted on.
+    backend_ : str
 
     Examples
     --------
@@ -62,8 +69,10 @@ class KrotovHopfield(TransformerMixin, BaseEstimator):
         clf.fit(X, y, krotovhopfield__epochs=20).score(X_test, y_test)
     """
 
-    def __init__(self, n_inputs=784, n_hidden=100, p=3.0, k=7, delta=0.4, lr=0.02, batch_size=100,
-                 init=(0.0, 1.0), power=None, prec=1e-30, dtype="float32", backend="auto", seed=0):
+    def __init__(self, n_inputs: int | None = None, n_hidden: int = 100, p: float = 3.0, k: int = 7,
+                 delta: float = 0.4, lr: float = 0.02, batch_size: int = 100,
+                 init: tuple[float, float] | ArrayLike = (0.0, 1.0), power: float | None = None,
+                 prec: float = 1e-30, dtype: str = "float32", backend: str = "auto", seed: int | None = 0):
         self.n_inputs = n_inputs
         self.n_hidden = n_hidden
         self.p = p
@@ -78,7 +87,20 @@ class KrotovHopfield(TransformerMixin, BaseEstimator):
         self.backend = backend
         self.seed = seed
 
-    def fit(self, X, y=None, epochs=1, shuffle=True):
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            tags.transformer_tags.preserves_dtype = [check_dtype(self.dtype).name]  # results in the model dtype
+        except ValueError:
+            pass
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        """n_hidden, for ``get_feature_names_out`` (``krotovhopfield0`` ...)."""
+        return self.weights_.shape[0]
+
+    def fit(self, X: ArrayLike, y: object = None, epochs: int = 1, shuffle: bool = True) -> "KrotovHopfield":
         """Initialise and train for ``epochs`` epochs (lr annealed linearly to 0 over them).
 
         Parameters
@@ -97,7 +119,7 @@ class KrotovHopfield(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        D = check_int(self.n_inputs, "n_inputs", 1)
+        D = None if self.n_inputs is None else check_int(self.n_inputs, "n_inputs", 1)
         H = check_int(self.n_hidden, "n_hidden", 2)
         k = check_int(self.k, "k", 2, H)
         p = check_float(self.p, "p", positive=True)
@@ -112,9 +134,11 @@ class KrotovHopfield(TransformerMixin, BaseEstimator):
         dtype = check_dtype(self.dtype)
         backend, mod = rule_module(self.backend, _IMPLEMENTED, __package__, "KrotovHopfield")
         epochs = check_int(epochs, "epochs", 1)
-        Xc = check_data(X, D, dtype)
+        Xc = check_data(X, D, dtype, owner=self)
+        D = Xc.shape[1]
         if B > Xc.shape[0]:
-            raise ValueError(f"batch_size={B} is larger than the number of samples ({Xc.shape[0]})")
+            raise ValueError(f"batch_size={B} is larger than the number of samples (n_samples = {Xc.shape[0]})")
+        record_names(self, X, Xc, reset=True)
         rng = np.random.default_rng(self.seed)
         W = self._init_weights(H, D, dtype, rng)
         batches = batch_order(rng, Xc.shape[0], epochs, B, bool(shuffle))
@@ -131,16 +155,16 @@ class KrotovHopfield(TransformerMixin, BaseEstimator):
             return rng.normal(mu, sigma, (H, D)).astype(dtype)
         return init_array(init, (H, D), "(n_hidden, n_inputs)", dtype)
 
-    def transform(self, X) -> np.ndarray:
+    def transform(self, X: ArrayLike) -> np.ndarray:
         """Hidden currents ``I`` of every sample, or ``max(I, 0) ** power`` when ``power`` is set.
 
         Returns
         -------
         ndarray of shape (n_samples, n_hidden), model dtype
         """
-        if not hasattr(self, "weights_"):
-            raise not_fitted(self)
-        Xc = check_data(X, self.weights_.shape[1], self.weights_.dtype, allow_1d=True)
+        check_is_fitted(self)
+        Xc = check_data(X, self.weights_.shape[1], self.weights_.dtype, allow_1d=True, owner=self)
+        record_names(self, X, Xc, reset=False)
         I = reference.currents(self.weights_, Xc, self.p).T
         if self.power is not None:
             I = np.maximum(I, 0) ** self.power

@@ -4,19 +4,24 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import numbers
+import os
 import sys
+from collections.abc import Callable
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .. import lateral as _lateral
 from .._backends import resolve_backend
-from .._estimator import not_fitted
+from .._estimator import not_fitted, record_names
 from .._rng import epoch_order
-from .._validation import (check_choice, check_data, check_device_data, check_dtype, check_float,
-                           check_int, as_host_array)
+from .._validation import (as_host_array, cast_finite, check_choice, check_data, check_device_data, check_dtype,
+                           check_float, check_int, check_not_empty)
+from .._arrays import as_device_array
 from .config import Competition, Output, SparseDreamConfig, TrainState
 
 __all__ = ["SparseDream", "backend_module"]
@@ -46,7 +51,7 @@ def _lateral_for(cfg, lat):
     return dataclasses.replace(cfg, clip_lateral=bool(clip)), lat
 
 
-class SparseDream(TransformerMixin, BaseEstimator):
+class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Online k-winner-take-all map with multiplicative reconstruction updates (rule A).
 
     One input at a time: drive ``p = W v``, a competition value ``c`` (optionally with
@@ -122,10 +127,13 @@ class SparseDream(TransformerMixin, BaseEstimator):
     (2, 3)
     """
 
-    def __init__(self, n_inputs=400, grid=(80, 80), k=5, lr=0.1, competition="lateral",
-                 output="drive", lateral=_lateral.Box(2, 0.1), error_clip=1.0, trace=None,
-                 learn_lateral=False, lateral_lr=None, w_max=None, clip_every=100, prec=1e-10,
-                 init=(0.15, 0.16), dtype="float32", backend="auto", seed=0, warm_start=False):
+    def __init__(self, n_inputs: int | None = None, grid: tuple[int, int] | int = (80, 80), k: int = 5,
+                 lr: float = 0.1, competition: str = "lateral", output: str = "drive",
+                 lateral: object = _lateral.Box(2, 0.1), error_clip: float | None = 1.0,
+                 trace: float | None = None, learn_lateral: bool = False, lateral_lr: float | None = None,
+                 w_max: float | None = None, clip_every: int = 100, prec: float = 1e-10,
+                 init: tuple[float, float] | ArrayLike = (0.15, 0.16), dtype: str = "float32",
+                 backend: str = "auto", seed: int | None = 0, warm_start: bool = False):
         self.n_inputs = n_inputs
         self.grid = grid
         self.k = k
@@ -201,9 +209,7 @@ class SparseDream(TransformerMixin, BaseEstimator):
         shape = (cfg.n_neurons, cfg.n_inputs)
         if W0.shape != shape:
             raise ValueError(f"init array must have shape (N, D) = {shape}, got {W0.shape}")
-        if not np.isfinite(W0).all():
-            raise ValueError("init array contains NaN or inf")
-        return W0
+        return cast_finite(W0, cfg.dtype, "init array")   # finite in the model's dtype
 
     def _new_state(self, cfg, rng):
         """Fresh weights, lateral and trace; returns (state, cfg with clip_lateral set)."""
@@ -225,7 +231,14 @@ class SparseDream(TransformerMixin, BaseEstimator):
         take effect; parameters that shape the state (n_inputs, grid, dtype) need a fresh
         ``fit``, and the lateral and init in use stay those of the state.
         """
-        Xa = as_host_array(X)
+        backend = resolve_backend(self.backend)
+        # the cuda backend reads a device array where it lies; anything else goes to the host once
+        Xa = as_device_array(X) if backend == "cuda" else None
+        on_device = Xa is not None
+        if not on_device:
+            Xa = as_host_array(X)
+        if Xa.ndim == 2:
+            check_not_empty(Xa)   # (before the width of X becomes n_inputs)
         d = Xa.shape[-1] if Xa.ndim >= 1 else None
         cfg = self._config(d if fresh else self.config_.n_inputs)
         if not fresh:
@@ -234,11 +247,11 @@ class SparseDream(TransformerMixin, BaseEstimator):
                 if getattr(cfg, name) != getattr(old, name):
                     raise ValueError(f"{name} changed from {getattr(old, name)} to {getattr(cfg, name)} since "
                                      "the model was fitted; call fit with warm_start=False to start afresh")
-        backend = resolve_backend(self.backend)
         backend_module(backend)  # a backend without rule A kernels fails here, before any change
-        Xc = check_device_data(X, cfg.n_inputs, cfg.dtype) if backend == "cuda" else None
-        if Xc is None:  # the cuda backend reads a device array where it lies
-            Xc = check_data(X, cfg.n_inputs, cfg.dtype)
+        check = check_device_data if on_device else check_data
+        Xc = check(Xa, cfg.n_inputs, cfg.dtype, nonnegative=True, owner=self)
+        if not fresh:
+            record_names(self, X, Xc, reset=False)
         return cfg, backend, Xc
 
     def _continue(self, cfg):
@@ -247,8 +260,10 @@ class SparseDream(TransformerMixin, BaseEstimator):
         self.config_ = cfg
 
     # --------------------------------------------------------------------- training
-    def fit(self, X, y=None, epochs=10, shuffle=True, steps_per_epoch=None, progress=None,
-            callback=None, callback_every=None):
+    def fit(self, X: ArrayLike, y: object = None, epochs: int = 10, shuffle: bool = True,
+            steps_per_epoch: int | None = None, progress: bool | None = None,
+            callback: Callable[["SparseDream", int, int], object] | None = None,
+            callback_every: int | None = None) -> "SparseDream":
         """Initialise the weights from ``init`` and train for ``epochs`` epochs.
 
         Parameters
@@ -284,6 +299,7 @@ class SparseDream(TransformerMixin, BaseEstimator):
             self._continue(cfg)
             rng = self._rng
         else:
+            record_names(self, X, Xc, reset=True)
             rng = np.random.default_rng(self.seed)
             self._state, self.config_ = self._new_state(cfg, rng)
         order = epoch_order(rng, n, epochs, bool(shuffle), steps)
@@ -294,7 +310,7 @@ class SparseDream(TransformerMixin, BaseEstimator):
                   callback_every=cb_every)
         return self
 
-    def partial_fit(self, X, y=None):
+    def partial_fit(self, X: ArrayLike, y: object = None) -> "SparseDream":
         """One pass over X in order, continuing the current state (weights, lateral, trace).
 
         The first call initialises the weights like ``fit``. Bounds fall on steps
@@ -303,6 +319,7 @@ class SparseDream(TransformerMixin, BaseEstimator):
         fresh = not hasattr(self, "_state")
         cfg, backend, Xc = self._prepare(X, fresh=fresh)
         if fresh:
+            record_names(self, X, Xc, reset=True)
             self._rng = np.random.default_rng(self.seed)
             self._state, self.config_ = self._new_state(cfg, self._rng)
             self.n_steps_ = 0
@@ -349,11 +366,35 @@ class SparseDream(TransformerMixin, BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_state")
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True   # training refuses negative inputs
+        try:
+            tags.transformer_tags.preserves_dtype = [check_dtype(self.dtype).name]  # results in the model dtype
+        except ValueError:
+            pass
+        return tags
+
     def _check_fitted(self):
         if not hasattr(self, "_state"):
             raise not_fitted(self, "call fit or partial_fit first")
 
-    def infer(self, X):
+    @property
+    def n_features_in_(self) -> int:
+        """D, the input width seen at fit (the model's ``config_.n_inputs``)."""
+        self._check_fitted()
+        return self.config_.n_inputs
+
+    @n_features_in_.setter
+    def n_features_in_(self, value):
+        pass  # scikit-learn's validate_data records it; the configuration already holds it
+
+    @property
+    def _n_features_out(self) -> int:
+        """N, for ``get_feature_names_out`` (``sparsedream0`` ... ``sparsedream{N-1}``)."""
+        return self.config_.n_neurons
+
+    def infer(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Winners and their activity in one pass, without learning (what ``winners``,
         ``transform`` and ``reconstruct`` are built from).
 
@@ -369,13 +410,14 @@ class SparseDream(TransformerMixin, BaseEstimator):
         return self._infer(X)
 
     def _infer(self, X):
-        self._check_fitted()
+        check_is_fitted(self)
         cfg = self.config_
-        Xc = check_data(X, cfg.n_inputs, cfg.dtype, allow_1d=True)
+        Xc = check_data(X, cfg.n_inputs, cfg.dtype, allow_1d=True, owner=self)
+        record_names(self, X, Xc, reset=False)
         mod = backend_module(resolve_backend(self.backend))
         return mod.infer(self._state.W, self._state.lateral, Xc, cfg)
 
-    def winners(self, X) -> np.ndarray:
+    def winners(self, X: ArrayLike) -> np.ndarray:
         """Winners of every input, without learning.
 
         Parameters
@@ -389,7 +431,7 @@ class SparseDream(TransformerMixin, BaseEstimator):
         """
         return self._infer(X)[0]
 
-    def transform(self, X, sparse: bool = False):
+    def transform(self, X: ArrayLike, sparse: bool = False) -> np.ndarray | sp.csr_array:
         """The activity ``a`` (winners' drive or competition value, 0 elsewhere), without learning.
 
         Parameters
@@ -414,7 +456,7 @@ class SparseDream(TransformerMixin, BaseEstimator):
         np.put_along_axis(A, win, val, axis=1)
         return A
 
-    def reconstruct(self, X) -> np.ndarray:
+    def reconstruct(self, X: ArrayLike) -> np.ndarray:
         """Reconstruction ``r = W^T a`` of every input from its winners, without learning.
 
         Returns
@@ -428,15 +470,32 @@ class SparseDream(TransformerMixin, BaseEstimator):
             out[s:s + 1024] = np.einsum("nk,nkd->nd", val[s:s + 1024], W[win[s:s + 1024]])
         return out
 
-    def reconstruction_error(self, X) -> float:
+    def reconstruction_error(self, X: ArrayLike) -> float:
         """Mean squared reconstruction error over all inputs and pixels (no learning)."""
-        self._check_fitted()
-        Xc = check_data(X, self.config_.n_inputs, self.config_.dtype, allow_1d=True)
+        check_is_fitted(self)
+        Xc = check_data(X, self.config_.n_inputs, self.config_.dtype, allow_1d=True, owner=self)
+        record_names(self, X, Xc, reset=False)
         R = self.reconstruct(Xc)
         return float(np.mean((Xc.astype(np.float64) - R) ** 2))
 
+    def score(self, X: ArrayLike, y: object = None) -> float:
+        """Goodness of the map on X: the negative mean squared reconstruction error,
+        ``-reconstruction_error(X)`` (higher is better, 0 at best), so that ``GridSearchCV`` and
+        ``cross_val_score`` can rank unsupervised maps.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_inputs)
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
+        return -self.reconstruction_error(X)
+
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path) -> str:
+    def save(self, path: str | os.PathLike) -> str:
         """Write the whole model to ``path`` (a ``.npz`` file; the suffix is added if missing).
 
         The file holds the constructor parameters, the weights, the lateral in use, the
@@ -453,7 +512,7 @@ class SparseDream(TransformerMixin, BaseEstimator):
         return save_model(self, path)
 
     @classmethod
-    def load(cls, path, backend=None) -> "SparseDream":
+    def load(cls, path: str | os.PathLike, backend: str | None = None) -> "SparseDream":
         """Read a model written by ``save``; ``backend`` overrides the saved backend choice."""
         from .checkpoint import load_model
         return load_model(cls, path, backend)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -56,9 +57,11 @@ class TNNColumn(BaseEstimator):
     backend_ : str
     """
 
-    def __init__(self, n_inputs=None, n_neurons=50, threshold=32, k=2, T=16, w_max=16,
-                 u_capture=20 / 128, u_minus=20 / 128, u_search=2 / 128, u_backoff=96 / 128,
-                 u_min=4 / 128, init=(0, 2), dtype="int32", backend="auto", seed=0):
+    def __init__(self, n_inputs: int | None = None, n_neurons: int = 50, threshold: int = 32, k: int = 2,
+                 T: int = 16, w_max: int = 16, u_capture: float = 20 / 128, u_minus: float = 20 / 128,
+                 u_search: float = 2 / 128, u_backoff: float = 96 / 128, u_min: float = 4 / 128,
+                 init: tuple[int, int] | ArrayLike = (0, 2), dtype: str = "int32", backend: str = "auto",
+                 seed: int | None = 0):
         self.n_inputs = n_inputs
         self.n_neurons = n_neurons
         self.threshold = threshold
@@ -107,7 +110,7 @@ class TNNColumn(BaseEstimator):
             validate_data(self, X, skip_check_array=True, reset=False)   # feature names
         return S.reshape(-1, 1, S.shape[-1]), S.ndim == 1
 
-    def fit(self, X, y=None, epochs: int = 1, shuffle: bool = False) -> "TNNColumn":
+    def fit(self, X: ArrayLike, y: object = None, epochs: int = 1, shuffle: bool = False) -> "TNNColumn":
         """Initialise the weights and learn from waves, one after the other.
 
         Parameters
@@ -133,7 +136,7 @@ class TNNColumn(BaseEstimator):
         self._net, self.n_features_in_, self.backend_ = net, net.n_features_in_, net.backend_
         return self
 
-    def partial_fit(self, X, y=None) -> "TNNColumn":
+    def partial_fit(self, X: ArrayLike, y: object = None) -> "TNNColumn":
         """One pass over the waves of X in order, continuing the weights and the STDP counter
         (the first call initialises them like ``fit``).
 
@@ -153,7 +156,7 @@ class TNNColumn(BaseEstimator):
         self.backend_ = self._net.backend_
         return self
 
-    def forward(self, X) -> np.ndarray:
+    def forward(self, X: ArrayLike) -> np.ndarray:
         """Output spike times after k-WTA, without learning.
 
         Parameters

@@ -17,8 +17,10 @@ chosen backend; see ``program.py`` for the order of evaluation within a wave.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -90,8 +92,9 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
     #: the constructor only stores its parameters
     _built = False
 
-    def __init__(self, T=16, dtype="int32", backend="auto", seed=0, progress=False, readout=None,
-                 readout_waves="all", readout_features="spike", structure=None, warm_start=False):
+    def __init__(self, T: int = 16, dtype: str = "int32", backend: str = "auto", seed: int | None = 0,
+                 progress: bool = False, readout: str | list[str] | None = None, readout_waves: str = "all",
+                 readout_features: str = "spike", structure: Structure | None = None, warm_start: bool = False):
         self.T = T
         self.dtype = dtype
         self.backend = backend
@@ -346,7 +349,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
 
     def _adopt_names(self, X):
         """Record (or forget) the DataFrame column names of a fresh fit's 2-D X."""
-        if np.ndim(X) == 2 and hasattr(X, "columns"):
+        if hasattr(X, "columns") and getattr(X, "ndim", None) == 2:
             validate_data(self, X, skip_check_array=True, reset=True)
         else:
             self.__dict__.pop("feature_names_in_", None)
@@ -390,7 +393,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         self.backend_ = backend
         return rec
 
-    def fit(self, X, y=None, epochs: int = 1, shuffle: bool = True) -> "TNNNetwork":
+    def fit(self, X: ArrayLike, y: object = None, epochs: int = 1, shuffle: bool = True) -> "TNNNetwork":
         """Initialise the weights and learn with STDP on every column, sequence after sequence.
 
         With ``warm_start=True`` a fitted network continues instead (weights, STDP counter,
@@ -425,7 +428,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
             order = self._rng.permutation(len(data)) if shuffle else np.arange(len(data))
             self._run(np.ascontiguousarray(data[order]), True, np.zeros(0, np.int32))
 
-    def partial_fit(self, X, y=None) -> "TNNNetwork":
+    def partial_fit(self, X: ArrayLike, y: object = None) -> "TNNNetwork":
         """One pass over X in the given order, continuing the STDP counter (the first call
         initialises the weights like ``fit``).
 
@@ -451,7 +454,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         l = self._layer(layer)
         return np.arange(self._starts[l.name], self._starts[l.name] + l.n, dtype=np.int32)
 
-    def run(self, X, layers=None, learn: bool = False) -> dict:
+    def run(self, X: ArrayLike, layers: str | list[str] | None = None, learn: bool = False) -> dict[str, np.ndarray]:
         """Spike times of ``layers`` on every wave.
 
         Parameters
@@ -484,7 +487,8 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
             pos += len(p)
         return out
 
-    def transform(self, X, layer=None, waves: str | None = None, features: str | None = None) -> np.ndarray:
+    def transform(self, X: ArrayLike, layer: str | list[str] | None = None, waves: str | None = None,
+                  features: str | None = None) -> np.ndarray:
         """Readout features of the spikes of one or several layers (no learning).
 
         Parameters
@@ -543,14 +547,14 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         raise KeyError(f"no connection {source!r} -> {target!r}")
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write the network (structure, weights, STDP counter, generator) to ``path`` (.npz,
         no pickles; see :mod:`sparsedream_fast.tnn.checkpoint`)."""
         from .checkpoint import save
         save(self, path)
 
     @classmethod
-    def load(cls, path) -> "TNNNetwork":
+    def load(cls, path: str | os.PathLike) -> "TNNNetwork":
         """Read a network written by :meth:`save`; it continues as the saved one would."""
         from .checkpoint import load
         return load(path)
