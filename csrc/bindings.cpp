@@ -11,6 +11,7 @@
 
 #include "bind_common.hpp"
 #include "bind_rule_a.hpp"
+#include "bind_run.hpp"
 #include "sparsedream/rule_a.hpp"
 
 namespace py = pybind11;
@@ -50,8 +51,8 @@ sd::LateralView<T> make_lateral(const LateralArgs& a, const sd::RuleAConfig& cfg
 
 // ---------------------------------------------------------------------- functions
 template <class T>
-void fit_t(py::array W, py::array trace, py::array X, py::array order, const py::dict& cfgd,
-           const LateralArgs& la, bool reset_trace, i64 step0, int n_threads) {
+int fit_t(py::array W, py::array trace, py::array X, py::array order, const py::dict& cfgd,
+          const LateralArgs& la, bool reset_trace, i64 step0, int n_threads, const py::object& control) {
     const sd::RuleAConfig cfg = parse_cfg(cfgd);
     const i64 N = cfg.n_neurons, D = cfg.n_inputs;
     check_shape(W, "W", {N, D});
@@ -66,8 +67,13 @@ void fit_t(py::array W, py::array trace, py::array X, py::array order, const py:
     for (i64 i = 0; i < E * S; ++i)
         if (ord[i] < 0 || ord[i] >= n) throw py::index_error("order has an index outside [0, len(X))");
     const sd::LateralView<T> lat = make_lateral<T>(la, cfg);
-    py::gil_scoped_release nogil;
-    sd::fit<T>(cfg, w, o, lat, x, ord, E, S, reset_trace, step0, n_threads);
+    sd_bind::PyPoll poll(control);
+    sd::RunResult res;
+    {
+        py::gil_scoped_release nogil;
+        res = sd::fit<T>(cfg, w, o, lat, x, ord, E, S, reset_trace, step0, n_threads, poll.poll());
+    }
+    return poll.finish(res).status;
 }
 
 template <class T>
@@ -133,7 +139,7 @@ py::tuple competition_t(py::array W, py::array v, const py::dict& cfgd, const La
 }
 
 template <class T>
-py::array_t<i64> step_t(py::array W, py::array trace, py::array v, const py::dict& cfgd, const LateralArgs& la) {
+py::object step_t(py::array W, py::array trace, py::array v, const py::dict& cfgd, const LateralArgs& la) {
     const sd::RuleAConfig cfg = parse_cfg(cfgd);
     const i64 N = cfg.n_neurons, D = cfg.n_inputs;
     check_shape(W, "W", {N, D});
@@ -145,13 +151,15 @@ py::array_t<i64> step_t(py::array W, py::array trace, py::array v, const py::dic
     const sd::LateralView<T> lat = make_lateral<T>(la, cfg);
     py::array_t<i64> win(cfg.k);
     i64* pw = win.mutable_data();
+    bool ok;
     {
         py::gil_scoped_release nogil;
         sd::Engine<T> eng(cfg, w, o, lat, 1);
-        eng.step_single(pv);
+        ok = eng.step_single(pv);
         std::copy(eng.winners(), eng.winners() + eng.k(), pw);
     }
-    return win;
+    if (!ok) return py::none();
+    return std::move(win);
 }
 
 template <class T>
@@ -265,17 +273,20 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "sparsedream_fit",
         [](py::array W, py::array trace, py::array X, py::array order, const py::dict& cfg, int lat_kind,
-           SD_LAT_ARGS, bool reset_trace, i64 step0, int n_threads) {
+           SD_LAT_ARGS, bool reset_trace, i64 step0, int n_threads, const py::object& control) {
             const LateralArgs la = SD_LAT_PACK;
-            if (is_f32(W)) return fit_t<float>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads);
-            if (is_f64(W)) return fit_t<double>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads);
+            if (is_f32(W)) return fit_t<float>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads, control);
+            if (is_f64(W)) return fit_t<double>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads, control);
             bad_dtype("W", W);
         },
         py::arg("W").noconvert(), py::arg("trace").noconvert(), py::arg("X").noconvert(),
         py::arg("order").noconvert(), py::arg("cfg"), SD_LAT_PYARGS, py::arg("reset_trace") = true,
-        py::arg("step0") = 0, py::arg("n_threads") = 0,
+        py::arg("step0") = 0, py::arg("n_threads") = 0, SD_CONTROL_PYARG,
         "Rule A fit (reference.fit) in place on W, trace and a learned lateral's data, without the GIL.\n"
-        "order: int64 (E, S). n_threads: 0 automatic.");
+        "order: int64 (E, S). n_threads: 0 automatic. control: None or int64 (3,) [stop request, steps\n"
+        "done, status] (bind_run.hpp). Stops at a step boundary on a stop request or a signal handler's\n"
+        "exception (raised on return), and before a step whose update is not finite. Returns the status:\n"
+        "0 done, 1 stopped, 2 diverged.");
 
     m.def(
         "sparsedream_infer",
@@ -319,7 +330,8 @@ PYBIND11_MODULE(_core, m) {
             bad_dtype("W", W);
         },
         py::arg("W").noconvert(), py::arg("trace").noconvert(), py::arg("v").noconvert(), py::arg("cfg"),
-        SD_LAT_PYARGS, "One fused learning step in place (reference.step, no bounds); returns the winners.");
+        SD_LAT_PYARGS, "One fused learning step in place (reference.step, no bounds); returns the winners, or None\n"
+        "when its update is not finite (then nothing was written).");
 
     m.def(
         "reconstruct",

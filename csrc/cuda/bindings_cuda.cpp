@@ -12,6 +12,7 @@
 #include <pybind11/stl.h>
 
 #include "bind_rule_a.hpp"
+#include "bind_run.hpp"
 #include "bind_tnn_args.hpp"
 #include "device.hpp"
 #include "rule_a_cuda.hpp"
@@ -64,7 +65,8 @@ const T* rule_a_input(const py::object& X, std::uint64_t x_ptr, std::int64_t x_r
 template <class T>
 py::array_t<std::int64_t> rule_a_fit_t(py::array W, py::array trace, const py::object& X, std::uint64_t x_ptr,
                                        std::int64_t x_rows, py::array order, const py::dict& cfgd,
-                                       const LateralArgs& la, bool reset_trace, std::int64_t step0, int blocks) {
+                                       const LateralArgs& la, bool reset_trace, std::int64_t step0, int blocks,
+                                       const py::object& control) {
     const sd::RuleAConfig cfg = sd_bind::parse_cfg(cfgd);
     const std::int64_t N = cfg.n_neurons, D = cfg.n_inputs;
     check_shape(W, "W", {N, D});
@@ -82,12 +84,17 @@ py::array_t<std::int64_t> rule_a_fit_t(py::array W, py::array trace, const py::o
     const sd::cuda::RuleALateral<T> lat = rule_a_lateral<T>(la, cfg);
     py::array_t<std::int64_t> last(cfg.k);
     std::int64_t* pl = last.mutable_data();
+    std::fill(pl, pl + cfg.k, std::int64_t(-1));
+    sd_bind::PyPoll poll(control);
+    sd::RunResult res;
     try {
         py::gil_scoped_release nogil;
-        sd::cuda::rule_a_fit<T>(cfg, w, o, lat, x, n, x_ptr != 0, ord, E, S, reset_trace, step0, blocks, pl);
+        sd::Poll p = poll.poll();
+        res = sd::cuda::rule_a_fit<T>(cfg, w, o, lat, x, n, x_ptr != 0, ord, E, S, reset_trace, step0, blocks, pl, p);
     } catch (const std::invalid_argument& e) {
         throw py::value_error(e.what());
     }
+    poll.finish(res);
     return last;
 }
 
@@ -157,19 +164,23 @@ void define_module(py::module_& m) {
         "rule_a_fit",
         [](py::array W, py::array trace, const py::object& X, std::uint64_t x_ptr, std::int64_t x_rows,
            py::array order, const py::dict& cfg, int lat_kind, SD_LAT_ARGS, bool reset_trace, std::int64_t step0,
-           int blocks) {
+           int blocks, const py::object& control) {
             const LateralArgs la = SD_LAT_PACK;
             if (is_f32(W))
-                return rule_a_fit_t<float>(W, trace, X, x_ptr, x_rows, order, cfg, la, reset_trace, step0, blocks);
+                return rule_a_fit_t<float>(W, trace, X, x_ptr, x_rows, order, cfg, la, reset_trace, step0, blocks,
+                                           control);
             if (is_f64(W))
-                return rule_a_fit_t<double>(W, trace, X, x_ptr, x_rows, order, cfg, la, reset_trace, step0, blocks);
+                return rule_a_fit_t<double>(W, trace, X, x_ptr, x_rows, order, cfg, la, reset_trace, step0, blocks,
+                                            control);
             bad_dtype("W", W);
         },
         py::arg("W").noconvert(), py::arg("trace").noconvert(), py::arg("X"), py::arg("x_ptr"), py::arg("x_rows"),
         py::arg("order").noconvert(), py::arg("cfg"), SD_LAT_PYARGS, py::arg("reset_trace") = true,
-        py::arg("step0") = 0, py::arg("blocks") = 0,
-        "Rule A fit on the GPU in one cooperative kernel: W, trace and a learned lateral's data updated in place.\n"
-        "X: a host array (x_ptr 0) or a device pointer x_ptr to (x_rows, D) values. Returns the last winners.");
+        py::arg("step0") = 0, py::arg("blocks") = 0, SD_CONTROL_PYARG,
+        "Rule A fit on the GPU in cooperative kernel launches: W, trace and a learned lateral's data updated in\n"
+        "place. X: a host array (x_ptr 0) or a device pointer x_ptr to (x_rows, D) values. control: as\n"
+        "_core.sparsedream_fit's (stops between launches, and before a step whose update is not finite).\n"
+        "Returns the last completed step's winners (-1 when none).");
     m.def(
         "rule_a_infer",
         [](py::array W, const py::object& X, std::uint64_t x_ptr, std::int64_t x_rows, const py::dict& cfg,

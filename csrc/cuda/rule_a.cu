@@ -17,9 +17,16 @@
 //   E  owners update their active rows (and lateral rows); bounds every clip_every steps.
 // So 2 barriers per step (3 with a lateral, 5 with a trace), one pass over W (on chip
 // when it fits), and O(k D) global reads by the k owner blocks.
+//
+// A fit is a series of launches of a few tens of milliseconds each, between which the host
+// polls for a stop (Ctrl-C, run_control.hpp); the state stays on the device meanwhile.
+// In D the owners also check that their rows' (and lateral rows') new values are finite;
+// when one is not, after the barrier every block restores its trace entries and returns,
+// so the state is that after the step before (reference.try_step).
 #include <cooperative_groups.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdint>
 #include <stdexcept>
@@ -44,7 +51,8 @@ struct Cand {
 template <class T>
 struct FitArgs {
     // configuration
-    int N, D, rows, cols, k, competition, output, lat_kind, radius, E, S, chunk;
+    int N, D, rows, cols, k, competition, output, lat_kind, radius, S, chunk;
+    long long g0, g1;  // this launch runs the flattened steps [g0, g1) (epoch g / S, index g % S)
     bool use_clip, use_trace, learn_lateral, clip_lateral, use_bounds, halo, reset_trace, w_in_smem;
     T lr, clip, alpha, lat_lr, w_max, prec, drop;
     long long clip_every, step0;
@@ -68,6 +76,8 @@ struct FitArgs {
     T* act_v;      // N
     T* ratio;      // nnz: the learned lateral's (o - u) / max(u, prec) per entry of active rows
     long long* last;  // k: the last step's winners
+    T* o_prev;     // N: each block's trace entries before the current step (trace)
+    int* status;   // [0] set when a step's update is not finite, [1] the steps this launch completed
 };
 
 template <class T>
@@ -180,12 +190,14 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
     T* own_c = g + D;           // chunk
     T* own_s = own_c + a.chunk; // chunk
     T* win_v = own_s + a.chunk; // k: the winners' activity
-    T* red_c = win_v + k;       // 32 (64 reserved)
+    T* prev_v = win_v + k;      // k: the previous step's winners' activity
+    T* red_c = prev_v + k;      // 32 (64 reserved)
     T* wsm = red_c + 64;        // chunk * D when w_in_smem
     int* ints = reinterpret_cast<int*>(wsm + (a.w_in_smem ? (long long)a.chunk * D : 0));
     int* red_i = ints;          // 32
     int* win_i = red_i + 32;    // k
-    int* heads = win_i + k;     // B
+    int* prev_i = win_i + k;    // k: the previous step's winners
+    int* heads = prev_i + k;    // B
     int* misc = heads + B;      // [0] own active count
     unsigned char* taken = reinterpret_cast<unsigned char*>(misc + 4);  // chunk
 
@@ -194,11 +206,15 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
     __syncthreads();
     const bool lat = a.lat_kind != LAT_NONE;
 
-    for (int e = 0; e < a.E; ++e) {
-        if (a.reset_trace && a.use_trace)
-            for (int j = n0 + tid; j < n1; j += nt) a.o[j] = T(0);
-        for (int s = 0; s < a.S; ++s) {
-            const T* x = a.X + a.order[(long long)e * a.S + s] * D;
+    for (long long gi = a.g0; gi < a.g1; ++gi) {
+        const int s = int(gi % a.S);
+        if (a.use_trace)  // the trace before this step (and before an epoch's reset, part of the step)
+            for (int j = n0 + tid; j < n1; j += nt) {
+                a.o_prev[j] = a.o[j];
+                if (a.reset_trace && s == 0) a.o[j] = T(0);
+            }
+        {
+            const T* x = a.X + a.order[gi] * D;
             for (int d = tid; d < D; d += nt) v[d] = x[d];
             __syncthreads();
             // A: drives of the block's rows
@@ -366,8 +382,47 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                         }
                     }
                 }
+                __syncthreads();
+                // the new values of the block's active rows (and lateral rows) must be finite
+                bool bad = false;
+                for (int j = n0 + warp; j < n1; j += nw) {
+                    T oj = T(0);
+                    if (!activity(j, &oj)) continue;
+                    const T f = a.lr * oj;
+                    const T* ws = a.w_in_smem ? wsm + (long long)(j - n0) * D : a.W + (long long)j * D;
+                    for (int d = lane; d < D; d += 32) {
+                        const T nv = ws[d] + (f * ws[d]) * g[d];
+                        bad |= !(nv - nv == T(0));
+                    }
+                    if (a.learn_lateral) {
+                        const T fl = a.lat_lr * oj;
+                        for (long long q = a.indptr[j] + lane; q < a.indptr[j + 1]; q += 32) {
+                            const T nl = a.ldata[q] + (fl * a.ldata[q]) * a.ratio[q];
+                            bad |= !(nl - nl == T(0));
+                        }
+                    }
+                }
+                if (bad) *(volatile int*)a.status = 1;
             }
             grid.sync();  // every read of the rows and lateral entries about to change is done
+            if (*(volatile int*)a.status) {  // this step's update is not finite: undo its trace, stop
+                if (a.use_trace) {
+                    for (int j = n0 + tid; j < n1; j += nt) a.o[j] = a.o_prev[j];
+                } else if (gi > a.g0) {  // o = the previous step's activity (written at a launch's end only)
+                    for (int j = n0 + tid; j < n1; j += nt) {
+                        T val = T(0);
+                        for (int t = 0; t < k; ++t)
+                            if (prev_i[t] == j) val = prev_v[t];
+                        a.o[j] = val;
+                    }
+                }
+                if (b == 0 && tid == 0) {
+                    a.status[1] = int(gi - a.g0);
+                    if (gi > a.g0)
+                        for (int t = 0; t < k; ++t) a.last[t] = prev_i[t];
+                }
+                return;
+            }
             // E: update the block's active rows
             if (owner) {
                 for (int j = n0 + warp; j < n1; j += nw) {
@@ -399,15 +454,20 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                     for (long long q = a.indptr[n0] + tid; q < a.indptr[n1]; q += nt)
                         a.ldata[q] = clip_to(a.ldata[q], T(0), a.w_max);
             }
-            if (!a.use_trace && e == a.E - 1 && s == a.S - 1) {
+            if (!a.use_trace && gi == a.g1 - 1) {
                 // the reference leaves o = the last step's activity when there is no trace
                 for (int j = n0 + tid; j < n1; j += nt) a.o[j] = winner_value(j);
             }
-            if (b == 0 && e == a.E - 1 && s == a.S - 1)
+            if (b == 0 && gi == a.g1 - 1)
                 for (int t = tid; t < k; t += nt) a.last[t] = win_i[t];
+            for (int t = tid; t < k; t += nt) {
+                prev_i[t] = win_i[t];
+                prev_v[t] = win_v[t];
+            }
             __syncthreads();
         }
     }
+    if (b == 0 && tid == 0) a.status[1] = int(a.g1 - a.g0);
 }
 
 /// Inference: each block takes whole samples (drives of all N rows, competition, top-k).
@@ -530,9 +590,9 @@ int threads_per_block() {
 }  // namespace
 
 template <class T>
-void rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& lat, const T* X, std::int64_t n,
-                bool x_on_device, const std::int64_t* order, std::int64_t E, std::int64_t S, bool reset_trace,
-                std::int64_t step0, int blocks, std::int64_t* last_winners) {
+RunResult rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& lat, const T* X, std::int64_t n,
+                     bool x_on_device, const std::int64_t* order, std::int64_t E, std::int64_t S, bool reset_trace,
+                     std::int64_t step0, int blocks, std::int64_t* last_winners, Poll& poll) {
     if (cfg.n_neurons > INT_MAX / 2 || cfg.n_inputs > INT_MAX / 2)
         throw std::invalid_argument("rule A on the GPU: N and D must be below 2^30");
     FitArgs<T> a = make_args<T>(cfg);
@@ -540,9 +600,9 @@ void rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& l
     a.halo = a.competition != COMP_DRIVE && a.competition != COMP_WEIGHTED_AVERAGE && lat.kind != LAT_NONE;
     a.reset_trace = reset_trace;
     a.step0 = step0;
-    a.E = int(E);
     a.S = int(S);
-    if (E * S == 0) return;
+    RunResult res;
+    if (E * S == 0) return res;
 
     int dev = 0, sms = 1, coop = 0, optin = 0;
     check(cudaGetDevice(&dev), "cudaGetDevice");
@@ -559,10 +619,10 @@ void rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& l
     int chunk = (N + want - 1) / want;
     int B = (N + chunk - 1) / chunk;
     auto smem_for = [&](bool cached) {
-        size_t t = sizeof(T) * (2 * size_t(D) + 2 * size_t(chunk) + size_t(k) + 64);
+        size_t t = sizeof(T) * (2 * size_t(D) + 2 * size_t(chunk) + 2 * size_t(k) + 64);
         if (cached) t += sizeof(T) * size_t(chunk) * size_t(D);
         t = (t + 15) / 16 * 16;
-        return t + sizeof(int) * (32 + size_t(k) + size_t(B) + 4) + size_t(chunk) + 16;
+        return t + sizeof(int) * (32 + 2 * size_t(k) + size_t(B) + 4) + size_t(chunk) + 16;
     };
     a.w_in_smem = smem_for(true) <= size_t(optin);
     const size_t smem = smem_for(a.w_in_smem);
@@ -585,7 +645,7 @@ void rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& l
         dX(x_on_device ? 0 : sizeof(T) * size_t(n) * D), dP(sizeof(T) * N), dQ(sizeof(T) * N),
         dCand(sizeof(Cand<T>) * size_t(B) * k), dBmax(sizeof(T) * B), dActN(sizeof(int) * B),
         dActI(sizeof(int) * N), dActV(sizeof(T) * N), dRatio(sizeof(T) * size_t(lat.kind == LAT_CSR ? lat.nnz : 0)),
-        dLast(sizeof(long long) * k);
+        dLast(sizeof(long long) * k), dOPrev(sizeof(T) * N), dStatus(sizeof(int) * 2);
     upload(dW, W, nW);
     upload(dO, trace, size_t(N));
     upload(dOrder, reinterpret_cast<const long long*>(order), size_t(E * S));
@@ -604,15 +664,43 @@ void rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& l
     a.act_v = dActV.as<T>();
     a.ratio = dRatio.as<T>();
     a.last = dLast.as<long long>();
-    void* args[] = {&a};
-    check(cudaLaunchCooperativeKernel(kernel, dim3(B), dim3(nt), args, smem), "rule A kernel launch");
-    check(cudaDeviceSynchronize(), "rule A kernel");
+    a.o_prev = dOPrev.as<T>();
+    a.status = dStatus.as<int>();
+    // launches of about kLaunchSeconds each (the steps per launch adapt), polled in between
+    constexpr double kLaunchSeconds = 0.02;
+    const long long total = (long long)(E * S);
+    long long steps = 1;
+    for (long long g = 0; g < total;) {
+        a.g0 = g;
+        a.g1 = std::min(total, g + steps);
+        int st[2] = {0, 0};
+        upload(dStatus, st, 2);
+        void* args[] = {&a};
+        const auto t0 = std::chrono::steady_clock::now();
+        check(cudaLaunchCooperativeKernel(kernel, dim3(B), dim3(nt), args, smem), "rule A kernel launch");
+        check(cudaDeviceSynchronize(), "rule A kernel");
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        check(cudaMemcpy(st, dStatus.p, sizeof(int) * 2, cudaMemcpyDeviceToHost), "cudaMemcpy status");
+        res.done += st[1];
+        g += st[1];
+        if (st[0]) {
+            res.status = RUN_DIVERGED;
+            break;
+        }
+        if (dt < kLaunchSeconds / 2) steps = std::min<long long>(steps * 2, 1LL << 30);
+        else if (dt > 2 * kLaunchSeconds && steps > 1) steps /= 2;
+        if (g < total && poll.stop()) {
+            res.status = RUN_STOPPED;
+            break;
+        }
+    }
     check(cudaMemcpy(W, dW.p, sizeof(T) * nW, cudaMemcpyDeviceToHost), "cudaMemcpy W back");
     check(cudaMemcpy(trace, dO.p, sizeof(T) * N, cudaMemcpyDeviceToHost), "cudaMemcpy trace back");
     check(cudaMemcpy(last_winners, dLast.p, sizeof(long long) * k, cudaMemcpyDeviceToHost), "cudaMemcpy winners");
     if (lat.kind == LAT_CSR && (a.learn_lateral || a.clip_lateral))
         check(cudaMemcpy(lat.data, dl.data.p, sizeof(T) * size_t(lat.nnz), cudaMemcpyDeviceToHost),
               "cudaMemcpy lateral back");
+    return res;
 }
 
 template <class T>
@@ -649,9 +737,9 @@ void mem_info(std::size_t* free_bytes, std::size_t* total_bytes) {
 }
 
 #define SD_INSTANTIATE(T)                                                                                         \
-    template void rule_a_fit<T>(const RuleAConfig&, T*, T*, const RuleALateral<T>&, const T*, std::int64_t, bool, \
-                                const std::int64_t*, std::int64_t, std::int64_t, bool, std::int64_t, int,          \
-                                std::int64_t*);                                                                   \
+    template RunResult rule_a_fit<T>(const RuleAConfig&, T*, T*, const RuleALateral<T>&, const T*, std::int64_t,    \
+                                     bool, const std::int64_t*, std::int64_t, std::int64_t, bool, std::int64_t, int, \
+                                     std::int64_t*, Poll&);                                                          \
     template void rule_a_infer<T>(const RuleAConfig&, const T*, const RuleALateral<T>&, const T*, std::int64_t,    \
                                   bool, std::int64_t*, T*);
 SD_INSTANTIATE(float)

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "sparsedream/rule_a_config.hpp"
+#include "sparsedream/run_control.hpp"
 
 namespace sd {
 namespace cuda {
@@ -24,14 +25,16 @@ struct RuleALateral {
 
 /// Trains in place: W (N, D), trace (N,) and a learned / clipped lateral's data are host
 /// arrays copied to the GPU and back. X is (n, D): a host array, or a device pointer when
-/// x_on_device. order (E, S) host. The whole run is one cooperative kernel launch.
+/// x_on_device. order (E, S) host. The run is a series of cooperative kernel launches of a
+/// few tens of milliseconds, `poll` asked between them; it stops there on the poll's word,
+/// and before a step whose update is not finite. Returns the steps done and why it ended.
 /// blocks > 0 asks for that many blocks (tests); 0 picks one per multiprocessor.
-/// Writes the last step's k winners to last_winners. Throws std::runtime_error on CUDA
-/// errors and std::invalid_argument when the GPU cannot run the configuration.
+/// Writes the last completed step's k winners to last_winners. Throws std::runtime_error on
+/// CUDA errors and std::invalid_argument when the GPU cannot run the configuration.
 template <class T>
-void rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& lat, const T* X, std::int64_t n,
-                bool x_on_device, const std::int64_t* order, std::int64_t E, std::int64_t S, bool reset_trace,
-                std::int64_t step0, int blocks, std::int64_t* last_winners);
+RunResult rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<T>& lat, const T* X, std::int64_t n,
+                     bool x_on_device, const std::int64_t* order, std::int64_t E, std::int64_t S, bool reset_trace,
+                     std::int64_t step0, int blocks, std::int64_t* last_winners, Poll& poll);
 
 /// Winners (n, k) and their activity for every row of X (n, D) host, without learning.
 template <class T>

@@ -40,29 +40,69 @@ inline void csr_rmatvec_rows(const CsrView<T>& L, const T* o, const i64* rows, i
     }
 }
 
-/// Learned-lateral update (docs/rules/sparsedream.md, step 9), in place on L.data:
-/// u = L^T o (L before the update), then for active i and stored (i, m):
-/// L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec)).
-/// `rows` ascending (the active rows); u: N-entry scratch, zero on entry and on return.
+/// One learned-lateral entry after the update (rule A.9): x + ((lat_lr * o_i) * x) * ratio,
+/// ratio = (o_m - u_m) / max(u_m, prec), with a = lat_lr * o_i.
 template <class T>
-inline void csr_learn(CsrView<T>& L, const T* o, const i64* rows, i64 nrows, T lat_lr, T prec,
-                      T* u) {
-    csr_rmatvec_rows(L, o, rows, nrows, u);
+inline T csr_learned(T x, T a, T om, T um, T prec) {
+    const T den = (um != um || um > prec) ? um : prec;
+    const T ratio = (om - um) / den;
+    return x + (a * x) * ratio;
+}
+
+/// True when the learned-lateral update of the rows `rows` would write only finite values.
+/// u = L^T o must be computed (csr_rmatvec_rows) and is left as it is.
+template <class T>
+inline bool csr_learn_finite(const CsrView<T>& L, const T* o, const i64* rows, i64 nrows, T lat_lr, T prec,
+                             const T* u) {
     for (i64 t = 0; t < nrows; ++t) {
         const i64 i = rows[t];
         const T a = lat_lr * o[i];
         for (i64 k = L.indptr[i]; k < L.indptr[i + 1]; ++k) {
             const i64 m = L.indices[k];
-            const T um = u[m];
-            const T den = (um != um || um > prec) ? um : prec;
-            const T ratio = (o[m] - um) / den;
-            L.data[k] = L.data[k] + (a * L.data[k]) * ratio;
+            const T x = csr_learned(L.data[k], a, o[m], u[m], prec);
+            if (!(x - x == T(0))) return false;  // inf or NaN
+        }
+    }
+    return true;
+}
+
+/// Learned-lateral update (docs/rules/sparsedream.md, step 9), in place on L.data, from
+/// u = L^T o (L before the update, computed by csr_rmatvec_rows): for active i and stored
+/// (i, m): L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec)). Then u
+/// is zeroed again at the touched columns. `rows` ascending (the active rows).
+template <class T>
+inline void csr_learn_apply(CsrView<T>& L, const T* o, const i64* rows, i64 nrows, T lat_lr, T prec, T* u) {
+    for (i64 t = 0; t < nrows; ++t) {
+        const i64 i = rows[t];
+        const T a = lat_lr * o[i];
+        for (i64 k = L.indptr[i]; k < L.indptr[i + 1]; ++k) {
+            const i64 m = L.indices[k];
+            L.data[k] = csr_learned(L.data[k], a, o[m], u[m], prec);
         }
     }
     for (i64 t = 0; t < nrows; ++t) {
         const i64 i = rows[t];
         for (i64 k = L.indptr[i]; k < L.indptr[i + 1]; ++k) u[L.indices[k]] = T(0);
     }
+}
+
+/// u (N entries, zero on entry) back to zero after csr_rmatvec_rows over `rows`, without
+/// an update (a step that stops before it writes).
+template <class T>
+inline void csr_clear_u(const CsrView<T>& L, const i64* rows, i64 nrows, T* u) {
+    for (i64 t = 0; t < nrows; ++t) {
+        const i64 i = rows[t];
+        for (i64 k = L.indptr[i]; k < L.indptr[i + 1]; ++k) u[L.indices[k]] = T(0);
+    }
+}
+
+/// The whole learned-lateral update: u = L^T o, then csr_learn_apply. u: N-entry scratch,
+/// zero on entry and on return.
+template <class T>
+inline void csr_learn(CsrView<T>& L, const T* o, const i64* rows, i64 nrows, T lat_lr, T prec,
+                      T* u) {
+    csr_rmatvec_rows(L, o, rows, nrows, u);
+    csr_learn_apply(L, o, rows, nrows, lat_lr, prec, u);
 }
 
 }  // namespace sd

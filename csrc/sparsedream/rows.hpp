@@ -20,12 +20,42 @@ SD_INLINE void axpy_impl(T* SD_RESTRICT y, T a, const T* SD_RESTRICT x, i64 n) {
 }
 SD_MULTIVERSION(axpy, axpy_impl)
 
-/// Multiplicative update of one row: w += (a * w) * g, a = lr * o_j (docs/rules/sparsedream.md, step 8).
+/// The multiplicative update of one weight: w + (a * w) * g, a = lr * o_j
+/// (docs/rules/sparsedream.md, step 8).
+template <class T>
+SD_INLINE T updated(T w, T a, T g) {
+    return w + (a * w) * g;
+}
+
+/// Multiplicative update of one row: w += (a * w) * g.
 template <class T>
 SD_INLINE void update_row_impl(T* SD_RESTRICT w, T a, const T* SD_RESTRICT g, i64 n) {
-    for (i64 d = 0; d < n; ++d) w[d] = w[d] + (a * w[d]) * g[d];
+    for (i64 d = 0; d < n; ++d) w[d] = updated(w[d], a, g[d]);
 }
 SD_MULTIVERSION(update_row, update_row_impl)
+
+/// True when update_row(w, a, g, n) would write only finite values (the same expression,
+/// nothing stored), so that a step whose update is not finite can stop before it writes.
+/// Lane-wise sums of x - x (0, or NaN for an inf or NaN x) vectorize without reassociation.
+template <class T>
+SD_INLINE bool update_row_finite_impl(const T* SD_RESTRICT w, T a, const T* SD_RESTRICT g, i64 n) {
+    constexpr int L = 16;
+    T acc[L] = {};
+    i64 d = 0;
+    for (; d + L <= n; d += L)
+        for (int l = 0; l < L; ++l) {
+            const T x = updated(w[d + l], a, g[d + l]);
+            acc[l] += x - x;
+        }
+    T s = T(0);
+    for (; d < n; ++d) {
+        const T x = updated(w[d], a, g[d]);
+        s += x - x;
+    }
+    for (int l = 0; l < L; ++l) s += acc[l];
+    return s == T(0);
+}
+SD_MULTIVERSION(update_row_finite, update_row_finite_impl)
 
 /// e = clip(v - r, -clip, clip) (when use_clip), g = e / max(r, prec) (numpy maximum).
 template <class T>

@@ -10,10 +10,17 @@
 // term are shared out in chunks (static split first, then stealing: team.hpp), and the
 // selection and update run on thread 0. Nothing is allocated per step. Results do not
 // depend on the thread count (bit for bit).
+//
+// Stopping (run_control.hpp): after every step the loop asks its Poll whether to stop (a
+// Ctrl-C), and a step whose update would write a value that is not finite into W, the
+// trace or a learned lateral stops the run before it writes anything (checked on the
+// values the step writes only: the active rows, their trace entries and lateral rows).
+// Either way the state is exactly that after the last completed step, bounds included.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 #ifdef SD_PROFILE_ENGINE
 #include <chrono>
@@ -23,6 +30,7 @@
 #include "rule_a_config.hpp"
 #include "csr.hpp"
 #include "rows.hpp"
+#include "run_control.hpp"
 #include "simd.hpp"
 #include "stencil.hpp"
 #include "team.hpp"
@@ -236,6 +244,7 @@ public:
         win_sorted_.assign(k_, 0);
         active_.reserve(N_ + k_);
         next_.reserve(N_ + k_);
+        undo_.reserve(N_ + k_);
         is_win_.reserve(N_ + k_);
         ov_.reserve(N_ + k_);
         r_.assign(D_, T(0));
@@ -246,6 +255,7 @@ public:
             const i64 nb = (N_ + kUpdateBlock - 1) / kUpdateBlock;
             part_.assign(size_t(nb) * D_, T(0));
             bstart_.assign(nb + 1, 0);
+            chunk_bad_.assign(size_t(team_.chunk_slots()), 0);
             if (!cfg.use_trace) {
                 perm_.assign(k_, 0);
                 sidx_.assign(k_, 0);
@@ -262,15 +272,18 @@ public:
     const i64* winners() const { return win_.data(); }
     i64 k() const { return k_; }
 
-    /// The fit on the team (the calling thread is its master).
-    void run(const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0) {
-        team_.run([&] { run_master(X, order, E, S, reset_trace, step0); });
+    /// The fit on the team (the calling thread is its master): steps done and how it ended.
+    RunResult run(const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0, Poll& poll) {
+        RunResult res;
+        team_.run([&] { res = run_master(X, order, E, S, reset_trace, step0, poll); });
+        return res;
     }
 
     /// One step (reference.step) on the calling thread, without bounds; then winners().
-    void step_single(const T* v) {
+    /// False: its update is not finite, and nothing was written.
+    bool step_single(const T* v) {
         init_rowsums();
-        step(v);
+        return step(v);
     }
 
     /// Competition only (reference.competition) on the calling thread: p(), c().
@@ -282,17 +295,35 @@ public:
     }
 
 private:
-    /// The whole fit loop (reference.fit) on thread 0.
-    void run_master(const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0) {
+    /// The whole fit loop (reference.fit) on thread 0, until the end, the poll's stop or a
+    /// step whose update is not finite.
+    RunResult run_master(const T* X, const i64* order, i64 E, i64 S, bool reset_trace, i64 step0, Poll& poll) {
         init_rowsums();
-        for (i64 e = 0; e < E; ++e) {
-            if (reset_trace) reset_trace_state();
-            for (i64 i = 0; i < S; ++i) {
-                step(X + order[e * S + i] * D_);
-                if (cfg_.use_bounds && (step0 + i) % cfg_.clip_every == 0) {
-                    bounds_pending_ = true;  // W is clipped row by row in the next drive pass
-                    if (cfg_.clip_lateral) clip_lateral_data();
+        RunResult res;
+        const i64 total = E * S;
+        for (i64 g = 0; g < total; ++g) {
+            const i64 i = g % S;
+            const bool reset = i == 0 && reset_trace;
+            if (reset) {
+                saved_trace_.assign(trace_, trace_ + N_);  // the reset is part of the step
+                reset_trace_state();
+            }
+            if (!step(X + order[g] * D_)) {
+                if (reset) {
+                    std::copy(saved_trace_.begin(), saved_trace_.end(), trace_);
+                    init_trace_state();
                 }
+                res.status = RUN_DIVERGED;
+                break;
+            }
+            ++res.done;
+            if (cfg_.use_bounds && (step0 + i) % cfg_.clip_every == 0) {
+                bounds_pending_ = true;  // W is clipped row by row in the next drive pass
+                if (cfg_.clip_lateral) clip_lateral_data();
+            }
+            if (g + 1 < total && poll.stop()) {
+                res.status = RUN_STOPPED;
+                break;
             }
         }
         if (bounds_pending_) {  // bounds due after the last step: clip W now
@@ -300,6 +331,7 @@ private:
             team_.parallel_for(N_, 4, chunks_for_rows(N_), clip);
             bounds_pending_ = false;
         }
+        return res;
     }
 
     void prepare_vv(const T* v) {
@@ -323,8 +355,10 @@ private:
         if (chunk_topk_) cand_cnt_[chunk] = topk_small(c_.data(), n0, n1, k_, cand_.data() + chunk * k_);
     }
 
-    /// One step: competition (parallel phases), selection and update (thread 0).
-    void step(const T* v) {
+    /// One step: competition (parallel phases), selection and update (thread 0). False: the
+    /// update is not finite and nothing was written (pending bounds were applied: they
+    /// belong to the step before).
+    bool step(const T* v) {
         prepare_vv(v);
         const T* vv = vv_.empty() ? nullptr : vv_.data();
         const bool lat_phase = m_.lateral_phase();
@@ -362,11 +396,12 @@ private:
         bounds_pending_ = false;
         select_winners();
         SD_PROF_ADD(select, t0);
-        update(v);
+        const bool ok = update(v);
         SD_PROF_ADD(update, t0);
 #ifdef SD_PROFILE_ENGINE
         ++engine_profile().steps;
 #endif
+        return ok;
     }
 
     void select_winners() {
@@ -402,24 +437,34 @@ private:
         trace_dirty_ = false;
     }
 
-    /// Trace, reconstruction, error and the update of the active rows.
-    void update(const T* v) {
+    /// Trace, reconstruction, error and the update of the active rows. Every value the step
+    /// writes is checked first: when one is not finite the step writes nothing (the trace
+    /// entries it changed are restored) and returns false.
+    bool update(const T* v) {
         const T* s = cfg_.output == OUT_DRIVE ? p_.data() : c_.data();
         T* o = trace_;
         std::copy(win_.begin(), win_.end(), win_sorted_.begin());
         std::sort(win_sorted_.begin(), win_sorted_.end());
         const i64* rows_sorted;  // active rows ascending (for L^T o)
+        undo_.clear();
+        undo_all_ = false;
         if (!cfg_.use_trace) {
             if (trace_dirty_) {
+                undo_full_.assign(o, o + N_);  // first step of a call: o may hold anything
+                undo_all_ = true;
                 std::fill(o, o + N_, T(0));
                 trace_dirty_ = false;
             } else {
-                for (i64 j : active_) o[j] = T(0);
+                for (i64 j : active_) {
+                    undo_.push_back({j, o[j]});
+                    o[j] = T(0);
+                }
             }
             active_.assign(win_.begin(), win_.end());  // competition order, as the reference
             ov_.resize(k_);
             for (i64 t = 0; t < k_; ++t) {
                 ov_[t] = s[win_[t]];
+                if (!undo_all_) undo_.push_back({win_[t], o[win_[t]]});
                 o[win_[t]] = ov_[t];
             }
             rows_sorted = win_sorted_.data();
@@ -443,6 +488,7 @@ private:
             for (size_t t = 0; t < next_.size(); ++t) {
                 const i64 j = next_[t];
                 const T aj = is_win_[t] ? s[j] : T(0);
+                undo_.push_back({j, o[j]});
                 const T oj = o[j] + alpha * (aj - o[j]);
                 o[j] = oj;
                 const T mag = std::abs(oj);
@@ -460,24 +506,66 @@ private:
             }
             rows_sorted = active_.data();
         }
+        // A non-finite activity makes its row's update non-finite too, so the rows' check
+        // covers the trace.
         const i64 na = i64(active_.size());
-        if (na >= kBlockUpdateMinRows)
-            update_rows_blocked(v, cfg_.use_trace ? active_.data() : nullptr);
+        const bool blocked = na >= kBlockUpdateMinRows;
+        const bool rows_ok = blocked ? prepare_rows_blocked(v, cfg_.use_trace ? active_.data() : nullptr)
+                                     : prepare_rows_serial(v);
+        const i64 nlat = cfg_.use_trace ? na : k_;
+        bool ok = rows_ok;
+        if (ok && cfg_.learn_lateral) {
+            csr_rmatvec_rows(m_.lat.csr, (const T*)o, rows_sorted, nlat, u_.data());
+            ok = csr_learn_finite(m_.lat.csr, (const T*)o, rows_sorted, nlat, T(cfg_.lateral_lr), T(cfg_.prec),
+                                  (const T*)u_.data());
+            if (!ok) csr_clear_u(m_.lat.csr, rows_sorted, nlat, u_.data());
+        }
+        if (!ok) {
+            restore_trace();
+            return false;
+        }
+        if (blocked)
+            commit_rows_blocked();
         else
-            update_rows_serial(v);
+            commit_rows_serial();
         if (cfg_.learn_lateral)
-            csr_learn(m_.lat.csr, (const T*)o, rows_sorted, cfg_.use_trace ? na : k_, T(cfg_.lateral_lr),
-                      T(cfg_.prec), u_.data());
+            csr_learn_apply(m_.lat.csr, (const T*)o, rows_sorted, nlat, T(cfg_.lateral_lr), T(cfg_.prec), u_.data());
+        return true;
     }
 
-    /// r, e, g and the row updates on thread 0, r summed over the active rows in their
-    /// order (the reference's order). Used for few active rows (k winners, no trace).
-    void update_rows_serial(const T* v) {
+    /// Undo this step's writes to the trace (a step that stops before its update).
+    void restore_trace() {
+        if (undo_all_) std::copy(undo_full_.begin(), undo_full_.end(), trace_);
+        for (size_t t = undo_.size(); t-- > 0;) trace_[undo_[t].first] = undo_[t].second;
+        // the engine's active set no longer describes the trace: rebuild it from the trace
+        if (cfg_.use_trace) {
+            active_.clear();
+            for (i64 n = 0; n < N_; ++n)
+                if (trace_[n] != T(0)) active_.push_back(n);
+        } else {
+            trace_dirty_ = true;
+        }
+    }
+
+    /// r, e, g on thread 0, r summed over the active rows in their order (the reference's
+    /// order), and the check of the rows' update. Used for few active rows (k winners, no
+    /// trace). False: an updated value would not be finite.
+    bool prepare_rows_serial(const T* v) {
         const i64 na = i64(active_.size());
         std::fill(r_.begin(), r_.end(), T(0));  // r = sum_j o_j W_j, W before the update
         for (i64 t = 0; t < na; ++t) rows::axpy(r_.data(), ov_[t], (const T*)(m_.W + active_[t] * D_), D_);
         rows::error_and_gain(v, (const T*)r_.data(), e_.data(), g_.data(), D_, cfg_.use_error_clip,
                              T(cfg_.error_clip), T(cfg_.prec));
+        const T lr = T(cfg_.lr);
+        for (i64 t = 0; t < na; ++t)
+            if (!rows::update_row_finite((const T*)(m_.W + active_[t] * D_), T(lr * ov_[t]), (const T*)g_.data(), D_))
+                return false;
+        return true;
+    }
+
+    /// The row updates prepared by prepare_rows_serial.
+    void commit_rows_serial() {
+        const i64 na = i64(active_.size());
         const T lr = T(cfg_.lr);
         for (i64 t = 0; t < na; ++t) {
             T* w = m_.W + active_[t] * D_;
@@ -488,14 +576,14 @@ private:
 
     /// Many active rows (a trace keeps ~40 k of them): r is the sum, in block order, of
     /// partial sums over fixed blocks of kUpdateBlock neurons (each over its active rows in
-    /// ascending order), and each block's partial sum and row updates are done by the
+    /// ascending order), and each block's partial sum, check and row updates are done by the
     /// thread that owns those rows in the drive pass, so the rows stay in that core's
     /// cache. (Thread 0 doing it all pulled half the rows from the other core and back:
     /// 38 us instead of 12 us per step at 80x80 with two threads.) The blocks do not
     /// depend on the thread count, so neither do the results.
     /// `sorted`: the active rows ascending with ov_ in the same order, or nullptr (then the
-    /// k winners are sorted here).
-    void update_rows_blocked(const T* v, const i64* sorted) {
+    /// k winners are sorted here). False: an updated value would not be finite.
+    bool prepare_rows_blocked(const T* v, const i64* sorted) {
         const i64 na = i64(active_.size());
         const i64* idx = sorted;
         const T* val = ov_.data();
@@ -509,6 +597,8 @@ private:
             idx = sidx_.data();
             val = sval_.data();
         }
+        blk_idx_ = idx;
+        blk_val_ = val;
         const i64 nb = (N_ + kUpdateBlock - 1) / kUpdateBlock;
         for (i64 b = 0, t = 0; b <= nb; ++b) {  // block b holds active rows [bstart_[b], bstart_[b+1])
             while (t < na && idx[t] < b * kUpdateBlock) ++t;
@@ -523,15 +613,36 @@ private:
                     rows::axpy(pr, val[t], (const T*)(m_.W + idx[t] * D_), D_);
             }
         };
-        const i64 chunks = na * D_ * i64(sizeof(T)) / (i64(64) << 10) / team_.threads();
+        blk_chunks_ = na * D_ * i64(sizeof(T)) / (i64(64) << 10) / team_.threads();
         auto t0 = SD_PROF_NOW();
-        team_.parallel_for(nb, 1, chunks, partial);
+        team_.parallel_for(nb, 1, blk_chunks_, partial);
         SD_PROF_ADD(upd_part, t0);
         std::fill(r_.begin(), r_.end(), T(0));
         for (i64 b = 0; b < nb; ++b)
             if (bstart_[b] != bstart_[b + 1]) rows::axpy(r_.data(), T(1), (const T*)(part_.data() + b * D_), D_);
         rows::error_and_gain(v, (const T*)r_.data(), e_.data(), g_.data(), D_, cfg_.use_error_clip,
                              T(cfg_.error_clip), T(cfg_.prec));
+        const T lr = T(cfg_.lr);
+        std::fill(chunk_bad_.begin(), chunk_bad_.end(), char(0));
+        auto check = [this, idx, val, lr](int, i64 chunk, i64 b0, i64 b1) {
+            for (i64 t = bstart_[b0]; t < bstart_[b1]; ++t)
+                if (!rows::update_row_finite((const T*)(m_.W + idx[t] * D_), T(lr * val[t]), (const T*)g_.data(), D_)) {
+                    chunk_bad_[chunk] = 1;
+                    return;
+                }
+        };
+        team_.parallel_for(nb, 1, blk_chunks_, check);
+        SD_PROF_ADD(upd_sum, t0);
+        for (char b : chunk_bad_)
+            if (b) return false;
+        return true;
+    }
+
+    /// The row updates prepared by prepare_rows_blocked, by the threads owning the rows.
+    void commit_rows_blocked() {
+        const i64 nb = (N_ + kUpdateBlock - 1) / kUpdateBlock;
+        const i64* idx = blk_idx_;
+        const T* val = blk_val_;
         const T lr = T(cfg_.lr);
         auto upd = [this, idx, val, lr](int, i64, i64 b0, i64 b1) {
             for (i64 t = bstart_[b0]; t < bstart_[b1]; ++t) {
@@ -540,8 +651,8 @@ private:
                 if (m_.rowsum) m_.rowsum[idx[t]] = rows::pairwise_sum_impl((const T*)w, D_);
             }
         };
-        SD_PROF_ADD(upd_sum, t0);
-        team_.parallel_for(nb, 1, chunks, upd);
+        auto t0 = SD_PROF_NOW();
+        team_.parallel_for(nb, 1, blk_chunks_, upd);
         SD_PROF_ADD(upd_rows, t0);
     }
 
@@ -566,18 +677,28 @@ private:
     std::vector<i64> bstart_, perm_, sidx_;      // blocked update: block starts, sort scratch
     bool trace_dirty_ = false;
     bool bounds_pending_ = false;
+    // a step that stops before its update: the trace entries it changed, or all of them
+    std::vector<std::pair<i64, T>> undo_;
+    std::vector<T> undo_full_, saved_trace_;
+    bool undo_all_ = false;
+    std::vector<char> chunk_bad_;               // blocked update: a chunk's rows would not be finite
+    const i64* blk_idx_ = nullptr;              // blocked update: rows and values between check and commit
+    const T* blk_val_ = nullptr;
+    i64 blk_chunks_ = 1;
 };
 
 // ------------------------------------------------------------------------ entry points
 /// reference.fit: train on X[order[e, i]] for every epoch row e, in place on W, trace and a
-/// learned lateral. n_threads: 0 automatic. Call without the GIL.
+/// learned lateral. n_threads: 0 automatic. Call without the GIL. Stops early when `poll`
+/// says so or before a step whose update is not finite; returns the steps done and why.
 template <class T>
-inline void fit(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& lat, const T* X,
-                const i64* order, i64 E, i64 S, bool reset_trace, i64 step0, int n_threads) {
+inline RunResult fit(const RuleAConfig& cfg, T* W, T* trace, const LateralView<T>& lat, const T* X,
+                     const i64* order, i64 E, i64 S, bool reset_trace, i64 step0, int n_threads,
+                     Poll poll = Poll()) {
     const i64 bytes = cfg.n_neurons * cfg.n_inputs * i64(sizeof(T));
     const int nt = choose_threads(bytes, n_threads, cfg.n_neurons / 64);
     Engine<T> eng(cfg, W, trace, lat, nt);
-    eng.run(X, order, E, S, reset_trace, step0);
+    return eng.run(X, order, E, S, reset_trace, step0, poll);
 }
 
 /// reference.infer: winners (n, k) and their activity s for each row of X, no learning.

@@ -14,6 +14,7 @@ from importlib.metadata import version as _version
 from . import _build
 from . import lateral, metrics, ops, plot, sweep, tnn
 from ._backends import BackendInfo, backends
+from ._runtime import DivergenceError
 from .dreamcomp.model import DreamComp
 from .krotov.classifier import KrotovHopfieldClassifier
 from .krotov.model import KrotovHopfield
@@ -26,4 +27,5 @@ except _NotInstalled:  # a source tree imported without installing it
     __version__ = "0+unknown"
 _build.check_compiled_modules()
 __all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "KrotovHopfieldClassifier", "TNNColumn", "TNNNetwork",
-           "tnn", "backends", "BackendInfo", "lateral", "metrics", "ops", "plot", "sweep", "__version__"]
+           "tnn", "backends", "BackendInfo", "DivergenceError", "lateral", "metrics", "ops", "plot", "sweep",
+           "__version__"]

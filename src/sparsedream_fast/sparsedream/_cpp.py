@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .._runtime import DivergenceError, loop_control
 from ..lateral import CSR, Stencil
 from .config import SparseDreamConfig, TrainState
 
@@ -111,12 +112,18 @@ def update_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
 
 
 def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray:
-    """One learning step on input ``v`` in place on ``state`` (reference.step); returns the winners (k,)."""
+    """One learning step on input ``v`` in place on ``state`` (reference.step); returns the winners (k,).
+
+    Raises DivergenceError, writing nothing, when the step's update is not finite.
+    """
     dt = np.dtype(cfg.dtype)
     W = _inplace(state.W, "state.W", dt)
     o = _inplace(state.trace, "state.trace", dt)
-    return _core.step(W, o, _read(v, dt), cfg.native_dict(),
-                      **_lateral_args(state.lateral, dt, learn=_writes_lateral(cfg)))
+    win = _core.step(W, o, _read(v, dt), cfg.native_dict(),
+                     **_lateral_args(state.lateral, dt, learn=_writes_lateral(cfg)))
+    if win is None:
+        raise DivergenceError("the update of this step is not finite (NaN or inf); nothing was written")
+    return win
 
 
 def apply_bounds(state: TrainState, cfg: SparseDreamConfig) -> None:
@@ -129,10 +136,12 @@ def apply_bounds(state: TrainState, cfg: SparseDreamConfig) -> None:
 
 
 def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamConfig,
-        reset_trace: bool = True, step0: int = 0) -> None:
+        reset_trace: bool = True, step0: int = 0, control=None) -> int:
     """Train on ``X[order[e, i]]`` for every epoch row e, in place on ``state`` (reference.fit).
 
-    One native call for all epochs, without the GIL.
+    One native call for all epochs, without the GIL. It stops after a step on a stop
+    request of ``control`` (polled about every 20 ms, with Python's signal handlers run),
+    and before a step whose update is not finite (reference.fit).
 
     Parameters
     ----------
@@ -144,6 +153,13 @@ def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamCon
         Zero the trace at the start of every row of ``order``.
     step0 : int
         Index within its epoch of ``order[:, 0]`` (bounds fall on epoch indices 0, clip_every, ...).
+    control : sparsedream_fast._runtime.Control or None
+        Stop request in, steps done and status out. None: run to the end, and raise
+        DivergenceError when a step's update is not finite.
+
+    Returns
+    -------
+    int : the steps completed
     """
     dt = np.dtype(cfg.dtype)
     W = _inplace(state.W, "state.W", dt)
@@ -151,9 +167,13 @@ def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamCon
     order = np.ascontiguousarray(order, dtype=np.int64)
     if order.ndim == 1:
         order = order[None, :]
+    ctl = loop_control(control)
     _core.sparsedream_fit(W, o, _read(X, dt), order, cfg.native_dict(),
-                          reset_trace=bool(reset_trace), step0=int(step0),
+                          reset_trace=bool(reset_trace), step0=int(step0), control=ctl.array,
                           **_lateral_args(state.lateral, dt, learn=_writes_lateral(cfg)))
+    if control is None:
+        ctl.raise_if_diverged("SparseDream fit (cpp)")
+    return ctl.done
 
 
 def infer(W: np.ndarray, lateral, X: np.ndarray, cfg: SparseDreamConfig):

@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from .._backends import cuda_module
+from .._runtime import DivergenceError, loop_control
 from ._cpp import _inplace, _lateral_args, _read, _writes_lateral
 from .config import SparseDreamConfig, TrainState
 
@@ -59,7 +60,7 @@ def _x_args(X, cfg):
 
 
 def fit(state: TrainState, X, order: np.ndarray, cfg: SparseDreamConfig, reset_trace: bool = True,
-        step0: int = 0, blocks: int = 0) -> np.ndarray:
+        step0: int = 0, blocks: int = 0, control=None) -> np.ndarray:
     """Train on ``X[order[e, i]]`` for every epoch row e, in place on ``state`` (reference.fit).
 
     Parameters
@@ -72,10 +73,14 @@ def fit(state: TrainState, X, order: np.ndarray, cfg: SparseDreamConfig, reset_t
     step0 : int
     blocks : int
         Thread blocks of the kernel (0: one per multiprocessor); tests vary it.
+    control : sparsedream_fast._runtime.Control or None
+        Stop request in (acted on between kernel launches of a few tens of milliseconds),
+        steps done and status out. None: run to the end, and raise DivergenceError when a
+        step's update is not finite.
 
     Returns
     -------
-    ndarray of shape (k,), int64: the winners of the last step.
+    ndarray of shape (k,), int64: the winners of the last completed step.
     """
     dt = np.dtype(cfg.dtype)
     W = _inplace(state.W, "state.W", dt)
@@ -83,16 +88,24 @@ def fit(state: TrainState, X, order: np.ndarray, cfg: SparseDreamConfig, reset_t
     order = np.ascontiguousarray(order, dtype=np.int64)
     if order.ndim == 1:
         order = order[None, :]
-    return cuda_module().rule_a_fit(W, o, order=order, cfg=cfg.native_dict(), reset_trace=bool(reset_trace),
-                                    step0=int(step0), blocks=int(blocks), **_x_args(X, cfg),
-                                    **_lateral_args(state.lateral, dt, learn=_writes_lateral(cfg)))
+    ctl = loop_control(control)
+    win = cuda_module().rule_a_fit(W, o, order=order, cfg=cfg.native_dict(), reset_trace=bool(reset_trace),
+                                   step0=int(step0), blocks=int(blocks), control=ctl.array, **_x_args(X, cfg),
+                                   **_lateral_args(state.lateral, dt, learn=_writes_lateral(cfg)))
+    if control is None:
+        ctl.raise_if_diverged("SparseDream fit (cuda)")
+    return win
 
 
 def step(state: TrainState, v, cfg: SparseDreamConfig) -> np.ndarray:
     """One learning step on input ``v`` (D,) in place on ``state`` (reference.step); returns the winners (k,)."""
     v = _read(v, cfg.dtype)
     cfg1 = dataclasses.replace(cfg, w_max=None, clip_lateral=False)  # reference.step applies no bounds
-    return fit(state, v[None, :], np.zeros((1, 1), np.int64), cfg1, reset_trace=False)
+    ctl = loop_control(None)
+    win = fit(state, v[None, :], np.zeros((1, 1), np.int64), cfg1, reset_trace=False, control=ctl)
+    if ctl.diverged:
+        raise DivergenceError("the update of this step is not finite (NaN or inf); nothing was written")
+    return win
 
 
 def infer(W: np.ndarray, lateral, X, cfg: SparseDreamConfig):

@@ -28,12 +28,14 @@ a 2-core machine shared with anything else costs more than the pass itself.
 from __future__ import annotations
 
 import contextlib
+import time
 
 import numba
 import numpy as np
 
 from .._arrays import as_c as _c, float_dtype as _dtype_of
 from .._numba_common import JIT as _JIT, before as _before, typed as _typed
+from .._runtime import RUN_DIVERGED, RUN_DONE, RUN_STOPPED, DivergenceError, loop_control, next_chunk
 from .config import TRACE_DROP, Competition, Output, SparseDreamConfig, TrainState
 
 __all__ = ["competition", "topk", "reconstruct", "update_rows", "step", "apply_bounds", "fit", "infer"]
@@ -371,11 +373,12 @@ def _sort_small(src, n, dst):
 
 # ================================================================== step pieces
 @numba.njit(**_JIT)
-def _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov):
+def _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov, undo):
     """``o += alpha (a - o)`` over the active set and the winners, then the 1e-12 drop.
 
     ``act[:nact]`` holds the sorted indices of the non-zero trace entries; on return it
-    holds the new ones (sorted) and ``ov`` their values. Returns the new count.
+    holds the new ones (sorted) and ``ov`` their values. The entries changed are
+    ``cand[:m]``, their old values ``undo[:m]``. Returns (the new count, m).
     """
     _sort_small(win, k, ws)
     for j in range(k):
@@ -401,6 +404,7 @@ def _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov):
     for j in range(m):
         n = cand[j]
         on = o[n]
+        undo[j] = on
         on = on + alpha * (a_dense[n] - on)
         o[n] = on
         an = abs(on)
@@ -420,7 +424,7 @@ def _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov):
             act[nn] = n
             ov[nn] = on
             nn += 1
-    return nn
+    return nn, m
 
 
 @numba.njit(**_JIT)
@@ -440,41 +444,84 @@ def _reconstruct_into(W, act, ov, nact, buf, r):
 
 
 @numba.njit(**_JIT)
-def _update_into(W, act, ov, nact, v, r, g, e, lr, use_clip, clip, prec):
-    """Multiplicative update of the active rows; the (clipped) error into ``e``.
-
-    ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * o_j) * W[j]) * g``.
-    """
-    D = W.shape[1]
-    for d in range(D):
+def _gain_into(v, r, g, e, use_clip, clip, prec):
+    """The (clipped) error ``e = clip(v - r)`` and the gain ``g = e / max(r, prec)``."""
+    for d in range(v.shape[0]):
         ed = v[d] - r[d]
         if use_clip:
             ed = _clip_val(ed, -clip, clip)
         e[d] = ed
         g[d] = ed / _max_prec(r[d], prec)
+
+
+@numba.njit(**_JIT)
+def _updated(w, t, gd):
+    """One weight after the multiplicative update (t = lr * o_j)."""
+    return w + (t * w) * gd
+
+
+@numba.njit(**_JIT)
+def _rows_finite(W, act, ov, nact, g, lr):
+    """True when the update of the active rows would write only finite values."""
+    D = W.shape[1]
     for j in range(nact):
         n = act[j]
         t = lr * ov[j]
         for d in range(D):
-            w = W[n, d]
-            W[n, d] = w + (t * w) * g[d]
+            x = _updated(W[n, d], t, g[d])
+            if not (x - x == 0):
+                return False
+    return True
 
 
 @numba.njit(**_JIT)
-def _learn_lateral(o, srt, nsrt, act, nact, indptr, indices, ldata, u, lat_lr, prec):
-    """Learned-lateral update (rule A.9) on the CSR data in place.
+def _apply_rows(W, act, ov, nact, g, lr):
+    """``W[j] += ((lr * o_j) * W[j]) * g`` for the active rows."""
+    D = W.shape[1]
+    for j in range(nact):
+        n = act[j]
+        t = lr * ov[j]
+        for d in range(D):
+            W[n, d] = _updated(W[n, d], t, g[d])
 
-    ``u = L^T o`` summed over the non-zero rows ``srt[:nsrt]`` in ascending order (scipy's
-    CSC mat-vec order), then for each active row i and stored entry (i, m):
-    ``L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec))``.
-    ``u`` (shape (N,)) is all zeros on entry and on return.
+
+@numba.njit(**_JIT)
+def _update_into(W, act, ov, nact, v, r, g, e, lr, use_clip, clip, prec):
+    """Multiplicative update of the active rows; the (clipped) error into ``e``.
+
+    ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * o_j) * W[j]) * g``.
     """
+    _gain_into(v, r, g, e, use_clip, clip, prec)
+    _apply_rows(W, act, ov, nact, g, lr)
+
+
+@numba.njit(**_JIT)
+def _lateral_u(o, srt, nsrt, indptr, indices, ldata, u):
+    """``u = L^T o`` summed over the non-zero rows ``srt[:nsrt]`` in ascending order (scipy's
+    CSC mat-vec order); ``u`` (N,) is all zeros on entry."""
     for j in range(nsrt):
         i = srt[j]
         oi = o[i]
         for jj in range(indptr[i], indptr[i + 1]):
             m = indices[jj]
             u[m] += ldata[jj] * oi
+
+
+@numba.njit(**_JIT)
+def _lateral_clear(srt, nsrt, indptr, indices, u):
+    """``u`` back to zeros after ``_lateral_u``."""
+    zero = _typed(u, 0.0)
+    for j in range(nsrt):
+        i = srt[j]
+        for jj in range(indptr[i], indptr[i + 1]):
+            u[indices[jj]] = zero
+
+
+@numba.njit(**_JIT)
+def _lateral_apply_update(o, act, nact, indptr, indices, ldata, u, lat_lr, prec, write):
+    """For each active row i and stored entry (i, m):
+    ``L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec))`` when
+    ``write``; without it only checks. Returns True when every new value is finite."""
     for j in range(nact):
         i = act[j]
         t = lat_lr * o[i]
@@ -483,12 +530,28 @@ def _learn_lateral(o, srt, nsrt, act, nact, indptr, indices, ldata, u, lat_lr, p
             um = u[m]
             ratio = (o[m] - um) / _max_prec(um, prec)
             x = ldata[jj]
-            ldata[jj] = x + (t * x) * ratio
-    zero = _typed(u, 0.0)
-    for j in range(nsrt):
-        i = srt[j]
-        for jj in range(indptr[i], indptr[i + 1]):
-            u[indices[jj]] = zero
+            y = x + (t * x) * ratio
+            if write:
+                ldata[jj] = y
+            elif not (y - y == 0):
+                return False
+    return True
+
+
+@numba.njit(**_JIT)
+def _learn_lateral(o, srt, nsrt, act, nact, indptr, indices, ldata, u, lat_lr, prec):
+    """Learned-lateral update (rule A.9) on the CSR data in place, when every new value is
+    finite (returns False and writes nothing otherwise).
+
+    ``u = L^T o`` over the non-zero rows ``srt[:nsrt]``, then for each active row i and
+    stored entry (i, m) the multiplicative update. ``u`` is all zeros on entry and on return.
+    """
+    _lateral_u(o, srt, nsrt, indptr, indices, ldata, u)
+    ok = _lateral_apply_update(o, act, nact, indptr, indices, ldata, u, lat_lr, prec, False)
+    if ok:
+        _lateral_apply_update(o, act, nact, indptr, indices, ldata, u, lat_lr, prec, True)
+    _lateral_clear(srt, nsrt, indptr, indices, u)
+    return ok
 
 
 @numba.njit(**_JIT)
@@ -502,11 +565,16 @@ def _clip_array(a, hi):
 
 # ================================================================== fused loops
 @numba.njit(**_JIT)
-def _fit_kernel(W, X, order, o, last_win,
+def _fit_kernel(W, X, order, o, last_win, g0, g1,
                 lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
                 k, mode, output, use_clip, clip, use_trace, alpha, learn_lat, lat_lr,
                 use_bounds, w_max, clip_every, clip_lat, step0, reset_trace, lr, prec, drop):
-    """Every step of every epoch of rule A (see ``reference.fit``), in place.
+    """Steps ``g0 .. g1 - 1`` of the flattened ``order`` of rule A (see ``reference.fit``),
+    in place, stopping before a step whose update is not finite (``reference.try_step``).
+
+    The state is read afresh at ``g0`` (the active set from the trace, the row sums from
+    W), so a fit may run in any chunks with the same result. Returns the steps done
+    (``g1 - g0`` unless a step diverged: then the state is that after the step before).
 
     Parameters
     ----------
@@ -515,12 +583,13 @@ def _fit_kernel(W, X, order, o, last_win,
     order : int64 array of shape (E, S)
     o : array of shape (N,), the trace, updated in place
     last_win : int64 array of shape (k,), receives the winners of the last step
+    g0, g1 : int, the flattened step range (epoch ``g // S``, index ``g % S``)
     lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata
         The lateral (``_lateral_args``); a learned or clipped CSR has ``ldata`` updated in place.
     Remaining scalars: the configuration (``_config_args``); floats in W's dtype.
     """
     N, D = W.shape
-    E, S = order.shape
+    S = order.shape[1]
     zero = _typed(W, 0.0)
     uses_rowsum = mode == _NORMALIZED or mode == _MEAN
     rowsum = np.empty(N if uses_rowsum else 0, W.dtype)
@@ -544,11 +613,13 @@ def _fit_kernel(W, X, order, o, last_win,
     a_dense = np.zeros(N if use_trace else 0, W.dtype)
     u = np.zeros(N if learn_lat else 0, W.dtype)
     buf = np.empty((min(cap, 4 * k), D), W.dtype)
+    undo_i = np.empty(N + 2 * k, np.int64)   # a step that stops before its update: the trace
+    undo_v = np.empty(N + 2 * k, W.dtype)    # entries it changed and their old values
 
     # act[:nact]: rows of the active set (trace: the sorted non-zero entries of o; no
     # trace: the last winners, whose o entries the next step zeroes again).
     nact = 0
-    if use_trace and not reset_trace:
+    if use_trace:
         for n in range(N):
             if o[n] != 0:
                 act[nact] = n
@@ -556,54 +627,81 @@ def _fit_kernel(W, X, order, o, last_win,
                 nact += 1
     fresh = not use_trace  # without a trace the first step zeroes all of o (reference.step)
 
-    for ep in range(E):
-        if reset_trace:
+    o_saved = np.empty(N if reset_trace else 0, W.dtype)
+    for gi in range(g0, g1):
+        i = gi % S
+        reset = reset_trace and i == 0
+        if reset:  # the reset is part of the epoch's first step
             for n in range(N):
+                o_saved[n] = o[n]
                 o[n] = zero
             nact = 0
-        for i in range(S):
-            v = X[order[ep, i]]
-            _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols,
-                     indptr, indices, ldata, prec, p, c, q, lq, vv)
-            _topk_into(c, k, win, bv)
-            s = p if output == _OUT_DRIVE else c
+        v = X[order[gi // S, i]]
+        _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols,
+                 indptr, indices, ldata, prec, p, c, q, lq, vv)
+        _topk_into(c, k, win, bv)
+        s = p if output == _OUT_DRIVE else c
+        nundo = 0
+        if use_trace:
+            nact, m = _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov, undo_v)
+            for j in range(m):
+                undo_i[j] = cand[j]
+            nundo = m
+        else:
+            if fresh:
+                for n in range(N):
+                    undo_i[nundo] = n
+                    undo_v[nundo] = o[n]
+                    nundo += 1
+                    o[n] = zero
+                fresh = False
+            for j in range(nact):
+                undo_i[nundo] = act[j]
+                undo_v[nundo] = o[act[j]]
+                nundo += 1
+                o[act[j]] = zero
+            for j in range(k):
+                n = win[j]
+                act[j] = n
+                ov[j] = s[n]
+                undo_i[nundo] = n
+                undo_v[nundo] = o[n]
+                nundo += 1
+                o[n] = s[n]
+            nact = k
+        if buf.shape[0] < nact:
+            buf = np.empty((min(cap, max(nact, 2 * buf.shape[0])), D), W.dtype)
+        _reconstruct_into(W, act, ov, nact, buf, r)
+        _gain_into(v, r, g, e, use_clip, clip, prec)
+        # a non-finite activity makes its row's update non-finite too: the rows cover the trace
+        ok = _rows_finite(W, act, ov, nact, g, lr)
+        if ok and learn_lat:
             if use_trace:
-                nact = _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov)
+                ok = _learn_lateral(o, act, nact, act, nact, indptr, indices, ldata, u, lat_lr, prec)
             else:
-                if fresh:
-                    for n in range(N):
-                        o[n] = zero
-                    fresh = False
-                for j in range(nact):
-                    o[act[j]] = zero
-                for j in range(k):
-                    n = win[j]
-                    act[j] = n
-                    ov[j] = s[n]
-                    o[n] = s[n]
-                nact = k
-            if buf.shape[0] < nact:
-                buf = np.empty((min(cap, max(nact, 2 * buf.shape[0])), D), W.dtype)
-            _reconstruct_into(W, act, ov, nact, buf, r)
-            _update_into(W, act, ov, nact, v, r, g, e, lr, use_clip, clip, prec)
+                _sort_small(win, k, ws)
+                ok = _learn_lateral(o, ws, k, act, nact, indptr, indices, ldata, u, lat_lr, prec)
+        if not ok:
+            for j in range(nundo - 1, -1, -1):
+                o[undo_i[j]] = undo_v[j]
+            if reset:
+                for n in range(N):
+                    o[n] = o_saved[n]
+            return gi - g0
+        _apply_rows(W, act, ov, nact, g, lr)
+        if uses_rowsum:
+            for j in range(nact):
+                n = act[j]
+                rowsum[n] = _pairwise_sum(W[n], 0, D)
+        if use_bounds and (step0 + i) % clip_every == 0:
+            _clip_array(W, w_max)
+            if clip_lat:
+                _clip_array(ldata, w_max)
             if uses_rowsum:
-                for j in range(nact):
-                    n = act[j]
-                    rowsum[n] = _pairwise_sum(W[n], 0, D)
-            if learn_lat:
-                if use_trace:
-                    _learn_lateral(o, act, nact, act, nact, indptr, indices, ldata, u, lat_lr, prec)
-                else:
-                    _sort_small(win, k, ws)
-                    _learn_lateral(o, ws, k, act, nact, indptr, indices, ldata, u, lat_lr, prec)
-            if use_bounds and (step0 + i) % clip_every == 0:
-                _clip_array(W, w_max)
-                if clip_lat:
-                    _clip_array(ldata, w_max)
-                if uses_rowsum:
-                    _row_sums(W, rowsum)
-    for j in range(k):
-        last_win[j] = win[j]
+                _row_sums(W, rowsum)
+        for j in range(k):
+            last_win[j] = win[j]
+    return g1 - g0
 
 
 @numba.njit(**_JIT)
@@ -749,7 +847,14 @@ def _config_args(cfg: SparseDreamConfig, dtype):
     )
 
 
-def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds):
+#: Seconds of work per call of the jitted loop: between calls a stop request (Ctrl-C) is
+#: acted on. The steps per call adapt to it (starting from one).
+CHUNK_SECONDS = 0.05
+
+
+def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds, control=None):
+    """Run the flattened ``order`` in calls of about CHUNK_SECONDS; returns (steps done,
+    status, winners of the last step)."""
     dtype = _dtype_of(state.W)
     W = _InPlace(state.W, dtype)
     o = _InPlace(state.trace, dtype)
@@ -763,22 +868,41 @@ def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds):
     else:
         largs = _lateral_args(lat, dtype, N)
     last_win = np.zeros(a["k"], np.int64)
-    with _blas_limit():
-            _fit_kernel(W.work, _c(X, dtype), _c(order, np.int64), o.work, last_win, *largs,
-                    a["k"], a["mode"], a["output"], a["use_clip"], a["clip"], a["use_trace"],
-                    a["alpha"], a["learn_lat"], a["lat_lr"], bool(use_bounds), a["w_max"],
-                    a["clip_every"], a["clip_lat"] and largs[0] == _LAT_CSR, int(step0),
-                    bool(reset_trace), a["lr"], a["prec"], a["drop"])
-    W.done()
-    o.done()
-    if L is not None:
-        L.done()
-    return last_win
+    Xc, order = _c(X, dtype), _c(order, np.int64)
+    total = order.size
+    pos, status, chunk = 0, RUN_DONE, 1
+    try:
+        with _blas_limit():
+            while pos < total:
+                n = min(chunk, total - pos)
+                t0 = time.perf_counter()
+                done = _fit_kernel(W.work, Xc, order, o.work, last_win, pos, pos + n, *largs,
+                                   a["k"], a["mode"], a["output"], a["use_clip"], a["clip"], a["use_trace"],
+                                   a["alpha"], a["learn_lat"], a["lat_lr"], bool(use_bounds), a["w_max"],
+                                   a["clip_every"], a["clip_lat"] and largs[0] == _LAT_CSR, int(step0),
+                                   bool(reset_trace), a["lr"], a["prec"], a["drop"])
+                pos += done
+                if done < n:
+                    status = RUN_DIVERGED
+                    break
+                chunk = next_chunk(chunk, time.perf_counter() - t0, CHUNK_SECONDS)
+                if pos < total and control is not None and control.stop_requested:
+                    status = RUN_STOPPED
+                    break
+    finally:
+        W.done()
+        o.done()
+        if L is not None:
+            L.done()
+    return pos, status, last_win
 
 
 def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamConfig,
-        reset_trace: bool = True, step0: int = 0) -> None:
-    """Train on ``X[order[e, i]]`` for every epoch row e, in place on ``state`` (one jitted loop).
+        reset_trace: bool = True, step0: int = 0, control=None) -> int:
+    """Train on ``X[order[e, i]]`` for every epoch row e, in place on ``state`` (jitted loop).
+
+    The loop runs in calls of about CHUNK_SECONDS of work; between them a stop request of
+    ``control`` ends it. A step whose update is not finite is not taken (reference.fit).
 
     Parameters
     ----------
@@ -793,21 +917,37 @@ def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamCon
     step0 : int
         Index within its epoch of ``order[:, 0]`` (bounds fall on epoch indices
         0, clip_every, ...); used when an epoch is run in chunks.
+    control : sparsedream_fast._runtime.Control or None
+        Stop request in, steps done and status out. None: run to the end, and raise
+        DivergenceError when a step's update is not finite.
+
+    Returns
+    -------
+    int : the steps completed
     """
     order = np.asarray(order, dtype=np.int64)
     if order.ndim != 2:
         order = order.reshape(1, -1)
-    _run_fit(state, X, order, cfg, reset_trace, step0, cfg.w_max is not None)
+    ctl = loop_control(control)
+    done, status, _ = _run_fit(state, X, order, cfg, reset_trace, step0, cfg.w_max is not None, ctl)
+    ctl.report(done, status)
+    if control is None:
+        ctl.raise_if_diverged("SparseDream fit (numba)")
+    return done
 
 
 def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray:
     """One learning step of rule A on input ``v`` (shape (D,)), in place on ``state``.
 
     Returns the winners (k,) int64 in competition order. No bounds (as ``reference.step``).
+    Raises DivergenceError, writing nothing, when the step's update is not finite.
     """
     dtype = _dtype_of(state.W)
     X = _c(np.asarray(v).reshape(1, -1), dtype)
-    return _run_fit(state, X, np.zeros((1, 1), np.int64), cfg, False, 0, False)
+    done, _, win = _run_fit(state, X, np.zeros((1, 1), np.int64), cfg, False, 0, False)
+    if not done:
+        raise DivergenceError("the update of this step is not finite (NaN or inf); nothing was written")
+    return win
 
 
 def infer(W: np.ndarray, lateral, X: np.ndarray, cfg: SparseDreamConfig):

@@ -7,7 +7,6 @@ import numbers
 import os
 import sys
 from collections.abc import Callable
-import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -19,9 +18,10 @@ from .. import lateral as _lateral
 from .._backends import resolve_backend
 from .._estimator import not_fitted, record_names
 from .._rng import epoch_order
+from .._arrays import as_device_array
+from .._runtime import DivergenceError, StepBoundary, all_finite
 from .._validation import (as_host_array, cast_finite, check_choice, check_data, check_device_data, check_dtype,
                            check_float, check_int, check_not_empty)
-from .._arrays import as_device_array
 from .config import Competition, Output, SparseDreamConfig, TrainState
 
 __all__ = ["SparseDream", "backend_module"]
@@ -296,18 +296,20 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable(model, epoch, step)")
         if warm:
-            self._continue(cfg)
-            rng = self._rng
-        else:
-            record_names(self, X, Xc, reset=True)
-            rng = np.random.default_rng(self.seed)
-            self._state, self.config_ = self._new_state(cfg, rng)
-        order = epoch_order(rng, n, epochs, bool(shuffle), steps)
-        self.backend_, self._rng = backend, rng
-        if not warm:
-            self.n_steps_ = 0
-        self._run(Xc, order, reset_trace=True, progress=progress, callback=callback,
-                  callback_every=cb_every)
+            self._check_finite_state()
+        with StepBoundary() as guard:  # Ctrl-C acts between steps, with n_steps_ current
+            if warm:
+                self._continue(cfg)
+                rng = self._rng
+            else:
+                record_names(self, X, Xc, reset=True)
+                rng = np.random.default_rng(self.seed)
+                self._state, self.config_ = self._new_state(cfg, rng)
+                self.n_steps_ = 0
+            order = epoch_order(rng, n, epochs, bool(shuffle), steps)
+            self.backend_, self._rng = backend, rng
+            self._run(guard, Xc, order, reset_trace=True, progress=progress, callback=callback,
+                      callback_every=cb_every)
         return self
 
     def partial_fit(self, X: ArrayLike, y: object = None) -> "SparseDream":
@@ -318,49 +320,80 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         """
         fresh = not hasattr(self, "_state")
         cfg, backend, Xc = self._prepare(X, fresh=fresh)
-        if fresh:
-            record_names(self, X, Xc, reset=True)
-            self._rng = np.random.default_rng(self.seed)
-            self._state, self.config_ = self._new_state(cfg, self._rng)
-            self.n_steps_ = 0
-        else:
-            self._continue(cfg)
-        self.backend_ = backend
-        order = epoch_order(self._rng, Xc.shape[0], 1, False)
-        self._run(Xc, order, reset_trace=False, progress=False)
+        if not fresh:
+            self._check_finite_state()
+        with StepBoundary() as guard:
+            if fresh:
+                record_names(self, X, Xc, reset=True)
+                rng = np.random.default_rng(self.seed)
+                self._state, self.config_ = self._new_state(cfg, rng)
+                self._rng, self.n_steps_ = rng, 0
+            else:
+                self._continue(cfg)
+            self.backend_ = backend
+            order = epoch_order(self._rng, Xc.shape[0], 1, False)
+            self._run(guard, Xc, order, reset_trace=False, progress=False)
         return self
 
-    def _run(self, Xc, order, reset_trace, progress, callback=None, callback_every=None):
+    def _run(self, guard, Xc, order, reset_trace, progress, callback=None, callback_every=None):
+        """Every step of ``order`` (E, S) on the backend, in chunks when a progress bar or a
+        callback needs control back. ``n_steps_`` counts every completed step; a deferred
+        Ctrl-C (``guard``) raises between chunks, a step whose update is not finite raises
+        DivergenceError, both with the state as after the last completed step."""
         mod = backend_module(self.backend_)
-        state, cfg = self._state, self.config_
         E, S = order.shape
         if progress is None:
             progress = E * S >= 200_000 and sys.stderr.isatty()
         if not progress and callback is None:
-            mod.fit(state, Xc, order, cfg, reset_trace, 0)
-            self.n_steps_ += E * S
-        else:
-            chunk = callback_every or (S if callback is not None else max(1, min(S, 20_000)))
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
-                bar = tqdm(total=E * S, unit="step", desc=f"SparseDream[{self.backend_}]")
-            try:
-                for e in range(E):
-                    for s0 in range(0, S, chunk):
-                        part = np.ascontiguousarray(order[e:e + 1, s0:s0 + chunk])
-                        mod.fit(state, Xc, part, cfg, reset_trace and s0 == 0, s0)
-                        self.n_steps_ += part.shape[1]
-                        if bar is not None:
-                            bar.update(part.shape[1])
-                        if callback is not None:
+            self._steps(guard, mod, Xc, order, reset_trace, 0)
+            return
+        chunk = callback_every or (S if callback is not None else max(1, min(S, 20_000)))
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=E * S, unit="step", desc=f"SparseDream[{self.backend_}]")
+        try:
+            for e in range(E):
+                for s0 in range(0, S, chunk):
+                    part = order[e:e + 1, s0:s0 + chunk]
+                    self._steps(guard, mod, Xc, part, reset_trace and s0 == 0, s0, bar)
+                    if callback is not None:
+                        with guard.released():
                             callback(self, e, s0 + part.shape[1])
-            finally:
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _steps(self, guard, mod, Xc, order, reset_trace, step0, bar=None):
+        """Run ``order`` (E, S; its column 0 is step ``step0`` of its epochs) on ``mod``."""
+        E, S = order.shape
+        pos = 0
+        while pos < E * S:
+            e, i = divmod(pos, S)
+            part = np.ascontiguousarray(order[e:e + 1, i:] if i else order[e:])
+            ctl = guard.begin()
+            try:
+                mod.fit(self._state, Xc, part, self.config_, reset_trace and i == 0, step0 + i, control=ctl)
+            finally:  # also when a signal handler's exception comes out of the native loop
+                pos += ctl.done
+                self.n_steps_ += ctl.done
                 if bar is not None:
-                    bar.close()
-        if not np.isfinite(state.W).all():
-            warnings.warn("the weights became NaN or inf during training; lower lr or set error_clip",
-                          RuntimeWarning, stacklevel=3)
+                    bar.update(ctl.done)
+            if ctl.diverged:
+                raise self._divergence(pos, S, step0)
+            guard.check()  # a deferred Ctrl-C raises here; if its handler returns, go on
+
+    def _divergence(self, pos, S, step0) -> DivergenceError:
+        cfg = self.config_
+        e, i = divmod(pos, S)
+        clip = "" if cfg.error_clip is not None else ", or set error_clip (the error is not clipped now)"
+        return DivergenceError(
+            f"SparseDream training diverged: the update of step {self.n_steps_:,} (input {step0 + i:,} of "
+            f"epoch {e} of this call) is not finite (NaN or inf), so training stopped before it; the model "
+            f"holds the weights after the {self.n_steps_:,} steps before it (n_steps_). Likely cause: lr="
+            f"{cfg.lr:g} is too large for these inputs (a winner's weights are multiplied by up to "
+            f"1 + lr * activity * error / max(reconstruction, prec) per step): lower lr{clip}, or bound the "
+            f"weights with w_max.", step=self.n_steps_)
 
     # -------------------------------------------------------------------- inference
     def __sklearn_is_fitted__(self) -> bool:
@@ -411,11 +444,39 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _infer(self, X):
         check_is_fitted(self)
-        cfg = self.config_
+        cfg = self._inference_config()
         Xc = check_data(X, cfg.n_inputs, cfg.dtype, allow_1d=True, owner=self)
         record_names(self, X, Xc, reset=False)
         mod = backend_module(resolve_backend(self.backend))
+        self._check_finite_state()
         return mod.infer(self._state.W, self._state.lateral, Xc, cfg)
+
+    def _inference_config(self) -> SparseDreamConfig:
+        """The fitted configuration with the current ``k``, ``competition``, ``output`` and
+        ``prec``: parameters set after fit apply to inference (checked like fit checks them),
+        and parameters that shape the state (n_inputs, grid, dtype) raise until a fresh fit."""
+        old = self.config_
+        cfg = self._config(old.n_inputs)
+        for name in ("n_inputs", "grid", "dtype"):
+            if getattr(cfg, name) != getattr(old, name):
+                raise ValueError(f"{name} changed from {getattr(old, name)} to {getattr(cfg, name)} since the model "
+                                 "was fitted; fit again (warm_start=False) before using it")
+        if (cfg.k, cfg.competition, cfg.output, cfg.prec) == (old.k, old.competition, old.output, old.prec):
+            return old
+        return dataclasses.replace(old, k=cfg.k, competition=cfg.competition, output=cfg.output, prec=cfg.prec)
+
+    def _check_finite_state(self):
+        """Refuse to train or infer from a state holding NaN or inf (training never writes
+        one; only a change made from outside, to ``weights_`` for instance, can): every
+        backend then raises the same ValueError instead of following its own NaN rules."""
+        st = self._state
+        parts = [("weights_", st.W), ("trace_", st.trace)]
+        if st.lateral is not None and getattr(st.lateral, "kind", None) == "csr":
+            parts.append(("lateral_", st.lateral.data))
+        for name, a in parts:
+            if not all_finite(a):
+                raise ValueError(f"the model's {name} holds NaN or inf (changed from outside the model: training "
+                                 "never writes a value that is not finite); fit again or load a checkpoint")
 
     def winners(self, X: ArrayLike) -> np.ndarray:
         """Winners of every input, without learning.

@@ -11,7 +11,8 @@ import numpy as np
 
 from .config import TRACE_DROP, Competition, Output, SparseDreamConfig, TrainState
 
-__all__ = ["competition", "topk", "reconstruct", "update_rows", "step", "apply_bounds", "fit", "infer"]
+__all__ = ["competition", "topk", "reconstruct", "updated_rows", "update_rows", "try_step", "step", "apply_bounds",
+           "fit", "infer"]
 
 
 def competition(W: np.ndarray, v: np.ndarray, lateral, cfg: SparseDreamConfig):
@@ -84,6 +85,25 @@ def reconstruct(W: np.ndarray, idx: np.ndarray, vals: np.ndarray) -> np.ndarray:
     return (vals @ W[idx]).astype(W.dtype, copy=False)
 
 
+def updated_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
+                 r: np.ndarray, lr: float, error_clip, prec: float):
+    """The active rows after the multiplicative update, without writing them (docs/rules/sparsedream.md, steps 7-8).
+
+    ``e = clip(v - r)``, ``g = e / max(r, prec)``, new row ``W[j] + ((lr * vals_j) * W[j]) * g``.
+
+    Returns
+    -------
+    rows : ndarray of shape (m, D), the new values of ``W[idx]``
+    e : ndarray of shape (D,), the (clipped) error
+    """
+    e = v - r
+    if error_clip is not None:
+        e = np.clip(e, -error_clip, error_clip)
+    g = e / np.maximum(r, prec)
+    Wa = W[idx]
+    return Wa + ((lr * vals)[:, None] * Wa) * g[None, :], e
+
+
 def update_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
                 r: np.ndarray, lr: float, error_clip, prec: float) -> np.ndarray:
     """Multiplicative update of the active rows, in place (docs/rules/sparsedream.md, steps 7-8).
@@ -103,19 +123,26 @@ def update_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
     -------
     e : ndarray of shape (D,), the (clipped) error
     """
-    e = v - r
-    if error_clip is not None:
-        e = np.clip(e, -error_clip, error_clip)
-    g = e / np.maximum(r, prec)
-    W[idx] += ((lr * vals)[:, None] * W[idx]) * g[None, :]
+    rows, e = updated_rows(W, idx, vals, v, r, lr, error_clip, prec)
+    W[idx] = rows
     return e
 
 
-def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray:
-    """One learning step of rule A on input ``v`` (shape (D,)), in place on ``state``.
+def try_step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig):
+    """One learning step of rule A on input ``v`` (shape (D,)), in place on ``state``, when
+    every value it writes is finite.
 
-    Returns the winners (k,) int64 in competition order.
+    The step computes the new trace, the new rows of the active neurons and (when learned)
+    the new lateral entries of the active rows first; when one of them is not finite (NaN
+    or inf) it writes nothing and returns None (training diverged: the fits stop there).
+
+    Returns the winners (k,) int64 in competition order, or None.
     """
+    with np.errstate(all="ignore"):  # a step that overflows is reported by its result, not warned about
+        return _try_step(state, v, cfg)
+
+
+def _try_step(state, v, cfg):
     W, lateral, o = state.W, state.lateral, state.trace
     prec = cfg.prec
     p, c = competition(W, v, lateral, cfg)
@@ -124,31 +151,54 @@ def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray
     if cfg.trace is None:
         active = win
         ov = s[win].astype(W.dtype, copy=True)
-        o[:] = 0
-        o[win] = ov
+        o_new = np.zeros_like(o)
+        o_new[win] = ov
     else:
         a = np.zeros_like(o)
         a[win] = s[win]
-        o += cfg.trace * (a - o)
-        big = np.abs(o).max()
-        o[np.abs(o) < TRACE_DROP * big] = 0
-        active = np.flatnonzero(o)
-        ov = o[active]
+        o_new = o + cfg.trace * (a - o)
+        big = np.abs(o_new).max()
+        o_new[np.abs(o_new) < TRACE_DROP * big] = 0
+        active = np.flatnonzero(o_new)
+        ov = o_new[active]
     r = reconstruct(W, active, ov)
-    update_rows(W, active, ov, v, r, cfg.lr, cfg.error_clip, prec)
+    rows, _ = updated_rows(W, active, ov, v, r, cfg.lr, cfg.error_clip, prec)
+    # a non-finite activity makes its row's update non-finite too: the rows cover the trace
+    if not np.isfinite(rows).all():
+        return None
     if cfg.learn_lateral:
-        _learn_lateral(lateral, o, active, cfg)
+        lat_new = _learned_lateral(lateral, o_new, active, cfg)
+        if not np.isfinite(lat_new).all():
+            return None
+        lateral.data[...] = lat_new
+    o[...] = o_new
+    W[active] = rows
     return win
 
 
-def _learn_lateral(L, o: np.ndarray, active: np.ndarray, cfg: SparseDreamConfig) -> None:
-    """Multiplicative lateral update (docs/rules/sparsedream.md, step 9) on the CSR ``L`` in place."""
+def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray:
+    """One learning step of rule A on input ``v`` (shape (D,)), in place on ``state``.
+
+    Returns the winners (k,) int64 in competition order. Raises DivergenceError, writing
+    nothing, when the step's update is not finite (``try_step``).
+    """
+    win = try_step(state, v, cfg)
+    if win is None:
+        from .._runtime import DivergenceError
+        raise DivergenceError("the update of this step is not finite (NaN or inf); nothing was written")
+    return win
+
+
+def _learned_lateral(L, o: np.ndarray, active: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray:
+    """The CSR ``L``'s data after the multiplicative lateral update (docs/rules/sparsedream.md, step 9), not written."""
     u = L.rmatvec(o)
     ratio = (o - u) / np.maximum(u, cfg.prec)
+    data = L.data.copy()
     for i in active:
         lo, hi = L.indptr[i], L.indptr[i + 1]
-        seg = L.data[lo:hi]
+        seg = data[lo:hi]
         seg += ((cfg.lateral_lr * o[i]) * seg) * ratio[L.indices[lo:hi]]
+    return data
 
 
 def apply_bounds(state: TrainState, cfg: SparseDreamConfig) -> None:
@@ -159,8 +209,12 @@ def apply_bounds(state: TrainState, cfg: SparseDreamConfig) -> None:
 
 
 def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamConfig,
-        reset_trace: bool = True, step0: int = 0) -> None:
+        reset_trace: bool = True, step0: int = 0, control=None) -> int:
     """Train on ``X[order[e, i]]`` for every epoch row e, in place on ``state``.
+
+    The loop stops after a step when ``control`` requests it, and before a step whose update
+    is not finite (``try_step``); the state is then exactly that after the last completed
+    step, bounds included.
 
     Parameters
     ----------
@@ -174,14 +228,41 @@ def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamCon
     step0 : int
         Index within its epoch of ``order[:, 0]`` (bounds fall on epoch indices
         0, clip_every, ...); used when an epoch is run in chunks.
+    control : sparsedream_fast._runtime.Control or None
+        Stop request in, steps done and status out. None: run to the end, and raise
+        DivergenceError when a step's update is not finite.
+
+    Returns
+    -------
+    int : the steps completed
     """
-    for e in range(order.shape[0]):
+    from .._runtime import RUN_DIVERGED, RUN_DONE, RUN_STOPPED, loop_control
+    ctl = loop_control(control)
+    E, S = order.shape
+    done, status = 0, RUN_DONE
+    for e in range(E):
+        saved = None
         if reset_trace:
+            saved = state.trace.copy()  # the reset is part of the epoch's first step
             state.trace[:] = 0
-        for i in range(order.shape[1]):
-            step(state, X[order[e, i]], cfg)
+        for i in range(S):
+            if try_step(state, X[order[e, i]], cfg) is None:
+                if i == 0 and saved is not None:
+                    state.trace[...] = saved
+                status = RUN_DIVERGED
+                break
+            done += 1
             if cfg.has_bounds and (step0 + i) % cfg.clip_every == 0:
                 apply_bounds(state, cfg)
+            if ctl.stop_requested and done < E * S:
+                status = RUN_STOPPED
+                break
+        if status != RUN_DONE:
+            break
+    ctl.report(done, status)
+    if control is None:
+        ctl.raise_if_diverged("SparseDream fit (numpy)")
+    return done
 
 
 def infer(W: np.ndarray, lateral, X: np.ndarray, cfg: SparseDreamConfig):
