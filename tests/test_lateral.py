@@ -252,6 +252,88 @@ def test_resolve_rejects_bad_matrices():
         lat.resolve(sdf.lateral.random(1), (2, 2), np.float64)
 
 
+def _raw_csr(indices, indptr, n=4, data=None, cls=sp.csr_array):
+    """A scipy matrix built from raw arrays without scipy's checks (as a user can)."""
+    indices, indptr = np.asarray(indices), np.asarray(indptr)
+    data = np.full(indices.shape[0], 0.1) if data is None else data
+    return cls((data, indices, indptr), shape=(n, n))
+
+
+@pytest.mark.parametrize("cls", [sp.csr_array, sp.csr_matrix, sp.csc_array])
+@pytest.mark.parametrize("index", [4, 10**9, -1, 2**32 + 1])
+def test_resolve_refuses_sparse_indices_out_of_range(cls, index):
+    """scipy does not check the index arrays of a matrix built from them; an index >= N made
+    the numpy and numba fits read and write outside the arrays (a crash), and an int64 index
+    beyond int32 wrapped into range when cast."""
+    m = _raw_csr(np.array([1, index], np.int64), np.array([0, 1, 2, 2, 2]), cls=cls)
+    with pytest.raises(ValueError, match=r"indices \(cs[rc]\) must lie in \[0, 4\)"):
+        lat.resolve(m, (2, 2), np.float64)
+
+
+def test_resolve_refuses_broken_sparse_structure():
+    with pytest.raises(ValueError, match="nondecreasing"):
+        lat.resolve(_raw_csr([1, 2, 3], [0, 2, 1, 3, 3]), (2, 2), np.float64)
+    short = _raw_csr([1], [0, 1, 1, 1, 1])
+    short.indptr = np.array([0, 1])   # scipy checks the length at construction only
+    with pytest.raises(ValueError, match=r"n_rows \+ 1 = 5 entries"):
+        lat.resolve(short, (2, 2), np.float64)
+    coo = sp.coo_array((np.array([0.1]), (np.array([0]), np.array([1]))), shape=(4, 4))
+    coo.coords[1][0] = 7   # scipy checked at construction; a later edit is not checked
+    with pytest.raises(ValueError, match="col indices must lie in"):
+        lat.resolve(coo, (2, 2), np.float64)
+    bsr = sp.bsr_array((np.ones((1, 2, 2)), np.array([5]), np.array([0, 1, 1])), shape=(4, 4))
+    with pytest.raises(ValueError, match=r"indices \(bsr\) must lie in \[0, 2\)"):
+        lat.resolve(bsr, (2, 2), np.float64)
+
+
+def test_resolve_still_takes_unsorted_and_padded_matrices():
+    m = _raw_csr(np.array([3, 1, 1, 0, 0]), np.array([0, 3, 3, 3, 3]), data=np.array([1.0, 2.0, 3.0, 0.0, 9.0]))
+    op = lat.resolve(m, (2, 2), np.float64)   # unsorted, a duplicate, capacity past nnz = 3
+    want = np.zeros((4, 4))
+    want[0, 1], want[0, 3] = 5.0, 1.0
+    assert np.array_equal(op.to_scipy().toarray(), want)
+
+
+def test_check_csr_names_the_array():
+    ok = dict(indptr=np.array([0, 1, 2]), indices=np.array([1, 0]), data=np.array([0.5, 0.5]))
+    lat.check_csr(ok["indptr"], ok["indices"], ok["data"], 2, 2, canonical=True)
+    names = ("lat_indptr", "lat_indices", "lat_data")
+    cases = [
+        (dict(indptr=np.array([0, 1])), ValueError, r"lat_indptr must have n_rows \+ 1 = 3"),
+        (dict(indptr=np.array([1, 1, 2])), ValueError, "lat_indptr must run from 0 to nnz = 2"),
+        (dict(indptr=np.array([0, 3, 2])), ValueError, "lat_indptr must be nondecreasing"),
+        (dict(indptr=np.array([0.0, 1.0, 2.0])), TypeError, "lat_indptr must hold integers"),
+        (dict(indices=np.array([1, 2])), ValueError, r"lat_indices must lie in \[0, 2\)"),
+        (dict(indices=np.array([-3, 0])), ValueError, "lat_indices must lie in"),
+        (dict(indices=np.array([1])), ValueError, "lat_data has 2 entries but lat_indices has 1"),
+        (dict(data=np.array([np.nan, 0.5])), ValueError, "lat_data contains NaN"),
+        (dict(data=np.array(["a", "b"])), TypeError, "lat_data must hold real numbers"),
+    ]
+    for change, exc, msg in cases:
+        a = dict(ok, **change)
+        with pytest.raises(exc, match=msg):
+            lat.check_csr(a["indptr"], a["indices"], a["data"], 2, 2, names, canonical=True)
+    with pytest.raises(ValueError, match="increase strictly within each row"):
+        lat.check_csr(np.array([0, 2, 2]), np.array([1, 1]), np.ones(2), 2, 2, names, canonical=True)
+    with pytest.raises(ValueError, match="increase strictly within each row"):
+        lat.CSR(np.array([0, 2, 2]), np.array([1, 0]), np.ones(2), 2)
+    lat.CSR(np.array([0, 1, 2]), np.array([1, 0]), np.ones(2), 2)   # a new row may start lower
+
+
+def test_operators_check_their_arrays():
+    """ops take a user's own CSR / Stencil operators: edited arrays are refused when the
+    operator is used (it is rebuilt, and so checked, in the model's dtype)."""
+    op = lat.CSR(np.array([0, 1, 1, 1, 1]), np.array([2]), np.array([0.1]), 4)
+    op.indices[0] = 9
+    W = np.full((4, 3), 0.2)
+    with pytest.raises(ValueError, match="indices must lie in"):
+        sdf.ops.compete(W, np.ones(3), lateral=op, grid=(2, 2), backend="numpy")
+    with pytest.raises(ValueError, match=r"row_scale must have shape \(N,\) = \(4,\)"):
+        lat.Stencil(np.zeros((3, 3)), (2, 2), row_scale=np.ones(3))
+    with pytest.raises(ValueError, match="odd side"):
+        lat.Stencil(np.zeros((2, 2)), (2, 2))
+
+
 # ------------------------------------------------------------------------- random
 @pytest.mark.parametrize("grid,radius", [((4, 5), 1), ((3, 3), 2), ((1, 6), 2), ((3, 4), None)])
 def test_random_lateral_values_pattern_diagonal(grid, radius):

@@ -12,7 +12,7 @@ from importlib.metadata import PackageNotFoundError as _NotInstalled
 from importlib.metadata import version as _version
 
 from . import _build
-from . import lateral, metrics, ops, plot, sweep, tnn
+from . import checkpoint, lateral, metrics, ops, plot, sweep, tnn
 from ._backends import BackendInfo, backends
 from ._runtime import DivergenceError
 from .dreamcomp.model import DreamComp
@@ -21,11 +21,13 @@ from .krotov.model import KrotovHopfield
 from .sparsedream.model import SparseDream
 from .tnn import TNNColumn, TNNNetwork
 
+load = checkpoint.load
+
 try:  # defined once, in pyproject.toml; the installed metadata carries it
     __version__ = _version("sparsedream-fast")
 except _NotInstalled:  # a source tree imported without installing it
     __version__ = "0+unknown"
 _build.check_compiled_modules()
 __all__ = ["SparseDream", "DreamComp", "KrotovHopfield", "KrotovHopfieldClassifier", "TNNColumn", "TNNNetwork",
-           "tnn", "backends", "BackendInfo", "DivergenceError", "lateral", "metrics", "ops", "plot", "sweep",
-           "__version__"]
+           "tnn", "backends", "BackendInfo", "DivergenceError", "checkpoint", "load", "lateral", "metrics", "ops",
+           "plot", "sweep", "__version__"]

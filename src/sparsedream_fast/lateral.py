@@ -24,7 +24,7 @@ import scipy.sparse as sp
 __all__ = [
     "box", "normalized_box", "stencil", "random",
     "Box", "NormalizedBox", "StencilSpec", "RandomLateral",
-    "Stencil", "CSR", "resolve", "box_matrix", "needs_clip",
+    "Stencil", "CSR", "resolve", "box_matrix", "needs_clip", "check_csr", "check_sparse",
 ]
 
 
@@ -134,10 +134,21 @@ class Stencil:
 
     kind = "stencil"
 
-    def __init__(self, kernel, grid, row_scale=None, dtype=np.float64):
+    def __init__(self, kernel, grid, row_scale=None, dtype=np.float64, names=("kernel", "row_scale")):
+        kernel = _real_array(kernel, names[0])
+        if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 != 1:
+            raise ValueError(f"{names[0]} must be a square stencil kernel with an odd side, got shape {kernel.shape}")
+        rows, cols = (int(grid[0]), int(grid[1]))
+        if rows < 1 or cols < 1:
+            raise ValueError(f"stencil grid must have rows, cols >= 1, got {grid!r}")
         self.kernel = np.ascontiguousarray(kernel, dtype=dtype)
-        self.grid = (int(grid[0]), int(grid[1]))
-        self.row_scale = None if row_scale is None else np.ascontiguousarray(row_scale, dtype=dtype)
+        self.grid = (rows, cols)
+        if row_scale is not None:
+            row_scale = _real_array(row_scale, names[1])
+            if row_scale.shape != (rows * cols,):
+                raise ValueError(f"{names[1]} must have shape (N,) = ({rows * cols},), got {row_scale.shape}")
+            row_scale = np.ascontiguousarray(row_scale, dtype=dtype)
+        self.row_scale = row_scale
         self.radius = self.kernel.shape[0] // 2
 
     @property
@@ -222,7 +233,9 @@ class CSR:
 
     kind = "csr"
 
-    def __init__(self, indptr, indices, data, n):
+    def __init__(self, indptr, indices, data, n, names=("indptr", "indices", "data")):
+        # checked before the casts: an int64 index beyond int32 would wrap into range
+        indptr, indices, data = check_csr(indptr, indices, data, n, n, names, canonical=True)
         self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
         self.indices = np.ascontiguousarray(indices, dtype=np.int32)
         self.data = np.ascontiguousarray(data)
@@ -264,6 +277,108 @@ class CSR:
     def astype(self, dtype) -> "CSR":
         """The same matrix in another dtype."""
         return CSR(self.indptr, self.indices, self.data.astype(dtype), self._n)
+
+
+def _real_array(a, name) -> np.ndarray:
+    a = np.asarray(a)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return a
+
+
+def _index_array(a, name) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if a.dtype.kind not in "iu" and not (a.size == 0 and a.dtype.kind in "bf"):
+        raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+    return a
+
+
+def check_csr(indptr, indices, data, n_rows: int, n_cols: int, names=("indptr", "indices", "data"),
+              canonical: bool = False):
+    """Check the arrays of a compressed-sparse-rows matrix before any kernel indexes with them.
+
+    Parameters
+    ----------
+    indptr : array of shape (n_rows + 1,), integers, nondecreasing from 0 to nnz
+    indices : array of shape (nnz,), integers in [0, n_cols)
+    data : array of shape (nnz,), finite real numbers
+    n_rows, n_cols : int
+    names : (str, str, str)
+        What the three arrays are called in the messages (a checkpoint's keys, say).
+    canonical : bool
+        Also require the column indices to increase strictly within each row (sorted, no
+        duplicates), as ``CSR`` keeps them.
+
+    Returns
+    -------
+    (indptr, indices, data) as numpy arrays (not converted).
+
+    Raises
+    ------
+    ValueError or TypeError naming the array at fault.
+    """
+    p_name, i_name, d_name = names
+    indptr, indices = _index_array(indptr, p_name), _index_array(indices, i_name)
+    data = _real_array(data, d_name)
+    if data.ndim != 1:
+        raise ValueError(f"{d_name} must be 1-D, got shape {data.shape}")
+    if indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"{p_name} must have n_rows + 1 = {n_rows + 1} entries, got {indptr.shape[0]}")
+    nnz = indices.shape[0]
+    if data.shape[0] != nnz:
+        raise ValueError(f"{d_name} has {data.shape[0]} entries but {i_name} has {nnz}")
+    if indptr[0] != 0 or indptr[-1] != nnz:
+        raise ValueError(f"{p_name} must run from 0 to nnz = {nnz}, got {indptr[0]} to {indptr[-1]}")
+    steps = np.diff(indptr.astype(np.int64) if indptr.dtype.kind == "u" else indptr)
+    if steps.size and steps.min() < 0:
+        raise ValueError(f"{p_name} must be nondecreasing (row starts in order)")
+    if nnz and (indices.min() < 0 or indices.max() >= n_cols):
+        raise ValueError(f"{i_name} must lie in [0, {n_cols}), got values from {indices.min()} to {indices.max()}")
+    if canonical and nnz > 1:
+        rising = np.diff(indices.astype(np.int64))
+        row_start = np.zeros(nnz, bool)
+        row_start[indptr[:-1][steps > 0].astype(np.int64)] = True  # the first entry of every row
+        if np.any((rising <= 0) & ~row_start[1:]):
+            raise ValueError(f"{i_name} must increase strictly within each row (sorted, no duplicates)")
+    return indptr, indices, data
+
+
+def check_sparse(m) -> None:
+    """Range checks of a scipy.sparse matrix on its own arrays, before scipy converts it.
+
+    scipy trusts the index arrays of a matrix built from them (or edited later): an index out
+    of range makes a conversion, or a kernel, read and write outside the arrays. Raises
+    ValueError or TypeError naming the array at fault.
+    """
+    fmt = m.format
+    n_rows, n_cols = (int(s) for s in m.shape)
+    if fmt in ("csr", "csc"):
+        names = (f"lateral matrix's indptr ({fmt})", f"lateral matrix's indices ({fmt})", "lateral matrix")
+        major, minor = (n_rows, n_cols) if fmt == "csr" else (n_cols, n_rows)
+        indptr = _index_array(m.indptr, names[0])
+        indices, data = m.indices, m.data
+        # scipy lets the index and data arrays run past nnz = indptr[-1]; only [:nnz] counts
+        if indptr.shape[0] == major + 1 and 0 <= indptr[-1] <= min(indices.shape[0], data.shape[0]):
+            indices, data = indices[:indptr[-1]], data[:indptr[-1]]
+        check_csr(indptr, indices, data, major, minor, names)
+    elif fmt == "coo":
+        for name, idx, size in (("row", m.coords[0], n_rows), ("col", m.coords[1], n_cols)):
+            idx = _index_array(idx, f"lateral matrix's {name} indices")
+            if idx.size and (idx.min() < 0 or idx.max() >= size):
+                raise ValueError(f"lateral matrix's {name} indices must lie in [0, {size}), got values from "
+                                 f"{idx.min()} to {idx.max()}")
+            if idx.shape[0] != m.data.shape[0]:
+                raise ValueError(f"lateral matrix's {name} indices and data differ in length")
+    elif fmt == "bsr":
+        R, C = m.blocksize
+        check_csr(m.indptr, m.indices, np.zeros(np.shape(m.indices)[0]), n_rows // R, n_cols // C,
+                  ("lateral matrix's indptr (bsr)", "lateral matrix's indices (bsr)", "lateral matrix's data (bsr)"))
+        if m.data.shape[0] != m.indices.shape[0]:
+            raise ValueError("lateral matrix's data (bsr) must hold one block per index")
 
 
 def needs_clip(op, w_max: float) -> bool:
@@ -335,9 +450,10 @@ def resolve(spec, grid, dtype, rng=None, learn: bool = False):
     elif sp.issparse(spec):
         if spec.shape != (n, n):
             raise ValueError(f"lateral matrix must have shape (N, N) = ({n}, {n}), got {spec.shape}")
+        if not np.issubdtype(spec.dtype, np.number) or np.issubdtype(spec.dtype, np.complexfloating):
+            raise TypeError(f"lateral matrix must be real numeric, got dtype {spec.dtype}")
+        check_sparse(spec)
         m = sp.csr_array(spec)
-        if not np.issubdtype(m.dtype, np.number) or np.issubdtype(m.dtype, np.complexfloating):
-            raise TypeError(f"lateral matrix must be real numeric, got dtype {m.dtype}")
         if not np.all(np.isfinite(m.data)):
             raise ValueError("lateral matrix contains NaN or inf")
         return CSR.from_scipy(m, dtype)

@@ -5,13 +5,16 @@ The dataclass is the Python mirror of the C++ ``RuleAConfig`` struct in
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Competition", "Output", "SparseDreamConfig", "TrainState", "TRACE_DROP"]
+from .. import lateral as _lateral
+
+__all__ = ["Competition", "Output", "SparseDreamConfig", "TrainState", "TRACE_DROP", "with_lateral"]
 
 #: Trace entries whose magnitude falls below this fraction of the largest are set to 0
 #: (docs/rules/sparsedream.md, step 5 allows it; every backend, the reference included, does it).
@@ -139,3 +142,16 @@ class TrainState:
     W: np.ndarray
     lateral: object
     trace: np.ndarray
+
+
+def with_lateral(cfg: SparseDreamConfig, lat):
+    """``(cfg, lat)`` with ``cfg.clip_lateral`` set from the operator in use, and the operator
+    stored as a CSR where the config needs one.
+
+    The bounds clip the lateral when it is learned, or when it is fixed but has entries
+    outside [0, w_max] (docs/rules/sparsedream.md, step 10); a learned or clipped lateral must be a CSR.
+    """
+    clip = cfg.has_bounds and lat is not None and (cfg.learn_lateral or _lateral.needs_clip(lat, cfg.w_max))
+    if lat is not None and lat.kind == "stencil" and (clip or cfg.learn_lateral):
+        lat = lat.to_csr()
+    return dataclasses.replace(cfg, clip_lateral=bool(clip)), lat

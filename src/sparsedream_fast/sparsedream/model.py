@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .. import checkpoint as _checkpoint
 from .. import lateral as _lateral
 from .._backends import resolve_backend
 from .._estimator import not_fitted, record_names
@@ -22,7 +23,7 @@ from .._arrays import as_device_array
 from .._runtime import DivergenceError, StepBoundary, all_finite
 from .._validation import (as_host_array, cast_finite, check_choice, check_data, check_device_data, check_dtype,
                            check_float, check_int, check_not_empty)
-from .config import Competition, Output, SparseDreamConfig, TrainState
+from .config import Competition, Output, SparseDreamConfig, TrainState, with_lateral
 
 __all__ = ["SparseDream", "backend_module"]
 
@@ -37,18 +38,6 @@ def backend_module(name: str):
         raise ValueError(f"backend {name!r} has no rule A (SparseDream) implementation; "
                          f"implemented: {tuple(_MODULES)}")
     return importlib.import_module(f"{__package__}.{_MODULES[name]}")
-
-
-def _lateral_for(cfg, lat):
-    """Set ``cfg.clip_lateral`` from the operator in use, and store it as a CSR where needed.
-
-    The bounds clip the lateral when it is learned, or when it is fixed but has entries
-    outside [0, w_max] (docs/rules/sparsedream.md, step 10); a learned or clipped lateral must be a CSR.
-    """
-    clip = cfg.has_bounds and lat is not None and (cfg.learn_lateral or _lateral.needs_clip(lat, cfg.w_max))
-    if lat is not None and lat.kind == "stencil" and (clip or cfg.learn_lateral):
-        lat = lat.to_csr()
-    return dataclasses.replace(cfg, clip_lateral=bool(clip)), lat
 
 
 class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -186,7 +175,7 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             raise ValueError("learn_lateral=True needs a lateral matrix to learn (lateral=None)")
         lat_lr = check_float(self.lateral_lr, "lateral_lr", positive=True, allow_none=True)
         w_max = check_float(self.w_max, "w_max", positive=True, allow_none=True, allow_inf=True)
-        clip_every = check_int(self.clip_every, "clip_every", 1)
+        clip_every = check_int(self.clip_every, "clip_every", 1, 2**63 - 1)
         prec = check_float(self.prec, "prec", positive=True)
         dtype = check_dtype(self.dtype)
         return SparseDreamConfig(
@@ -220,7 +209,7 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         else:
             W = np.array(init, dtype=cfg.dtype, order="C", copy=True)
         lat = _lateral.resolve(self.lateral, cfg.grid, cfg.dtype, rng, learn=cfg.learn_lateral)
-        cfg, lat = _lateral_for(cfg, lat)
+        cfg, lat = with_lateral(cfg, lat)
         return TrainState(W=W, lateral=lat, trace=np.zeros(cfg.n_neurons, cfg.dtype)), cfg
 
     def _prepare(self, X, fresh: bool):
@@ -256,7 +245,7 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     def _continue(self, cfg):
         """Adopt ``cfg`` for the existing state (lateral stored as CSR where the config needs it)."""
-        cfg, self._state.lateral = _lateral_for(cfg, self._state.lateral)
+        cfg, self._state.lateral = with_lateral(cfg, self._state.lateral)
         self.config_ = cfg
 
     # --------------------------------------------------------------------- training
@@ -557,26 +546,30 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, path: str | os.PathLike) -> str:
-        """Write the whole model to ``path`` (a ``.npz`` file; the suffix is added if missing).
+        """Write the whole model to ``path`` (a ``.npz`` file; the suffix is added if missing),
+        atomically: an existing file is replaced only once the new one is complete.
 
         The file holds the constructor parameters, the weights, the lateral in use, the
         trace, the generator's state and the step count, so that ``load`` followed by
         ``fit`` with ``warm_start=True`` continues exactly as an uninterrupted run.
-        Format (numpy ``.npz``, no pickles): see ``docs/checkpoints.md``.
+        Format (numpy ``.npz``, no pickles): see :mod:`sparsedream_fast.checkpoint`.
 
         Returns
         -------
         str : the path written
         """
-        from .checkpoint import save_model
         self._check_fitted()
-        return save_model(self, path)
+        return _checkpoint.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, backend: str | None = None) -> "SparseDream":
-        """Read a model written by ``save``; ``backend`` overrides the saved backend choice."""
-        from .checkpoint import load_model
-        return load_model(cls, path, backend)
+        """Read a model written by ``save``; ``backend`` overrides the saved backend choice.
+
+        Raises FileNotFoundError for a missing file and ValueError
+        (``checkpoint.CheckpointError``) naming the key for anything that is not a valid
+        SparseDream checkpoint; every array is checked before it is used.
+        """
+        return _checkpoint.load(path, backend=backend, expect=cls)
 
     # ------------------------------------------------------------------ attributes
     @property
