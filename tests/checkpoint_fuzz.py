@@ -1,4 +1,4 @@
-"""Child process of tests/test_checkpoint_fuzz.py: damages every key of a saved checkpoint in
+"""Child process of tests/test_checkpoint_crash.py: damages every key of a saved checkpoint in
 many ways, loads each damaged file and uses the model on every backend asked for.
 
     python checkpoint_fuzz.py MODEL FOLDER BACKEND [BACKEND ...]
@@ -53,7 +53,38 @@ def _sparsedream_use(m):
     m.transform(X[:2])
 
 
-MODELS = {"SparseDream": (_sparsedream_models, _sparsedream_use)}
+def _dreamcomp_models():
+    X, y = _data(24, 9), np.arange(24) % 3
+    return [sdf.DreamComp(n_inputs=9, n_neurons=6, n_classes=3, batch_size=8, backend="numpy", seed=1).fit(X, y),
+            sdf.DreamComp(n_inputs=9, grid=(2, 3), n_classes=3, batch_size=8, init=np.full((6, 12), 0.5),
+                          label_lr=0.01, dtype="float64", backend="numpy").fit(X, y)]
+
+
+def _dreamcomp_use(m):
+    X, y = _data(8, 9, 1), np.arange(8) % 3
+    m.predict(X)
+    m.score(X, y)
+    m.fit(X, y)
+    m.predict(X[:2])
+
+
+def _krotov_models():
+    X = _data(24, 9)
+    return [sdf.KrotovHopfield(n_inputs=9, n_hidden=5, k=3, batch_size=8, backend="numpy", seed=1).fit(X),
+            sdf.KrotovHopfield(n_inputs=9, n_hidden=5, k=2, batch_size=8, power=2.0, init=np.full((5, 9), 0.3),
+                               dtype="float64", backend="numpy").fit(X)]
+
+
+def _krotov_use(m):
+    X = _data(8, 9, 1)
+    m.transform(X)
+    m.fit(X)
+    m.transform(X[:2])
+
+
+MODELS = {"SparseDream": (_sparsedream_models, _sparsedream_use),
+          "DreamComp": (_dreamcomp_models, _dreamcomp_use),
+          "KrotovHopfield": (_krotov_models, _krotov_use)}
 
 
 # ------------------------------------------------------------------------ mutations

@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 import sparsedream_fast as sdf
+from estimator_cases import CASES, PARAMS, same
 from testing import rule_backends
 
 BACKENDS = rule_backends("A")
@@ -413,3 +414,65 @@ def test_a_header_larger_than_the_file_is_refused_before_reading(learned, tmp_pa
             dst.writestr(name, raw)
     with pytest.raises(ValueError, match=r"'lat_indices': header announces shape \(1000000000000,\)"):
         sdf.SparseDream.load(forged)
+
+
+# ----------------------------------------------------------------------------- every model
+#: the models with a checkpoint format, as the cases of estimator_cases
+SAVED = [p for p in PARAMS if p.values[0] in ("A", "B", "C")]
+
+
+@pytest.mark.parametrize("case, backend", SAVED)
+def test_every_model_round_trips_and_continues_exactly(case, backend, tmp_path):
+    name, make, first, then, seen = CASES[case]
+    want = seen(then(first(make(backend))))
+    saved = first(make(backend))
+    path = saved.save(tmp_path / "m")
+    assert sdf.checkpoint.info(path)["model"] == name
+    for loaded in (sdf.load(path), type(saved).load(path)):
+        assert type(loaded) is type(saved) and loaded.backend == backend
+        same(seen(then(loaded)), want)
+
+
+@pytest.mark.parametrize("case", ["A", "B", "C"])
+def test_an_unfitted_model_round_trips(case, tmp_path):
+    name, make, first, then, seen = CASES[case]
+    m = sdf.load(make("numpy").save(tmp_path / "m"))
+    assert not sdf.checkpoint.info(tmp_path / "m.npz")["state"]["fitted"]
+    same(seen(then(first(m))), seen(then(first(make("numpy")))))
+
+
+def test_another_models_file_is_refused_by_name(tmp_path):
+    X = _data(20, 9)
+    path = sdf.DreamComp(n_inputs=9, n_neurons=4, n_classes=2, batch_size=5).fit(X, np.arange(20) % 2).save(
+        tmp_path / "dc")
+    with pytest.raises(ValueError, match="is a DreamComp checkpoint, not a SparseDream one"):
+        sdf.SparseDream.load(path)
+    with pytest.raises(ValueError, match="is a DreamComp checkpoint, not a KrotovHopfield one"):
+        sdf.KrotovHopfield.load(path)
+    assert isinstance(sdf.load(path), sdf.DreamComp)
+
+
+BATCH_BAD = {
+    "weights shape": ("dc", lambda d: d.update({"fitted.weights_": d["fitted.weights_"][:, :-1]}),
+                      r"'fitted.weights_': must have shape \(4, 11\)"),
+    "weights dtype": ("dc", lambda d: d.update({"fitted.weights_": d["fitted.weights_"].astype(np.float64)}),
+                      "'fitted.weights_': must have dtype float32"),
+    "weights NaN": ("kh", lambda d: d["fitted.weights_"].__setitem__((0, 0), np.nan), "'fitted.weights_': contains NaN"),
+    "classes": ("dc", lambda d: _state(d, attrs=dict(json.loads(str(d["state"]))["attrs"], n_classes_=-2)),
+                "'fitted.n_classes_': must be an integer in"),
+    "n_inputs": ("dc", lambda d: _params(d, n_inputs=8), "n_inputs=8 disagrees with the fitted size 9"),
+    "hidden": ("kh", lambda d: _params(d, n_hidden=3), r"'fitted.weights_': must have shape \(3, 9\)"),
+    "k": ("kh", lambda d: _params(d, k=99), "k must be"),
+    "seed": ("kh", lambda d: _params(d, seed=-4), "'params'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BATCH_BAD))
+def test_batch_rule_files_are_checked(case, tmp_path):
+    which, change, msg = BATCH_BAD[case]
+    X = _data(20, 9)
+    m = (sdf.DreamComp(n_inputs=9, n_neurons=4, n_classes=2, batch_size=5).fit(X, np.arange(20) % 2)
+         if which == "dc" else sdf.KrotovHopfield(n_inputs=9, n_hidden=4, k=2, batch_size=5).fit(X))
+    bad = _rewrite(m.save(tmp_path / "m"), tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=msg):
+        type(m).load(bad)

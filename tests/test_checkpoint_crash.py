@@ -38,7 +38,7 @@ def _usable(rule):
 
 
 #: model -> its rule (the backends that implement it)
-FUZZED = {"SparseDream": "A"}
+FUZZED = {"SparseDream": "A", "DreamComp": "B", "KrotovHopfield": "C"}
 
 
 def _run_children(commands, timeout):

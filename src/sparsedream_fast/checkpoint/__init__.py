@@ -40,8 +40,8 @@ from ._fields import Contents, generator, generator_state, integer
 from ._io import CheckpointError, NpzReader, write_npz
 from ._params import decode_params, encode_params, register_type, resolve
 
-__all__ = ["save", "load", "info", "register", "register_type", "Schema", "CheckpointError", "Contents",
-           "generator", "generator_state", "integer", "PREFIX"]
+__all__ = ["save", "load", "info", "register", "CheckpointMixin", "register_type", "Schema", "CheckpointError",
+           "Contents", "generator", "generator_state", "integer", "PREFIX"]
 
 #: every format tag starts with this
 PREFIX = "sparsedream_fast."
@@ -267,4 +267,33 @@ def _construct(cls, params: dict, contents: Contents):
         raise contents.error("params", f"{cls.__name__}(**params) refused them: {exc}") from None
 
 
-from . import _sparsedream  # noqa: E402,F401  (registers the library's models)
+class CheckpointMixin:
+    """``save`` and ``load`` for a model class with a registered :class:`Schema`."""
+
+    def save(self, path) -> str:
+        """Write the model (fitted or not) to ``path`` (``.npz`` is appended when missing),
+        atomically: an existing file is replaced only once the new one is complete.
+
+        The file holds the constructor parameters and the whole fitted state (weights,
+        counters, the generator's state), so that the loaded model predicts, and continues
+        training, exactly as this one. Format (numpy ``.npz``, no pickles): see
+        :mod:`sparsedream_fast.checkpoint`.
+
+        Returns
+        -------
+        str : the path written
+        """
+        return save(self, path)
+
+    @classmethod
+    def load(cls, path, backend=None):
+        """Read a model written by ``save``; ``backend`` replaces the saved backend choice.
+
+        Raises FileNotFoundError for a missing file and ValueError (``CheckpointError``)
+        naming the key for anything that is not a valid checkpoint of this model; every
+        array is checked before it is used.
+        """
+        return load(path, backend=backend, expect=cls)
+
+
+from . import _batch, _sparsedream  # noqa: E402,F401  (register the library's models)

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from .. import lateral as _lateral
 
-__all__ = ["encode_params", "decode_params", "register_type"]
+__all__ = ["encode_params", "decode_params", "encode_values", "decode_values", "register_type", "resolve"]
 
 #: NAME -> ("module:Class", fields of an instance, "module:factory" from the fields); the
 #: classes are named, not imported, so that this module imports no model module
@@ -117,38 +117,44 @@ def _encode(value, key: str, arrays: dict):
                     "library's own specifications do)")
 
 
-def encode_params(params: dict) -> tuple:
-    """``(JSON-able dict, arrays)`` of ``get_params()``; array keys start with ``params.``."""
+def encode_values(values: dict, prefix: str = "params") -> tuple:
+    """``(JSON-able dict, arrays)`` of named values (``get_params()``, fitted attributes);
+    array keys start with ``prefix.``."""
     arrays: dict = {}
-    doc = {name: _encode(v, f"params.{name}", arrays) for name, v in params.items()}
+    doc = {name: _encode(v, f"{prefix}.{name}", arrays) for name, v in values.items()}
     return doc, arrays
 
 
-def _decode(doc, key: str, contents):
+def encode_params(params: dict) -> tuple:
+    """``(JSON-able dict, arrays)`` of ``get_params()``; array keys start with ``params.``."""
+    return encode_values(params, "params")
+
+
+def _decode(doc, key: str, contents, field: str = "params"):
     if doc is None or isinstance(doc, (bool, str, int, float)):
         return doc
     if isinstance(doc, list):
-        return [_decode(v, key, contents) for v in doc]
+        return [_decode(v, key, contents, field) for v in doc]
     if not isinstance(doc, dict) or len(doc) not in (1, 2):
-        raise contents.error("params", f"{key}: not a saved value ({doc!r:.60})")
+        raise contents.error(field, f"{key}: not a saved value ({doc!r:.60})")
     tag = next(iter(doc))
     body = doc[tag]
     if tag == "__tuple__" and isinstance(body, list) and len(doc) == 1:
-        return tuple(_decode(v, key, contents) for v in body)
+        return tuple(_decode(v, key, contents, field) for v in body)
     if tag == "__dict__" and isinstance(body, dict) and len(doc) == 1:
-        return {k: _decode(v, f"{key}.{k}", contents) for k, v in body.items()}
+        return {k: _decode(v, f"{key}.{k}", contents, field) for k, v in body.items()}
     if tag == "__dtype__" and isinstance(body, str) and len(doc) == 1:
         try:
             return np.dtype(body)
         except TypeError:
-            raise contents.error("params", f"{key}: unknown dtype {body!r:.40}") from None
-    if tag == "__array__" and isinstance(body, str) and body.startswith("params.") and len(doc) == 1:
+            raise contents.error(field, f"{key}: unknown dtype {body!r:.40}") from None
+    if tag == "__array__" and isinstance(body, str) and body.startswith(field + ".") and len(doc) == 1:
         return contents.array(body, kind="biufU")
-    if tag == "__sparse__" and isinstance(body, str) and body.startswith("params.") and len(doc) == 2:
+    if tag == "__sparse__" and isinstance(body, str) and body.startswith(field + ".") and len(doc) == 2:
         shape = doc.get("shape")
         if not (isinstance(shape, list) and len(shape) == 2 and all(
                 isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**31 for s in shape)):
-            raise contents.error("params", f"{key}: a sparse matrix needs a shape of two sizes, got {shape!r:.40}")
+            raise contents.error(field, f"{key}: a sparse matrix needs a shape of two sizes, got {shape!r:.40}")
         indptr = contents.array(f"{body}.indptr", kind="iu", shape=(shape[0] + 1,))
         indices = contents.array(f"{body}.indices", kind="iu", shape=(None,))
         data = contents.array(f"{body}.data", kind="biuf", shape=(None,))
@@ -160,17 +166,23 @@ def _decode(doc, key: str, contents):
         return sp.csr_array((data, indices, indptr), shape=tuple(shape))
     if tag == "__object__" and isinstance(body, str) and len(doc) == 2 and isinstance(doc.get("fields"), dict):
         if body not in _TYPES:
-            raise contents.error("params", f"{key}: unknown saved type {body!r:.40}")
-        fields = {k: _decode(v, f"{key}.{k}", contents) for k, v in doc["fields"].items()}
+            raise contents.error(field, f"{key}: unknown saved type {body!r:.40}")
+        fields = {k: _decode(v, f"{key}.{k}", contents, field) for k, v in doc["fields"].items()}
         try:
             return resolve(_TYPES[body][2])(**fields)
         except (ValueError, TypeError) as exc:
-            raise contents.error("params", f"{key}: {exc}") from None
-    raise contents.error("params", f"{key}: not a saved value ({doc!r:.60})")
+            raise contents.error(field, f"{key}: {exc}") from None
+    raise contents.error(field, f"{key}: not a saved value ({doc!r:.60})")
+
+
+def decode_values(doc, contents, field: str = "params") -> dict:
+    """The values saved by :func:`encode_values` with prefix ``field`` (arrays read from
+    ``contents``); errors name ``field``."""
+    if not isinstance(doc, dict):
+        raise contents.error(field, "must be a JSON object of names")
+    return {name: _decode(v, f"{field}.{name}", contents, field) for name, v in doc.items()}
 
 
 def decode_params(doc, contents) -> dict:
     """The parameters saved by :func:`encode_params` (arrays read from ``contents``)."""
-    if not isinstance(doc, dict):
-        raise contents.error("params", "must be a JSON object of parameter names")
-    return {name: _decode(v, f"params.{name}", contents) for name, v in doc.items()}
+    return decode_values(doc, contents, "params")

@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from .._backends import rule_module
+from ..checkpoint import CheckpointMixin
 from .._estimator import record_names
 from .._rng import batch_order
 from .._validation import as_host_array, check_data, check_dtype, check_float, check_int, init_array
@@ -22,7 +23,7 @@ __all__ = ["DreamComp"]
 _IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference", "cuda": "_cuda"}
 
 
-class DreamComp(ClassifierMixin, BaseEstimator):
+class DreamComp(CheckpointMixin, ClassifierMixin, BaseEstimator):
     """Batch 1-winner-take-all with reconstruction weights and label synapses (rule B, seed 002).
 
     Each neuron has D input synapses and C label synapses; samples are extended with their

@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from .._backends import rule_module
+from ..checkpoint import CheckpointMixin
 from .._estimator import record_names
 from .._rng import batch_order
 from .._validation import check_data, check_dtype, check_float, check_int, init_array
@@ -20,7 +21,7 @@ __all__ = ["KrotovHopfield"]
 _IMPLEMENTED = {"cpp": "_cpp", "numba": "_numba", "numpy": "reference", "cuda": "_cuda"}
 
 
-class KrotovHopfield(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class KrotovHopfield(CheckpointMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Unsupervised competing hidden units (Krotov & Hopfield, PNAS 2019; rule C, seed 003).
 
     Parameters

@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import numbers
-import os
 import sys
 from collections.abc import Callable
 
@@ -40,7 +39,7 @@ def backend_module(name: str):
     return importlib.import_module(f"{__package__}.{_MODULES[name]}")
 
 
-class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class SparseDream(_checkpoint.CheckpointMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Online k-winner-take-all map with multiplicative reconstruction updates (rule A).
 
     One input at a time: drive ``p = W v``, a competition value ``c`` (optionally with
@@ -543,33 +542,6 @@ class SparseDream(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         float
         """
         return -self.reconstruction_error(X)
-
-    # ------------------------------------------------------------------ checkpoints
-    def save(self, path: str | os.PathLike) -> str:
-        """Write the whole model to ``path`` (a ``.npz`` file; the suffix is added if missing),
-        atomically: an existing file is replaced only once the new one is complete.
-
-        The file holds the constructor parameters, the weights, the lateral in use, the
-        trace, the generator's state and the step count, so that ``load`` followed by
-        ``fit`` with ``warm_start=True`` continues exactly as an uninterrupted run.
-        Format (numpy ``.npz``, no pickles): see :mod:`sparsedream_fast.checkpoint`.
-
-        Returns
-        -------
-        str : the path written
-        """
-        self._check_fitted()
-        return _checkpoint.save(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike, backend: str | None = None) -> "SparseDream":
-        """Read a model written by ``save``; ``backend`` overrides the saved backend choice.
-
-        Raises FileNotFoundError for a missing file and ValueError
-        (``checkpoint.CheckpointError``) naming the key for anything that is not a valid
-        SparseDream checkpoint; every array is checked before it is used.
-        """
-        return _checkpoint.load(path, backend=backend, expect=cls)
 
     # ------------------------------------------------------------------ attributes
     @property
