@@ -5,7 +5,8 @@ many ways, loads each damaged file and uses the model on every backend asked for
 
 Prints ``CASE <name>`` (flushed) before each attempt, so that a crash names its case, and a
 last line ``RESULT <json>`` with, per outcome, the cases: ``ok`` (loaded and used),
-``refused`` (ValueError or TypeError, as wanted) and ``wrong`` (any other exception, with its
+``refused`` (ValueError or TypeError, as wanted), ``diverged`` (``sdf.DivergenceError``: a
+valid but huge parameter such as lr = 1e19 trains to that documented error) and ``wrong`` (any other exception, with its
 type and message). Exits 0 unless the interpreter itself dies.
 """
 from __future__ import annotations
@@ -164,7 +165,7 @@ def mutations(path):
 # ------------------------------------------------------------------------------ run
 def main(model_name, folder, backends):
     make, use = MODELS[model_name]
-    results = {"ok": [], "refused": [], "wrong": []}
+    results = {"ok": [], "refused": [], "diverged": [], "wrong": []}
     cases = []
     for i, model in enumerate(make()):
         good = model.save(os.path.join(folder, f"{model_name}_{i}.npz"))
@@ -189,6 +190,10 @@ def main(model_name, folder, backends):
                     if name.endswith("/undamaged"):
                         raise
                     results["refused"].append(case)
+                except sdf.DivergenceError:
+                    # a valid but huge parameter (lr=1e19) trains to the documented error:
+                    # the update of a step is not finite, the model stops before it
+                    results["diverged"].append(case)
                 except Exception as exc:  # noqa: BLE001 - the point is to catch what should not be
                     results["wrong"].append(f"{case}: {type(exc).__name__}: {str(exc)[:200]}")
     print("RESULT", json.dumps(results), flush=True)

@@ -107,7 +107,8 @@ def restore_dreamcomp(model, state, contents) -> None:
     _same(model.n_classes, C, "n_classes", contents)
     _check_features(attrs, D, contents)
     classes = attrs.get("classes_")
-    if classes is not None and not (isinstance(classes, np.ndarray) and classes.shape == (C,)):
+    # predict maps neuron classes through classes_, so a fitted DreamComp always has it
+    if not (isinstance(classes, np.ndarray) and classes.shape == (C,)):
         raise contents.error("fitted.classes_", f"must be an array of the C={C} classes")
     attrs["weights_"] = _weights(attrs, (N, D + C), dtype, contents)
     _install(model, attrs)
