@@ -90,8 +90,11 @@ def test_lateral_map(learned, tmp_path):
     assert shown[2, 2] == 0 and np.count_nonzero(shown) == 8  # radius-1 mask, no self connection
     assert_png_not_blank(plot.save_figure(fig, tmp_path / "lat.png"))
     # a plain matrix with a grid
-    fig = plot.lateral_map(learned.lateral_.toarray(), 0, grid=(5, 5))
+    fig = plot.lateral_map(learned.lateral_.toarray(), 0, grid=(5, 5), crop=False)
     assert np.allclose(fig.axes[0].images[0].get_array(), learned.lateral_.toarray()[0].reshape(5, 5))
+    # the corner neuron's neighbourhood (radius 1) and a margin of 2: grid rows and columns 0-3
+    fig = plot.lateral_map(learned.lateral_.toarray(), 0, grid=(5, 5))
+    assert np.allclose(fig.axes[0].images[0].get_array(), learned.lateral_.toarray()[0].reshape(5, 5)[:4, :4])
     with pytest.raises(ValueError, match="neuron"):
         plot.lateral_map(learned, 25)
 
@@ -218,3 +221,75 @@ def test_class_weights_bars(tmp_path):
     assert img.std() > 0.05
     with pytest.raises(ValueError, match="n_classes"):
         class_weights(m.weights_)
+
+
+# ----------------------------------------------------------------------------- labels (issue 15.3)
+def _colorbar_labels(fig):
+    out = []
+    for ax in fig.axes:
+        for mappable in list(ax.images) + list(ax.collections):
+            if getattr(mappable, "colorbar", None) is not None:
+                out.append(mappable.colorbar.ax.get_ylabel())
+    return out
+
+
+def test_every_colour_bar_says_what_it_shows(model, learned, frames):
+    assert _colorbar_labels(plot.weight_tapestry(model)) == ["weight"]
+    assert _colorbar_labels(plot.weight_tapestry(model, normalize="tile")) == ["weight / the tile's largest"]
+    assert _colorbar_labels(plot.usage_map(metrics.winner_usage(model, frames[:50]))) == ["wins"]
+    assert _colorbar_labels(plot.lateral_map(learned, 12)) == ["lateral weight into neuron 12"]
+    assert _colorbar_labels(plot.lateral_tapestry(learned, 12)) == ["weight x lateral weight into neuron 12"]
+
+
+def test_signed_tapestry_is_centred_on_zero():
+    W = np.random.default_rng(0).normal(size=(6, 16))
+    W[0, 0] = -5.0
+    fig = plot.weight_tapestry(W, (2, 3), signed=True)
+    im = fig.axes[0].get_images()[0]
+    assert im.get_clim() == (-5.0, 5.0) and im.get_cmap().name.startswith("bwr")
+    fig = plot.weight_tapestry(W[:5], (2, 3), signed=True)        # a blank sixth cell
+    blank = lambda a: np.count_nonzero(~np.isfinite(np.ma.filled(a.astype(float), np.nan)))
+    assert blank(im.get_array()) + 16 == blank(fig.axes[0].get_images()[0].get_array())
+
+
+def test_lateral_map_zooms_to_the_neighbourhood():
+    m = sdf.SparseDream(n_inputs=4, grid=(80, 80), k=2, backend="numpy", seed=0)
+    m.fit(np.random.default_rng(0).random((3, 4)), epochs=1)
+    n = 40 * 80 + 40
+    fig = plot.lateral_map(m, n)
+    ax = fig.axes[0]
+    img = ax.get_images()[0].get_array()
+    assert img.shape == (9, 9)                         # radius 2, margin 2: 5 + 2 + 2
+    assert ax.get_xlim() == (35.5, 44.5) and ax.get_ylim() == (44.5, 35.5)   # grid coordinates
+    assert ax.get_xlabel() == "grid column" and ax.get_ylabel() == "grid row"
+    assert plot.lateral_map(m, n, crop=False).axes[0].get_images()[0].get_array().shape == (80, 80)
+
+
+def test_training_curves_name_their_units(model, frames):
+    h = metrics.History(frames[:50], every=100)
+    model.set_params(warm_start=True)
+    model.fit(frames, epochs=1, callback=h, callback_every=100)
+    model.set_params(warm_start=False)
+    fig = plot.training_curves(h, keys=["reconstruction_mse", "neurons_used"])
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_visible()] == ["squared error per pixel", "neurons"]
+
+
+def test_activity_says_what_the_circles_are(model, frames):
+    fig = plot.activity_figure(model, frames[:4], index=2)
+    assert fig.axes[1].get_xlabel().startswith("red circles: the 3 winners")
+    assert "per pixel" in fig.texts[0].get_text()
+
+
+def test_class_bars_name_the_classes_and_leave_no_gap():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((300, 16)), rng.integers(0, 4, 300)
+    m = sdf.DreamComp(n_inputs=16, n_neurons=12, n_classes=4, batch_size=30, backend="numpy", seed=0).fit(X, y)
+    fig = plot.class_weights(m, class_names=["a", "b", "c", "d"])
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    bottom = [ax for ax in panels if [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c", "d"]]
+    assert len(panels) == 12 and len(bottom) == 4      # a 4 x 3 grid: the last row names the classes
+    top = max(ax.get_position().y1 for ax in panels)
+    height = fig.get_size_inches()[1]
+    assert (1 - top) * height < 0.6                    # under half an inch above the panels
+    with pytest.raises(ValueError, match="class_names"):
+        plot.class_weights(m, class_names=["a"])

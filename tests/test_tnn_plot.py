@@ -210,3 +210,33 @@ def test_weights_into_given_axes():
 def test_weights_reject_bad_input(W, kw, exc, match):
     with pytest.raises(exc, match=match):
         plot.column_weights(W, **kw)
+
+
+# ----------------------------------------------------------------------------- issue 15.3
+def test_wave_raster_keeps_the_image_upright(waves):
+    S = waves[0]                                   # 6 waves (image rows) of 5 lines
+    fig = plot.spike_raster(S, T, layout="waves", ylabel="pixel")
+    ax = fig.axes[0]
+    off = _dots(ax)
+    w, line = np.nonzero(S < T)
+    assert sorted(map(tuple, off.tolist())) == sorted(zip(line.tolist(), w.tolist()))   # x = pixel, y = row
+    assert ax.get_ylim() == (6 - 0.5, -0.5)        # row 0 at the top
+    assert ax.get_xlabel() == "pixel" and ax.get_ylabel().startswith("wave")
+    assert [a.get_ylabel() for a in fig.axes if a.get_label() == "<colorbar>"][0].startswith("spike time")
+
+
+def test_column_weights_mark_the_connections_and_name_the_column():
+    net = TNNNetwork(T=T, seed=0, backend="numpy")
+    net.add_input("px", 5).add_column("rec", 4, threshold=3, k=2).add_delay("buf", "rec")
+    net.connect("px", "rec", init=(0, 2)).connect("buf", "rec", init=(0, 2))
+    net.fit(np.full((1, 2, 5), T, np.uint8))
+    fig = plot.column_weights(net, column="rec")
+    ax = fig.axes[0]
+    assert [ln.get_xdata()[0] for ln in ax.lines] == [4.5]       # pixel synapses end, feedback begins
+    assert {t.get_text() for t in ax.texts} == {"from px (5)", "from buf (4)"}
+    assert ax.get_title().startswith("column 'rec'")
+    assert plot.column_weights(net).axes[0].get_title().startswith("column 'rec'")
+    with pytest.raises(ValueError, match="no column"):
+        plot.column_weights(net, column="buf")
+    with pytest.raises(ValueError, match="blocks"):
+        plot.column_weights(np.ones((3, 4), np.uint8), blocks=[("a", 3)])

@@ -140,10 +140,20 @@ def _subgrid(W, grid, region):
     return sub, (r1 - r0, c1 - c0)
 
 
-def _colorbar(fig, im, ax, cax, ticks=None, extend="neither"):
+def _colorbar(fig, im, ax, cax, label, ticks=None, extend="neither"):
+    """A colour bar that says what its colours are (``label``)."""
     if cax is None:
-        return fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, ticks=ticks, extend=extend, format="%.3g")
-    return fig.colorbar(im, cax=cax, ticks=ticks, extend=extend, extendfrac=0.03, format="%.3g")
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, ticks=ticks, extend=extend, format="%.3g")
+    else:
+        cb = fig.colorbar(im, cax=cax, ticks=ticks, extend=extend, extendfrac=0.03, format="%.3g")
+    cb.set_label(label)
+    return cb
+
+
+def _square_grid(n):
+    """(rows, cols) of the most nearly square grid with at least n cells."""
+    cols = max(1, int(math.ceil(math.sqrt(n))))
+    return int(math.ceil(n / cols)), cols
 
 
 # ----------------------------------------------------------------------------- tapestry
@@ -176,10 +186,13 @@ def tile_image(W, grid, tile_shape=None, pad=1) -> np.ndarray:
     return np.ascontiguousarray(out[: out.shape[0] - pad, : out.shape[1] - pad]) if pad else out
 
 
-def _image_figure(plt, img_shape, ax, target_px=1600, budget_in=10.0):
+def _image_figure(plt, img_shape, ax, target_px=1600, budget_in=10.0, labelled=False):
     """A new figure for an image drawn at an integer number of screen pixels per image pixel
     (1 for a large tapestry, up to 8 for a small one; about ``target_px`` across), with
     room on the right for a colour bar and on top for a title.
+
+    ``labelled``: room for axis labels and tick labels on the left and below, and for a
+    line of text above the image (the figure is complete when saved without a tight box).
 
     Returns (fig, ax, cax): cax is the colour bar's axes (None when ``ax`` was given).
     """
@@ -190,7 +203,7 @@ def _image_figure(plt, img_shape, ax, target_px=1600, budget_in=10.0):
     px_w, px_h = scale * w, scale * h
     dpi = max(72.0, max(px_w, px_h) / budget_in)
     iw, ih = px_w / dpi, px_h / dpi                   # image size in inches
-    left, right, bottom, top = 0.1, 1.25, 0.1, 0.55   # margins in inches
+    left, right, bottom, top = (0.8, 1.25, 0.65, 0.8) if labelled else (0.1, 1.25, 0.1, 0.55)   # inches
     fw, fh = iw + left + right, ih + bottom + top
     fig = plt.figure(figsize=(fw, fh), dpi=dpi)
     ax = fig.add_axes([left / fw, bottom / fh, iw / fw, ih / fh])
@@ -198,8 +211,8 @@ def _image_figure(plt, img_shape, ax, target_px=1600, budget_in=10.0):
     return fig, ax, cax
 
 
-def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, cmap="Greys",
-                    region=None, vmax=None, normalize=None):
+def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, cmap=None,
+                    region=None, vmax=None, normalize=None, signed=False):
     """The weight tapestry: one tile per neuron, placed at its grid position.
 
     Parameters
@@ -211,7 +224,8 @@ def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, c
         Pixels between tiles (drawn in a pale blue-grey).
     title : str or None
     ax : matplotlib Axes or None (a new figure)
-    cmap : str
+    cmap : str or None
+        None: "Greys" (black: large), or "bwr" with ``signed``.
     region : (row_start, row_stop, col_start, col_stop) or None
         Draw only these grid rows and columns (a close-up of a large map).
     vmax : float or None
@@ -221,12 +235,21 @@ def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, c
     normalize : {None, "tile"}
         "tile": divide every tile by its own maximum (shows the shape of weak prototypes;
         the colour bar then runs from 0 to 1).
+    signed : bool
+        A red-blue scale centred on 0, from ``-max|W|`` to ``+max|W|`` (or ``+-vmax``), as
+        Krotov and Hopfield draw their hidden units (red positive, blue negative). With
+        fewer neurons than grid cells (an array and a larger grid) the rest stay blank.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     plt = _plt()
+    if not _is_model(W) and grid is not None:
+        A = np.asarray(W, dtype=np.float64)
+        cells = int(grid[0]) * int(grid[1])
+        if A.ndim == 2 and A.shape[0] < cells:   # blank cells after the last neuron
+            W = np.vstack([A, np.full((cells - A.shape[0], A.shape[1]), np.nan)])
     W, grid = _weights_grid(W, grid)
     region = _check_region(region, grid)
     Wr, g = _subgrid(W, grid, region)
@@ -237,15 +260,25 @@ def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, c
         Wr = Wr / np.where(mx > 0, mx, 1.0)
     img = tile_image(Wr, g, tile_shape, pad)
     fig, ax, cax = _image_figure(plt, img.shape, ax)
-    if vmax is None:
-        vmax = float(np.nanpercentile(img, 99.5)) if np.isfinite(img).any() else 1.0
-        vmax = 1.0 if normalize == "tile" else vmax
-    vmax = vmax if vmax > 0 else 1.0
-    vmin = min(0.0, float(np.nanmin(img))) if np.isfinite(img).any() else 0.0
-    cm = plt.get_cmap(cmap).with_extremes(bad=_PAD_COLOUR)
-    im = ax.imshow(img, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
-    extend = "max" if np.nanmax(img) > vmax else "neither"
-    _colorbar(fig, im, ax, cax, ticks=[vmin, vmax] if vmin < 0 else [0, vmax], extend=extend)
+    finite = np.isfinite(img).any()
+    label = "weight / the tile's largest" if normalize == "tile" else "weight"
+    if signed:
+        lim = float(vmax) if vmax is not None else (float(np.nanmax(np.abs(img))) if finite else 1.0)
+        lim = lim if lim > 0 else 1.0
+        cm = plt.get_cmap(cmap or "bwr").with_extremes(bad=_PAD_COLOUR)
+        im = ax.imshow(img, cmap=cm, vmin=-lim, vmax=lim, interpolation="nearest")
+        extend = "both" if finite and np.nanmax(np.abs(img)) > lim else "neither"
+        _colorbar(fig, im, ax, cax, label, ticks=[-lim, 0.0, lim], extend=extend)
+    else:
+        if vmax is None:
+            vmax = float(np.nanpercentile(img, 99.5)) if finite else 1.0
+            vmax = 1.0 if normalize == "tile" else vmax
+        vmax = vmax if vmax > 0 else 1.0
+        vmin = min(0.0, float(np.nanmin(img))) if finite else 0.0
+        cm = plt.get_cmap(cmap or "Greys").with_extremes(bad=_PAD_COLOUR)
+        im = ax.imshow(img, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
+        extend = "max" if finite and np.nanmax(img) > vmax else "neither"
+        _colorbar(fig, im, ax, cax, label, ticks=[vmin, vmax] if vmin < 0 else [0, vmax], extend=extend)
     ax.set_axis_off()
     if title is None and region != (0, grid[0], 0, grid[1]):
         title = f"grid rows {region[0]}-{region[1] - 1}, columns {region[2]}-{region[3] - 1}"
@@ -255,17 +288,23 @@ def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, c
 
 
 # ----------------------------------------------------------------------------- lateral
-def lateral_map(model_or_L, neuron, grid=None, ax=None, title=None, cmap="Greys"):
+def lateral_map(model_or_L, neuron, grid=None, ax=None, title=None, cmap="Greys", crop="auto", margin=2):
     """One neuron's lateral row drawn on the grid (seed 000, In [13]).
 
     Pixel ``(y, x)`` is ``L[neuron, y * cols + x]``: how strongly the neuron at ``(y, x)``
-    feeds ``neuron``'s competition. The neuron itself is outlined in red.
+    feeds ``neuron``'s competition. The neuron itself is outlined in red. The axes are the
+    grid's rows and columns.
 
     Parameters
     ----------
     model_or_L : fitted SparseDream (its ``lateral_``), or an (N, N) ndarray / scipy.sparse matrix
     neuron : int
     grid : (rows, cols), or None with a model
+    crop : "auto" or bool
+        Draw only the neighbourhood: the grid rows and columns of the neuron and of every
+        neuron connected to it, plus ``margin`` on each side ("auto": when that is smaller
+        than the grid; a 5 x 5 box is otherwise lost on an 80 x 80 grid).
+    margin : int
     ax, title, cmap : as usual
 
     Returns
@@ -281,21 +320,36 @@ def lateral_map(model_or_L, neuron, grid=None, ax=None, title=None, cmap="Greys"
     rows, cols = (int(grid[0]), int(grid[1]))
     row = _lateral_row(model_or_L, neuron, rows * cols)
     n = int(neuron)
-    img = row.reshape(rows, cols)
+    full = row.reshape(rows, cols)
+    y, x = divmod(n, cols)
+    r0, r1, c0, c1 = 0, rows, 0, cols
+    if crop:
+        ys, xs = np.nonzero(full)
+        ys, xs = np.append(ys, y), np.append(xs, x)
+        cand = (max(0, int(ys.min()) - margin), min(rows, int(ys.max()) + margin + 1),
+                max(0, int(xs.min()) - margin), min(cols, int(xs.max()) + margin + 1))
+        if crop != "auto" or cand != (0, rows, 0, cols):
+            r0, r1, c0, c1 = cand
+    img = full[r0:r1, c0:c1]
+    h, w = img.shape
     if ax is None:
-        size = min(8.0, max(4.0, cols / 10))
-        fig, ax = plt.subplots(figsize=(size + 1.2, size * rows / cols + 0.6))
+        size = min(7.0, max(4.0, w / 3))
+        fig, ax = plt.subplots(figsize=(size + 1.6, size * h / w + 0.9))
     else:
         fig = ax.figure
-    vmax = float(np.max(np.abs(img))) or 1.0
-    vmin = min(0.0, float(img.min()))
-    im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    y, x = divmod(n, cols)
+    vmax = float(np.max(np.abs(full))) or 1.0
+    vmin = min(0.0, float(full.min()))
+    extent = (c0 - 0.5, c1 - 0.5, r1 - 0.5, r0 - 0.5)     # axes in grid coordinates
+    im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest", extent=extent)
     ax.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, format="%.3g")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title or f"lateral weights into neuron {n} (row {y}, col {x}); max {vmax:.3g}")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, format="%.3g", label=f"lateral weight into neuron {n}")
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    ax.set_xlabel("grid column")
+    ax.set_ylabel("grid row")
+    shown = "" if (r0, r1, c0, c1) == (0, rows, 0, cols) else f" (part of the {rows} x {cols} grid)"
+    ax.set_title(title or f"lateral weights into neuron {n} (row {y}, col {x}, red){shown}", fontsize=10)
     return fig
 
 
@@ -349,7 +403,7 @@ def lateral_tapestry(model_or_W, neuron, grid=None, lateral=None, tile_shape=Non
     lim = lim if lim > 0 else 1.0
     cm = plt.get_cmap("RdBu_r").with_extremes(bad=_PAD_COLOUR)
     im = ax.imshow(img, cmap=cm, vmin=-lim, vmax=lim, interpolation="nearest")
-    _colorbar(fig, im, ax, cax)
+    _colorbar(fig, im, ax, cax, f"weight x lateral weight into neuron {n}")
     ax.set_axis_off()
     y, x = divmod(n, cols)
     where = "" if region == (0, rows, 0, cols) else \
@@ -415,6 +469,11 @@ def usage_map(usage, grid=None, ax=None, title=None, cmap="viridis", log="auto")
 _CURVE_ORDER = ("reconstruction_mse", "quantization_error", "topographic_error", "neurons_used",
                 "dead_neurons", "usage_entropy", "usage_perplexity", "steps_per_second")
 _NOT_CURVES = ("n_steps", "epoch", "step", "seconds")
+#: what each measure's vertical axis counts
+_CURVE_UNITS = {"reconstruction_mse": "squared error per pixel", "quantization_error": "distance to nearest prototype",
+                "topographic_error": "fraction of inputs", "neurons_used": "neurons", "dead_neurons": "neurons",
+                "usage_entropy": "nats", "usage_perplexity": "neurons", "steps_per_second": "steps / s",
+                "topographic_error_winners": "fraction of inputs", "dead_fraction": "fraction of neurons"}
 
 
 def training_curves(history, keys=None, x="n_steps", title=None, log="auto"):
@@ -465,6 +524,8 @@ def training_curves(history, keys=None, x="n_steps", title=None, log="auto"):
         ax.plot(xs, ys, marker="o", markersize=3)
         ax.set_title(k.replace("_", " "), fontsize=10)
         ax.set_xlabel({"n_steps": "training steps", "seconds": "training seconds"}.get(x, x))
+        if k in _CURVE_UNITS:
+            ax.set_ylabel(_CURVE_UNITS[k])
         ok = ys[np.isfinite(ys)]
         if (log is True or log == "auto") and ok.size and ok.min() > 0 and (log is True or ok.max() > 30 * ok.min()):
             ax.set_yscale("log")
@@ -550,7 +611,9 @@ class _ActivityPanel:
         self.dots = axes[1].scatter(*self._dots(0), s=60, facecolors="none", edgecolors="red",
                                     linewidths=1.0)
         axes[0].set_title("input")
+        k = frames["winners"].shape[1]
         axes[1].set_title(f"activity on the {rows} x {cols} grid")
+        axes[1].set_xlabel(f"red circles: the {k} winners; grey: activity / its largest", fontsize=8)
         self.rec_title = axes[2].set_title("reconstruction")
         for ax in axes:
             ax.set_xticks([])
@@ -575,7 +638,7 @@ class _ActivityPanel:
 
     def _sup(self, i):
         head = f"{self.title}   " if self.title else ""
-        return f"{head}frame {i}   reconstruction MSE {self.f['mse'][i]:.4f}"
+        return f"{head}frame {i}   reconstruction error {self.f['mse'][i]:.4f} (mean squared, per pixel)"
 
     def update(self, i):
         self.im_in.set_data(self.f["inputs"][i])
@@ -590,7 +653,7 @@ def activity_figure(model, X, index=0, trace="auto", normalize=False, tile_shape
     """Input, activity on the grid and reconstruction of one input, side by side.
 
     The activity panel shows ``a`` (or the trace ``o``) divided by its maximum, with the
-    current winners circled in red; input and reconstruction share one grey scale
+    current winners circled in red (the panel says so); input and reconstruction share one grey scale
     (``normalize=True`` divides the reconstruction by its maximum, as the seeds do).
 
     Parameters
@@ -617,11 +680,12 @@ def activity_figure(model, X, index=0, trace="auto", normalize=False, tile_shape
     return panel.fig
 
 
-def class_weights(model_or_W, n_classes=None, grid=None, max_neurons=100, title=None):
+def class_weights(model_or_W, n_classes=None, grid=None, max_neurons=100, title=None, class_names=None):
     """The label-synapse bars of a DreamComp model (seed 002's ``plot_class_weights``).
 
-    One small bar chart per neuron (its C label synapses), laid out on the neuron grid,
-    each titled with the neuron's class (its largest label synapse).
+    One small bar chart per neuron (its C label synapses, the neuron's class in red), laid
+    out on the neuron grid, each titled with the neuron's class (its largest label
+    synapse); the bottom row names the classes on its x axis.
 
     Parameters
     ----------
@@ -632,6 +696,8 @@ def class_weights(model_or_W, n_classes=None, grid=None, max_neurons=100, title=
         Layout of the neurons; default the model's grid, else as square as possible.
     max_neurons : int
         Draw at most this many neurons (the first ones), like the notebook's ``x * y``.
+    class_names : sequence of C str or None
+        Names on the x axes (default 0 .. C-1).
 
     Returns
     -------
@@ -657,20 +723,42 @@ def class_weights(model_or_W, n_classes=None, grid=None, max_neurons=100, title=
         rows, cols = int(grid[0]), int(grid[1])
         rows = min(rows, int(np.ceil(n / cols)))
     n = min(n, rows * cols)
+    names = [str(c) for c in range(C)] if class_names is None else [str(c) for c in class_names]
+    if len(names) != C:
+        raise ValueError(f"class_names must name the {C} classes, got {len(names)}")
     labels = W[:n, -C:]
     top = labels.max() if labels.size and labels.max() > 0 else 1.0
-    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols + 1, 0.9 * rows + 1), squeeze=False,
-                             sharey=True)
+    used_rows = int(np.ceil(n / cols))
+    width, height = 1.05 * cols + 0.9, 0.78 * used_rows + 1.1
+    fig, axes = plt.subplots(used_rows, cols, figsize=(width, height), squeeze=False, sharey=True)
+    # no empty band between the heading and the panels: margins in inches
+    fig.subplots_adjust(left=0.55 / width, right=1 - 0.1 / width, bottom=0.6 / height, top=1 - 0.45 / height,
+                        wspace=0.12, hspace=0.45)
     for i, ax in enumerate(axes.ravel()):
         if i >= n:
             ax.set_axis_off()
             continue
-        ax.bar(np.arange(C), labels[i], color="C0")
+        cls = int(np.argmax(labels[i]))
+        colours = ["C0"] * C
+        colours[cls] = "C3"
+        ax.bar(np.arange(C), labels[i], color=colours, width=0.8)
         ax.set_ylim(min(0.0, labels.min()), top * 1.05)
-        ax.set_xticks([])
+        ax.set_xlim(-0.6, C - 0.4)
         ax.set_yticks([])
-        ax.set_title(str(int(np.argmax(labels[i]))), fontsize=7, pad=1)
-    fig.suptitle(title or f"label synapses of the first {n} neurons (title: the neuron's class)", fontsize=9)
+        ax.set_title(names[cls], fontsize=7, pad=1)
+        last_row = i + cols >= n
+        ax.set_xticks(np.arange(C))
+        if last_row:
+            ax.set_xticklabels(names, fontsize=5 if max(len(t) for t in names) < 3 else 4,
+                               rotation=0 if max(len(t) for t in names) < 3 else 90)
+            ax.tick_params(axis="x", length=1.5, pad=1)
+        else:
+            ax.set_xticklabels([])
+            ax.tick_params(axis="x", length=0)
+    fig.supxlabel("class (label synapse)", fontsize=8, y=0.05 / height * 4)
+    fig.supylabel("label synapse weight", fontsize=8, x=0.15 / width)
+    fig.suptitle(title or f"label synapses of the first {n} neurons (title and red bar: the neuron's class)",
+                 fontsize=9, y=1 - 0.12 / height)
     return fig
 
 
@@ -698,8 +786,11 @@ def spike_raster(times, T, layout="side", ax=None, title=None, ylabel="line", co
         ``TNNNetwork.run(X)[layer][i]``, uint8).
     T : int
         Steps per wave, 1..255.
-    layout : {"side", "stacked"}
-        ``"side"``: waves side by side along one time axis (wave w occupies steps
+    layout : {"side", "stacked", "waves"}
+        ``"waves"``: one row per wave, top to bottom, one column per line, a dot per spike
+        coloured by its time within the wave (darker: earlier; a colour bar says so): the
+        picture of an image presented row by row keeps the image upright (y limits
+        ``(n_waves - 0.5, -0.5)``). ``"side"``: waves side by side along one time axis (wave w occupies steps
         ``w * T .. w * T + T - 1``; x limits ``(-0.5, n_waves * T - 0.5)``), a vertical
         separator between waves. ``"stacked"``: all waves share the axis ``0 .. T - 1``, wave
         w drawn on rows ``w * n_lines .. (w + 1) * n_lines - 1`` (y limits ``(-0.5, n_waves *
@@ -707,7 +798,8 @@ def spike_raster(times, T, layout="side", ax=None, title=None, ylabel="line", co
     ax : matplotlib Axes or None (a new figure)
     title : str or None (default: spike and wave counts)
     ylabel : str
-        What the rows are ("line", "neuron", "pixel").
+        What the lines are ("line", "neuron", "pixel"): the y label, or with ``"waves"``
+        the x label.
     color : colour of the dots
     markersize : float or None
         Dot area in points^2 (scatter's ``s``); None: smaller for larger rasters.
@@ -720,12 +812,14 @@ def spike_raster(times, T, layout="side", ax=None, title=None, ylabel="line", co
         ``n_waves - 1`` separator lines.
     """
     plt = _plt()
-    if layout not in ("side", "stacked"):
-        raise ValueError(f"layout must be 'side' or 'stacked', got {layout!r}")
+    if layout not in ("side", "stacked", "waves"):
+        raise ValueError(f"layout must be 'side', 'stacked' or 'waves', got {layout!r}")
     S, T = _spike_times(times, T)
     n_waves, n = S.shape
     w, line = np.nonzero(S < T)
     t = S[w, line].astype(np.float64)
+    if layout == "waves":
+        return _wave_raster(plt, S, T, w, line, t, ax, title, ylabel, markersize)
     if layout == "side":
         xs, ys = w * T + t, line.astype(np.float64)
         xlim, ylim = (-0.5, n_waves * T - 0.5), (-0.5, n - 0.5)
@@ -769,13 +863,47 @@ def spike_raster(times, T, layout="side", ax=None, title=None, ylabel="line", co
     return fig
 
 
+def _wave_raster(plt, S, T, w, line, t, ax, title, what, markersize):
+    """spike_raster's "waves" layout: waves down, lines across, colour = spike time."""
+    n_waves, n = S.shape
+    if ax is None:
+        width = min(10.0, max(4.5, 0.2 * n + 2.2))
+        height = min(8.0, max(3.0, 0.2 * n_waves + 1.2))
+        fig, ax = plt.subplots(figsize=(width, height), constrained_layout=True)
+    else:
+        fig = ax.figure
+    if markersize is None:
+        markersize = float(np.clip(2400.0 / max(n, n_waves, 1), 4.0, 40.0))
+    from matplotlib.colors import LinearSegmentedColormap
+    greys = LinearSegmentedColormap.from_list("early_dark", ["black", "#c8c8c8"])   # no white: late stays visible
+    sc = ax.scatter(line.astype(np.float64), w.astype(np.float64), s=markersize, c=t, cmap=greys,
+                    vmin=0, vmax=max(T - 1, 1), marker="s", linewidths=0, zorder=3)
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylim(n_waves - 0.5, -0.5)
+    ax.set_aspect("equal" if max(n, n_waves) <= 1.5 * min(n, n_waves) else "auto")
+    ax.set_xlabel(what)
+    ax.set_ylabel("wave (top first)")
+    ax.set_facecolor("#f4f6f9")
+    cb = fig.colorbar(sc, ax=ax, fraction=0.046, pad=0.02)
+    cb.set_label(f"spike time in the wave (step 0 .. {T - 1})")
+    ax.set_title(title or f"{w.size} spikes of {n} {what}s over {n_waves} waves (T = {T})", fontsize=10)
+    return fig
+
+
+def _column_blocks(net, column):
+    """(label, width) of each connection into ``column`` of a TNNNetwork, in weight order."""
+    return [(f"from {c.source} ({len(c.lines)})", len(c.lines)) for c in net._connections if c.target == column]
+
+
 def column_weights(weights, shape=None, w_max=None, grid=None, pad=None, ax=None, title=None,
-                   cmap="Greys"):
+                   cmap="Greys", column=None, blocks=None):
     """A TNN column's weights: one small image per neuron, on an integer colour scale 0..w_max.
 
     Parameters
     ----------
-    weights : TNNColumn (fitted; its ``weights_`` and ``w_max``), or array-like of shape (N, D)
+    weights : TNNColumn or TNNNetwork (fitted), or array-like of shape (N, D)
+        A TNNColumn gives its ``weights_`` and ``w_max``; a TNNNetwork the column named by
+        ``column`` (its weights, its w_max, and its connections as ``blocks``). An array:
         Integer weights in [0, w_max] (``TNNNetwork.weights_[name]``, or one connection's
         block, ``TNNNetwork.connection_weights(source, name)``), any integer dtype or
         integral floats.
@@ -797,6 +925,13 @@ def column_weights(weights, shape=None, w_max=None, grid=None, pad=None, ax=None
     title : str or None
     cmap : str
         Resampled to ``w_max + 1`` colours: one colour per integer weight.
+    column : str or None
+        With a TNNNetwork: the column to draw (default: its first readout column); named in
+        the title.
+    blocks : list of (str, int) or None
+        Without ``shape``: consecutive groups of synapses (label, width), e.g. the pixel
+        synapses then the feedback synapses; a red line marks where each block ends and
+        its label stands above it.
 
     Returns
     -------
@@ -809,7 +944,18 @@ def column_weights(weights, shape=None, w_max=None, grid=None, pad=None, ax=None
     from matplotlib.colors import BoundaryNorm
     from matplotlib.ticker import MaxNLocator
     model_wmax = None
-    if hasattr(weights, "weights_") and hasattr(weights, "w_max"):
+    if hasattr(weights, "connection_weights") and hasattr(weights, "weights_"):   # a TNNNetwork
+        net = weights
+        if column is None:
+            cols = net.readout if isinstance(net.readout, list) and net.readout else \
+                [n for n, (kind, _) in net.layers.items() if kind == "column"][:1]
+            column = cols[0] if isinstance(cols, list) else cols
+        if column not in net.weights_:
+            raise ValueError(f"no column named {column!r}; columns: {list(net.weights_)}")
+        model_wmax = int(net._layers[column].spec.w_max)
+        blocks = _column_blocks(net, column) if blocks is None and shape is None else blocks
+        weights = net.weights_[column]
+    elif hasattr(weights, "weights_") and hasattr(weights, "w_max"):
         model_wmax = int(weights.w_max)
         weights = weights.weights_
     W = np.asarray(weights)
@@ -847,11 +993,11 @@ def column_weights(weights, shape=None, w_max=None, grid=None, pad=None, ax=None
     Wf = np.full((g[0] * g[1], D), np.nan)
     Wf[:N] = W
     img = tile_image(Wf, g, tile, pad)
-    fig, ax, cax = _image_figure(plt, img.shape, ax, target_px=900, budget_in=8.0)
+    fig, ax, cax = _image_figure(plt, img.shape, ax, target_px=900, budget_in=8.0, labelled=shape is None)
     cm = plt.get_cmap(cmap).resampled(w_max + 1).with_extremes(bad=_PAD_COLOUR)
     norm = BoundaryNorm(np.arange(w_max + 2) - 0.5, w_max + 1)
     im = ax.imshow(img, cmap=cm, norm=norm, interpolation="nearest", aspect="equal")
-    cb = _colorbar(fig, im, ax, cax)
+    cb = _colorbar(fig, im, ax, cax, "weight")
     step = int(math.ceil((w_max + 1) / 9))
     cb.set_ticks(np.arange(0, w_max + 1, step), labels=[str(v) for v in range(0, w_max + 1, step)])
     if shape is None:
@@ -859,10 +1005,23 @@ def column_weights(weights, shape=None, w_max=None, grid=None, pad=None, ax=None
         ax.set_ylabel("neuron")
         ax.yaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        if blocks:
+            widths = [int(b[1]) for b in blocks]
+            if sum(widths) != D or min(widths) < 1:
+                raise ValueError(f"blocks must split the {D} synapses, got widths {widths}")
+            edge = 0
+            for label, width in blocks:
+                ax.text(edge + width / 2 - 0.5, -0.5 - 0.01 * N, label, ha="center", va="bottom", fontsize=8,
+                        color="C3")
+                edge += width
+                if edge < D:
+                    ax.axvline(edge - 0.5, color="C3", linewidth=1.2)
     else:
         ax.set_axis_off()
     mean = float(W.mean())
-    ax.set_title(title or f"{N} neurons x {D} synapses, weights 0..{w_max} (mean {mean:.2f})", fontsize=10)
+    head = f"column {column!r}: " if column is not None else ""
+    ax.set_title(title or f"{head}{N} neurons x {D} synapses, weights 0..{w_max} (mean {mean:.2f})",
+                 fontsize=10, pad=16 if blocks and shape is None else 6)
     return fig
 
 

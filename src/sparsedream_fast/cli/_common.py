@@ -11,7 +11,7 @@ import math
 import os
 import tempfile
 
-__all__ = ["UsageError", "best_backend", "check_backend", "check_out_dir", "check_input_file",
+__all__ = ["UsageError", "machine_load", "best_backend", "check_backend", "check_out_dir", "check_input_file",
            "int_at_least", "float_in", "check_params", "check_tile_shape"]
 
 
@@ -53,6 +53,16 @@ def float_in(low=None, high=None, low_open=False, high_open=False):
 
 
 # --------------------------------------------------------------------- backends
+def machine_load() -> str:
+    """"machine load 1.23 on 2 cores": a speed figure's context (the 1-minute load average)."""
+    import os
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):   # not every platform has it
+        return f"{os.cpu_count()} cores, load unknown"
+    return f"machine load {load:.2f} on {os.cpu_count()} cores"
+
+
 def best_backend(requested: str = "auto") -> str:
     """The backend to run: ``requested`` itself, or for "auto" the first of cpp, numba, numpy
     that is usable here and whose rule A module imports."""

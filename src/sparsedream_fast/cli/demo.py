@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
-from ._common import UsageError, best_backend, check_backend, check_out_dir, int_at_least
+from ._common import UsageError, best_backend, check_backend, check_out_dir, int_at_least, machine_load
 
 __all__ = ["add_arguments", "run", "train_demo", "write_pictures"]
 
@@ -44,8 +43,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--anim-frames", type=int_at_least(0), default=60,
                         help="frames of the animation, 0 for none (default: %(default)s)")
     parser.add_argument("--no-plots", action="store_true", help="skip the pictures and the animation")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="show a progress bar (default: when the terminal is interactive)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="progress: a bar on a terminal, a line at every tenth of the run in a log "
+                             "(default: on)")
 
 
 def train_demo(grid=(80, 80), epochs=5, frames=10_000, data="auto", backend="auto", dtype="float32",
@@ -144,7 +144,7 @@ def run(args) -> int:
         raise UsageError(f"--grid {args.grid[0]} {args.grid[1]}: the demo's map takes 5 winners, so it needs "
                          "at least 5 neurons")
     os.makedirs(args.out, exist_ok=True)
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = bool(args.progress)
     model, X, rep = train_demo(args.grid, args.epochs, args.frames, args.data, args.backend, args.dtype,
                                args.seed, progress=progress, eval_frames=args.eval_frames)
     X_eval = X[:rep["eval_frames"]]
@@ -156,15 +156,19 @@ def run(args) -> int:
     print(f"data      : {rep['data']}")
     print(f"model     : {rep['grid'][0]} x {rep['grid'][1]} neurons, D = {X.shape[1]}, backend {rep['backend']}, "
           f"{rep['dtype']}")
-    print(f"training  : {rep['steps']:,} steps in {rep['seconds']:.2f} s = {rep['steps_per_second']:,.0f} steps/s")
+    print(f"training  : {rep['steps']:,} steps in {rep['seconds']:.2f} s = {rep['steps_per_second']:,.0f} steps/s "
+          f"({machine_load()})")
     print(f"recon MSE : {rep['reconstruction_mse_initial']:.5f} before, {final['reconstruction_mse']:.5f} after "
-          f"(mean squared error per pixel, first {rep['eval_frames']:,} frames)")
+          f"(mean squared error per pixel, pixels in [0, 1], first {rep['eval_frames']:,} frames; untrained, "
+          "the map reconstructs a frame far too bright)")
     print(f"usage     : {final['neurons_used']} of {final['neurons']} neurons win on those frames, "
           f"{final['usage_perplexity']:.0f} in effective use (exp entropy)")
     te_w = final.get("topographic_error_winners")
-    print(f"map       : quantization error {final['quantization_error']:.3f}; topographic error "
-          f"{final['topographic_error']:.3f} with Euclidean best-matching units"
-          + (f", {te_w:.3f} with the first two winners" if te_w is not None else "") + " (8-neighbourhood)")
+    print(f"map       : quantization error {final['quantization_error']:.3f} = mean distance from a frame to its "
+          "nearest prototype (weight row)")
+    print(f"            topographic error {final['topographic_error']:.3f} = share of frames whose two nearest "
+          "prototypes are not grid neighbours (8-neighbourhood; 0 = perfectly ordered)"
+          + (f"; {te_w:.3f} with the map's first two winners instead" if te_w is not None else ""))
     paths = {}
     if not args.no_plots:
         t0 = time.perf_counter()

@@ -7,13 +7,14 @@ every wave. Writes ``metrics.json``, ``network.npz`` (``TNNNetwork.load``), ``ra
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import time
 
 import numpy as np
 
-from ._common import UsageError, check_backend, check_out_dir, int_at_least
+from ._common import UsageError, check_backend, machine_load, check_out_dir, int_at_least
 
 __all__ = ["add_arguments", "run"]
 
@@ -40,7 +41,9 @@ def add_arguments(parser) -> None:
                         help="auto, cpp, numpy or cuda (default %(default)s; TNN has no numba backend)")
     parser.add_argument("--seed", type=int_at_least(0), default=0, help="network seed (default %(default)s)")
     parser.add_argument("--out", default="tnn_out", help="output folder (default %(default)s)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="progress: a bar on a terminal, a line at every tenth of the run in a log "
+                             "(default: on)")
 
 
 def _data(kind, n, seed):
@@ -82,7 +85,7 @@ def run(args) -> int:
     tr, te = order[:args.n_train], order[args.n_train:args.n_train + args.n_test]
     S = image_rows(X)
     net = PRESETS[args.preset](seed=args.seed, backend=args.backend)
-    net.set_params(progress=not args.no_progress, readout_features=args.features)
+    net.set_params(progress=bool(args.progress), readout_features=args.features)
     t0 = time.perf_counter()
     net.fit(S[tr], epochs=args.epochs)
     fit_s = time.perf_counter() - t0
@@ -96,8 +99,9 @@ def run(args) -> int:
                    inference_images_per_s=round((len(tr) + len(te)) / run_s, 1),
                    train_accuracy=float(clf.score(F_tr, y[tr])), test_accuracy=float(clf.score(F_te, y[te])),
                    layers=net.layers)
-    print(f"{args.preset}: {metrics['train_images_per_s']:.0f} images/s training on {net.backend_}, "
-          f"test accuracy {100 * metrics['test_accuracy']:.2f}% ({source}, {len(tr)} / {len(te)} images)")
+    print(f"{args.preset}: {metrics['train_images_per_s']:.0f} images/s training on {net.backend_} "
+          f"({machine_load()}), test accuracy {100 * metrics['test_accuracy']:.2f}% ({source}, "
+          f"{len(tr)} / {len(te)} images)")
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "metrics.json"), "w") as fh:
         json.dump(metrics, fh, indent=1)
@@ -107,15 +111,20 @@ def run(args) -> int:
     import matplotlib.pyplot as plt
     from ..plot import column_weights, spike_raster
     first = net.readout[0]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    spike_raster(S[te[0]], net.T, ax=axes[0], ylabel="pixel", title=f"input: digit {y[te[0]]}, 28 waves")
-    spike_raster(net.run(S[te[:1]], first)[first][0], net.T, ax=axes[1], ylabel="neuron",
-                 title=f"column {first!r}")
+    out = net.run(S[te[:1]], first)[first][0]
+    ratio = min(4.0, max(1.0, out.shape[1] / S.shape[2]))
+    fig, axes = plt.subplots(1, 2, figsize=(5.5 + 4.5 * ratio, 5.2), constrained_layout=True,
+                             gridspec_kw=dict(width_ratios=[1.0, ratio]))
+    # one row of the image per wave, top first: the digit stays upright
+    spike_raster(S[te[0]], net.T, layout="waves", ax=axes[0], ylabel="pixel",
+                 title=f"input: a {y[te[0]]}, one image row per wave")
+    spike_raster(out, net.T, layout="waves", ax=axes[1], ylabel="neuron",
+                 title=f"column {first!r}: its spikes on the same waves")
     fig.savefig(os.path.join(args.out, "raster.png"), dpi=110, bbox_inches="tight")
     plt.close(fig)
     W = net.weights_[first]
     n_src = W.shape[1] // 7 if args.preset == "best" else None
-    fig = column_weights(W, shape=(n_src, 7) if n_src else None, w_max=net._layers[first].spec.w_max)
+    fig = column_weights(net, column=first, shape=(n_src, 7) if n_src else None)
     fig.savefig(os.path.join(args.out, "weights.png"), dpi=110, bbox_inches="tight")
     plt.close(fig)
     print(f"wrote {args.out}/metrics.json, network.npz, raster.png, weights.png")

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from ._common import (UsageError, check_backend, check_input_file, check_out_dir, check_params, check_tile_shape,
-                      float_in, int_at_least)
+                      float_in, int_at_least, machine_load)
 
 __all__ = ["add_arguments", "run", "add_data_arguments", "load_data", "load_toml", "resolve_options",
            "build_model", "defaults_for", "estimator_flags", "model_params", "RUN_DEFAULTS", "MODELS",
@@ -248,7 +248,7 @@ def add_arguments(parser) -> None:
     g.add_argument("--shuffle", action=argparse.BooleanOptionalAction, **sup,
                    help=_S("a fresh permutation every epoch (--no-shuffle: in order, for the trace)", "shuffle"))
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, **sup,
-                   help="progress bar (default: on an interactive terminal)")
+                   help="progress: a bar on a terminal, a line at every tenth of the run in a log (default: on)")
     g.add_argument("--resume", metavar="CHECKPOINT", **sup,
                    help="continue training a saved model (its state and random generator continue exactly)")
     g = parser.add_argument_group("measures and output")
@@ -629,7 +629,7 @@ def run(args) -> int:
         snaps = metrics.Snapshots(os.path.join(out, "snapshots"), every=opts["snapshot_every"], picture=pic)
         cbs.append(snaps)
     callback = metrics.CallbackList(cbs) if cbs else None
-    progress = opts["progress"] if opts["progress"] is not None else sys.stderr.isatty()
+    progress = True if opts["progress"] is None else bool(opts["progress"])
     print(f"data      : {info}; {X.shape[0]:,} inputs of D = {X.shape[1]}")
     print(f"model     : {model!r}")
     try:
@@ -647,11 +647,14 @@ def run(args) -> int:
     steps = opts["epochs"] * steps_epoch
     final = metrics.evaluate(model, X_eval)
     print(f"training  : {steps:,} steps in {train_seconds:.2f} s = {steps / max(train_seconds, 1e-9):,.0f} steps/s "
-          f"on {model.backend_} ({model.n_steps_:,} steps in all)")
-    print(f"measures  : recon MSE {final['reconstruction_mse']:.5f}, {final['neurons_used']} of {final['neurons']} "
-          f"neurons win, quantization error {final['quantization_error']:.4f}"
-          + (f", topographic error {final['topographic_error']:.3f}" if "topographic_error" in final else "")
-          + f" (first {n_eval:,} inputs)")
+          f"on {model.backend_} ({model.n_steps_:,} steps in all; {machine_load()})")
+    print(f"measures  : on the first {n_eval:,} inputs: recon MSE {final['reconstruction_mse']:.5f} (mean squared "
+          f"error per input value), {final['neurons_used']} of {final['neurons']} neurons win")
+    print(f"            quantization error {final['quantization_error']:.4f} = mean distance from an input to its "
+          "nearest prototype (weight row)")
+    if "topographic_error" in final:
+        print(f"            topographic error {final['topographic_error']:.3f} = share of inputs whose two nearest "
+              "prototypes are not grid neighbours (8-neighbourhood; 0 = perfectly ordered)")
     paths = {"checkpoint": model.save(os.path.join(out, "model.npz"))}
     if opts["plots"]:
         if _drawable(X.shape[1], tile):
@@ -788,10 +791,16 @@ def _run_batch_model(opts) -> int:
     if opts["plots"] and opts["model"] == "dreamcomp":
         paths["class_weights"] = plot.save_figure(plot.class_weights(model), os.path.join(out, "class_weights.png"))
         W_in = model.weights_[:, : X.shape[1]]
-        side = int(np.sqrt(W_in.shape[0]))
-        if side * side == W_in.shape[0] and tile is not None:
-            fig = plot.weight_tapestry(W_in, (side, side), tile_shape=tile, title="input synapses")
+        if tile is not None:   # any number of neurons: the last grid row may be part empty
+            fig = plot.weight_tapestry(W_in, plot._square_grid(W_in.shape[0]), tile_shape=tile,
+                                       title="input synapses, one tile per neuron")
             paths["tapestry"] = plot.save_figure(fig, os.path.join(out, "weights.png"))
+    if opts["plots"] and opts["model"] == "krotov" and tile is not None:
+        # as Krotov and Hopfield draw their hidden units: red-blue around 0
+        fig = plot.weight_tapestry(model.weights_, plot._square_grid(model.weights_.shape[0]), tile_shape=tile,
+                                   signed=True, title=f"{model.weights_.shape[0]} hidden units after "
+                                                      f"{opts['epochs']} epochs")
+        paths["tapestry"] = plot.save_figure(fig, os.path.join(out, "weights.png"))
     paths["metrics"] = os.path.join(out, "metrics.json")
     with open(paths["metrics"], "w") as f:
         json.dump(report, f, indent=2)

@@ -265,7 +265,8 @@ class SparseDream(_checkpoint.CheckpointMixin, ClassNamePrefixFeaturesOutMixin, 
         steps_per_epoch : int or None
             Inputs per epoch (the notebooks' ``T_s``): the first ones of the epoch's order.
         progress : bool or None
-            Show a tqdm progress bar; None: only for long fits on a terminal.
+            Report progress: a tqdm bar on a terminal, a plain line at every tenth of the fit
+            when stderr is a log; None: only for long fits on a terminal.
         callback : callable(model, epoch, step) or None
             Called every ``callback_every`` steps (default: once per epoch) with the model's
             state current; training runs natively between calls.
@@ -338,8 +339,8 @@ class SparseDream(_checkpoint.CheckpointMixin, ClassNamePrefixFeaturesOutMixin, 
         chunk = callback_every or (S if callback is not None else max(1, min(S, 20_000)))
         bar = None
         if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=E * S, unit="step", desc=f"SparseDream[{self.backend_}]")
+            from .._progress import progress_bar  # a bar on a terminal, plain lines in a log
+            bar = progress_bar(total=E * S, unit="step", desc=f"SparseDream[{self.backend_}]")
         try:
             for e in range(E):
                 for s0 in range(0, S, chunk):

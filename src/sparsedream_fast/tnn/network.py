@@ -55,7 +55,8 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         Draws the initial weights, the presentation order, and keys the counter-based STDP
         draws (Philox4x32-10); None picks one at random (kept in ``seed_``).
     progress : bool
-        A progress bar over sequences during ``fit``.
+        Progress over sequences during ``fit``: a bar on a terminal, a plain line at every
+        tenth of the sequences when stderr is a log.
     readout : str, list of str or None
         The layers whose spikes ``transform`` returns by default (None: the last column).
     readout_waves : {"all", "last"}
@@ -378,11 +379,11 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
         if not learn or not self.progress or len(data) < 2:
             rec, wave = mod.run_network(prog, weights, data, learn, self.n_waves_learned_, key)
         else:
-            from tqdm.auto import tqdm
+            from .._progress import progress_bar   # a bar on a terminal, plain lines in a log
             parts = []
             wave = self.n_waves_learned_
             chunk = max(1, len(data) // 100)
-            with tqdm(total=len(data), desc="TNN fit", unit="seq") as bar:
+            with progress_bar(total=len(data), desc="TNN fit", unit="seq") as bar:
                 for s in range(0, len(data), chunk):
                     r, wave = mod.run_network(prog, weights, data[s:s + chunk], learn, wave, key)
                     parts.append(r)
