@@ -223,6 +223,22 @@ def test_train_krotov_reports_readout_accuracy(tmp_path):
     rep = json.load(open(out / "metrics.json"))
     assert rep["model"] == "krotov" and rep["test_accuracy"] > 0.2  # 10 classes: chance is 0.1
     assert np.load(out / "weights.npz")["W"].shape == (40, 64)
+    # its hidden units drawn as Krotov and Hopfield draw them (red-blue around 0)
+    assert png_ok(out / "weights.png")
+
+
+def test_progress_is_plain_lines_in_a_log(tmp_path, capsys):
+    """On a terminal a bar; here (captured: not a terminal) one line per tenth, no carriage return."""
+    opts = [o for o in TINY_DEMO if o != "--no-progress"]
+    assert cli.main(["demo", "--out", str(tmp_path / "d"), "--no-plots"] + opts) == 0
+    err = capsys.readouterr().err
+    assert "SparseDream[" in err and "600/600 steps (100%)" in err and "\r" not in err
+    assert cli.main(["train", "--data", "generated", "--grid", "4", "4", "--n-samples", "200", "--epochs", "1",
+                     "--no-plots", "--out", str(tmp_path / "t")]) == 0
+    captured = capsys.readouterr()
+    assert "200/200 steps (100%)" in captured.err and "\r" not in captured.err
+    assert "quantization error" in captured.out and "= mean distance from an input" in captured.out
+    assert "machine load" in captured.out
 
 
 def test_train_batch_model_needs_labels(tmp_path, capsys):
