@@ -52,7 +52,8 @@ sd::LateralView<T> make_lateral(const LateralArgs& a, const sd::RuleAConfig& cfg
 // ---------------------------------------------------------------------- functions
 template <class T>
 int fit_t(py::array W, py::array trace, py::array X, py::array order, const py::dict& cfgd,
-          const LateralArgs& la, bool reset_trace, i64 step0, int n_threads, const py::object& control) {
+          const LateralArgs& la, bool reset_trace, i64 step0, int n_threads, const py::object& control,
+          i64 block) {
     const sd::RuleAConfig cfg = parse_cfg(cfgd);
     const i64 N = cfg.n_neurons, D = cfg.n_inputs;
     check_shape(W, "W", {N, D});
@@ -67,11 +68,12 @@ int fit_t(py::array W, py::array trace, py::array X, py::array order, const py::
     for (i64 i = 0; i < E * S; ++i)
         if (ord[i] < 0 || ord[i] >= n) throw py::index_error("order has an index outside [0, len(X))");
     const sd::LateralView<T> lat = make_lateral<T>(la, cfg);
+    if (block < -1) throw py::value_error("block must be -1 (automatic), 0 (dense pass) or a frame count");
     sd_bind::PyPoll poll(control);
     sd::RunResult res;
     {
         py::gil_scoped_release nogil;
-        res = sd::fit<T>(cfg, w, o, lat, x, ord, E, S, reset_trace, step0, n_threads, poll.poll());
+        res = sd::fit<T>(cfg, w, o, lat, x, ord, E, S, reset_trace, step0, n_threads, poll.poll(), block);
     }
     return poll.finish(res).status;
 }
@@ -273,20 +275,21 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "sparsedream_fit",
         [](py::array W, py::array trace, py::array X, py::array order, const py::dict& cfg, int lat_kind,
-           SD_LAT_ARGS, bool reset_trace, i64 step0, int n_threads, const py::object& control) {
+           SD_LAT_ARGS, bool reset_trace, i64 step0, int n_threads, const py::object& control, i64 block) {
             const LateralArgs la = SD_LAT_PACK;
-            if (is_f32(W)) return fit_t<float>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads, control);
-            if (is_f64(W)) return fit_t<double>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads, control);
+            if (is_f32(W)) return fit_t<float>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads, control, block);
+            if (is_f64(W)) return fit_t<double>(W, trace, X, order, cfg, la, reset_trace, step0, n_threads, control, block);
             bad_dtype("W", W);
         },
         py::arg("W").noconvert(), py::arg("trace").noconvert(), py::arg("X").noconvert(),
         py::arg("order").noconvert(), py::arg("cfg"), SD_LAT_PYARGS, py::arg("reset_trace") = true,
-        py::arg("step0") = 0, py::arg("n_threads") = 0, SD_CONTROL_PYARG,
+        py::arg("step0") = 0, py::arg("n_threads") = 0, SD_CONTROL_PYARG, py::arg("block") = -1,
         "Rule A fit (reference.fit) in place on W, trace and a learned lateral's data, without the GIL.\n"
         "order: int64 (E, S). n_threads: 0 automatic. control: None or int64 (3,) [stop request, steps\n"
         "done, status] (bind_run.hpp). Stops at a step boundary on a stop request or a signal handler's\n"
         "exception (raised on return), and before a step whose update is not finite. Returns the status:\n"
-        "0 done, 1 stopped, 2 diverged.");
+        "0 done, 1 stopped, 2 diverged. block: frames per block of the blocked drive (-1 automatic, 0 a\n"
+        "dense pass every step).");
 
     m.def(
         "sparsedream_infer",

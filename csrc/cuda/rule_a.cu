@@ -16,7 +16,11 @@
 //      (and, for a learned lateral, u = L^T o at their rows' columns);   grid barrier
 //   E  owners update their active rows (and lateral rows); bounds every clip_every steps.
 // So 2 barriers per step (3 with a lateral, 5 with a trace), one pass over W (on chip
-// when it fits), and O(k D) global reads by the k owner blocks.
+// when it fits), and O(k D) global reads by the k owner blocks. The drives run over the
+// frame's nonzero inputs only (an ordered list built per step in shared memory), except in
+// the normalized modes (their row sums need every input) and in a block whose rows hold a
+// NaN or an infinity at the start of a launch (inf * 0 must give NaN, as in the reference;
+// a step never writes one, see D below).
 //
 // A fit is a series of launches of a few tens of milliseconds each, between which the host
 // polls for a stop (Ctrl-C, run_control.hpp); the state stays on the device meanwhile.
@@ -145,6 +149,28 @@ __device__ T competition_at(int j, int mode, bool lat, const T* P, const T* Q, T
     }
 }
 
+/// Drive of row w over the nonzero inputs (idx, val)[0..nnz) (and, weighted average, W (v*v)
+/// over (idx, val2)): warp-wide. Skipping v_d = 0 is exact while the row is finite; the
+/// caller takes row_drive (every input) for a block whose rows may not be.
+template <class T>
+__device__ T row_drive_sparse(const T* w, const int* idx, const T* val, const T* val2, int nnz, int mode, T* q) {
+    T p = T(0), aux = T(0);
+    const int lane = threadIdx.x & 31;
+    if (mode == COMP_WEIGHTED_AVERAGE) {
+        for (int t = lane; t < nnz; t += 32) {
+            const T x = w[idx[t]];
+            p += x * val[t];
+            aux += x * val2[t];
+        }
+        p = warp_sum(p);
+        *q = warp_sum(aux);
+    } else {
+        for (int t = lane; t < nnz; t += 32) p += w[idx[t]] * val[t];
+        p = warp_sum(p);
+    }
+    return p;
+}
+
 /// Drive of row w against v (and into *q what the competition needs besides): warp-wide.
 template <class T>
 __device__ T row_drive(const T* w, const T* v, int D, int mode, T prec, T* q) {
@@ -192,17 +218,33 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
     T* win_v = own_s + a.chunk; // k: the winners' activity
     T* prev_v = win_v + k;      // k: the previous step's winners' activity
     T* red_c = prev_v + k;      // 32 (64 reserved)
-    T* wsm = red_c + 64;        // chunk * D when w_in_smem
+    T* nz_v = red_c + 64;       // D: the frame's nonzero inputs' values
+    T* nz_v2 = nz_v + D;        // D: their squares (weighted average)
+    T* wsm = nz_v2 + D;         // chunk * D when w_in_smem
     int* ints = reinterpret_cast<int*>(wsm + (a.w_in_smem ? (long long)a.chunk * D : 0));
     int* red_i = ints;          // 32
     int* win_i = red_i + 32;    // k
     int* prev_i = win_i + k;    // k: the previous step's winners
     int* heads = prev_i + k;    // B
-    int* misc = heads + B;      // [0] own active count
-    unsigned char* taken = reinterpret_cast<unsigned char*>(misc + 4);  // chunk
+    int* misc = heads + B;      // [0] own active count, [1] nonzeros, [2] own rows not all finite
+    int* nz_i = misc + 4;       // D: the frame's nonzero inputs, ascending
+    unsigned char* taken = reinterpret_cast<unsigned char*>(nz_i + D);  // chunk
 
-    if (a.w_in_smem)
-        for (long long q = tid; q < (long long)own * D; q += nt) wsm[q] = a.W[(long long)n0 * D + q];
+    // the drive runs over the frame's nonzero inputs (the row sums of the normalized modes
+    // need every input); a block whose rows hold a NaN or inf sums over every input instead
+    const bool sparse_mode = a.competition == COMP_DRIVE || a.competition == COMP_LATERAL ||
+                             a.competition == COMP_WEIGHTED_AVERAGE;
+    if (tid == 0) misc[2] = 0;
+    __syncthreads();
+    {
+        bool bad = false;
+        for (long long q = tid; q < (long long)own * D; q += nt) {
+            const T x = a.W[(long long)n0 * D + q];
+            if (a.w_in_smem) wsm[q] = x;
+            bad |= !(x - x == T(0));
+        }
+        if (bad) misc[2] = 1;
+    }
     __syncthreads();
     const bool lat = a.lat_kind != LAT_NONE;
 
@@ -217,11 +259,22 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
             const T* x = a.X + a.order[gi] * D;
             for (int d = tid; d < D; d += nt) v[d] = x[d];
             __syncthreads();
+            const bool sparse = sparse_mode && misc[2] == 0;
+            int nnz = 0;
+            if (sparse) {  // the nonzero inputs in order (warp 0, ballots), then their values
+                nnz = block_collect(0, D, [&](int d) { return v[d] != T(0) ? 1 : 0; }, nz_i, (int*)nullptr, &misc[1]);
+                for (int t = tid; t < nnz; t += nt) {
+                    nz_v[t] = v[nz_i[t]];
+                    nz_v2[t] = nz_v[t] * nz_v[t];
+                }
+                __syncthreads();
+            }
             // A: drives of the block's rows
             for (int j = n0 + warp; j < n1; j += nw) {
                 const T* w = a.w_in_smem ? wsm + (long long)(j - n0) * D : a.W + (long long)j * D;
                 T q = T(0);
-                const T p = row_drive(w, v, D, a.competition, a.prec, &q);
+                const T p = sparse ? row_drive_sparse(w, nz_i, nz_v, nz_v2, nnz, a.competition, &q)
+                                   : row_drive(w, v, D, a.competition, a.prec, &q);
                 if (lane == 0) {
                     a.P[j] = p;
                     a.Q[j] = q;
@@ -431,7 +484,7 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                     const T f = a.lr * oj;
                     T* wg = a.W + (long long)j * D;
                     T* ws = a.w_in_smem ? wsm + (long long)(j - n0) * D : wg;
-                    for (int d = lane; d < D; d += 32) {
+                    for (int d = lane; d < D; d += 32) {  // finite: checked in D
                         const T nv = ws[d] + (f * ws[d]) * g[d];
                         ws[d] = nv;
                         wg[d] = nv;
@@ -619,10 +672,10 @@ RunResult rule_a_fit(const RuleAConfig& cfg, T* W, T* trace, const RuleALateral<
     int chunk = (N + want - 1) / want;
     int B = (N + chunk - 1) / chunk;
     auto smem_for = [&](bool cached) {
-        size_t t = sizeof(T) * (2 * size_t(D) + 2 * size_t(chunk) + 2 * size_t(k) + 64);
+        size_t t = sizeof(T) * (4 * size_t(D) + 2 * size_t(chunk) + 2 * size_t(k) + 64);
         if (cached) t += sizeof(T) * size_t(chunk) * size_t(D);
         t = (t + 15) / 16 * 16;
-        return t + sizeof(int) * (32 + 2 * size_t(k) + size_t(B) + 4) + size_t(chunk) + 16;
+        return t + sizeof(int) * (32 + 2 * size_t(k) + size_t(B) + 4 + size_t(D)) + size_t(chunk) + 16;
     };
     a.w_in_smem = smem_for(true) <= size_t(optin);
     const size_t smem = smem_for(a.w_in_smem);

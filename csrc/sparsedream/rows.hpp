@@ -139,5 +139,20 @@ SD_INLINE void clip_rows_impl(T* W, i64 D, i64 n0, i64 n1, T hi, T* rowsum) {
 }
 SD_MULTIVERSION(clip_rows, clip_rows_impl)
 
+/// Clip one row to [0, hi] in place (clip_impl); true when a value changed (or is NaN).
+template <class T>
+SD_INLINE bool clip_row_changed_impl(T* SD_RESTRICT x, i64 n, T hi) {
+    int changed = 0;
+    for (i64 d = 0; d < n; ++d) {
+        const T a = x[d];
+        T c = (a != a || a > T(0)) ? a : T(0);
+        c = (c != c || c < hi) ? c : hi;
+        changed |= !(c == a);
+        x[d] = c;
+    }
+    return changed != 0;
+}
+SD_MULTIVERSION(clip_row_changed, clip_row_changed_impl)
+
 }  // namespace rows
 }  // namespace sd

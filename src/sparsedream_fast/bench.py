@@ -37,7 +37,8 @@ import tracemalloc
 import numpy as np
 
 __all__ = ["notebook_lateral", "notebook_run", "memory_bandwidth",
-           "gemv_rate", "machine_info", "meminfo", "cupy_or_none", "PeakMemory"]
+           "gemv_rate", "machine_info", "meminfo", "cupy_or_none", "PeakMemory", "measure_backend",
+           "measure_backend_isolated"]
 
 DEFAULT_GRIDS = "20,40,80"
 #: repeats further apart than this factor are flagged "noisy" in the table
@@ -412,6 +413,20 @@ def measure_backend(backend, grid, dtype, k, lateral, frames, opts, ref=None):
                peak_mb=pm.peak / 1e6, peak_method=pm.method, check=check,
                threads=backend_threads(backend), backend_used=m.backend_)
     return row, ref
+
+
+def measure_backend_isolated(backend, grid, dtype, k, lateral, frames, opts, ref=None):
+    """``measure_backend`` in a fresh process (multiprocessing's spawn), same arguments and result.
+
+    A backend leaves threads behind in its process (OpenMP's pool, OpenBLAS's workers, Numba's
+    threading layer), memory and a warm cache; measured in the process that ran the others,
+    a backend can come out slower than alone. Each measurement in its own process removes
+    that; the cost is a few seconds of start-up per row.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as ex:
+        return ex.submit(measure_backend, backend, grid, dtype, k, lateral, frames, opts, ref).result()
 
 
 def check_notebook(grid, frames, k, lateral, steps=10, seed=0):

@@ -13,7 +13,8 @@ import time
 import numpy as np
 
 from ..bench import (DEFAULT_GRIDS, _loadavg, blas_probe, cupy_or_none, draw, format_table, gemv_rate,
-                     machine_info, measure_backend, measure_notebook, memory_bandwidth, usable_backends)
+                     machine_info, measure_backend, measure_backend_isolated, measure_notebook, memory_bandwidth,
+                     usable_backends)
 
 from ._common import check_out_dir, float_in, int_at_least
 
@@ -72,6 +73,9 @@ def add_arguments(parser) -> None:
                         help="seed of the weights and frames (default %(default)s)")
     parser.add_argument("--out", default="bench_out", help="folder for bench.json and bench.png (default %(default)s)")
     parser.add_argument("--no-plot", action="store_true", help="write no PNG")
+    parser.add_argument("--same-process", action="store_true",
+                        help="measure every backend in this process (faster to start; by default each backend "
+                             "runs in a fresh process, so that threads one leaves behind cannot slow the next)")
     parser.add_argument("--blas-threads", type=int_at_least(1), default=None,
                         help="limit numpy's BLAS threads for the whole run (notebook loop, numpy "
                              "reference, W @ v) (default: as numpy has them); 1 keeps the numpy "
@@ -195,6 +199,9 @@ def _run(args) -> int:
                   f"with --blas-threads 1.", file=sys.stderr)
     n_frames = 10_000
     frames64, data_info = _frames(args.data, n_frames, args.seed)
+    nnz = np.count_nonzero(frames64, axis=1)
+    data_info += (f"; nonzeros per frame {nnz.mean():.1f} of {frames64.shape[1]} "
+                  f"(p10 {np.percentile(nnz, 10):.0f}, p90 {np.percentile(nnz, 90):.0f})")
     print(f"frames: {data_info}")
     framesd = {dt: np.ascontiguousarray(frames64, dtype=dt) for dt in dtypes}
 
@@ -225,7 +232,8 @@ def _run(args) -> int:
             ref_rate = None
             for b in order:
                 try:
-                    row, r0 = measure_backend(b, grid, dt, args.k, lateral, framesd[dt], opts, ref)
+                    measure = measure_backend if args.same_process else measure_backend_isolated
+                    row, r0 = measure(b, grid, dt, args.k, lateral, framesd[dt], opts, ref)
                 except Exception as exc:  # a backend failing must not hide the others' figures
                     row = dict(backend=b, dtype=dt, grid=f"{grid[0]}x{grid[1]}", N=N, k=args.k,
                                lateral=lateral, skipped=f"error: {type(exc).__name__}: {exc}")

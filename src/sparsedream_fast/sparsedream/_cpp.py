@@ -3,7 +3,8 @@
 The functions have the names and signatures of the numpy reference
 (:mod:`sparsedream_fast.sparsedream.reference`) and compute the same values: float64 to
 about 1e-12 relative, float32 to rounding (the drive ``W v`` is summed in another order
-than BLAS; everything else follows numpy operation by operation). A whole ``fit`` (all
+than BLAS: in ``fit`` one fused multiply-add per nonzero input, in input order, see
+docs/design.md "The drive in fit"; everything else follows numpy operation by operation). A whole ``fit`` (all
 epochs) is one native call that releases the GIL.
 
 Inputs are assumed valid (the model and :mod:`sparsedream_fast.ops` check them); this
@@ -21,6 +22,11 @@ from .config import SparseDreamConfig, TrainState
 
 __all__ = ["competition", "topk", "reconstruct", "update_rows", "step", "apply_bounds", "fit", "infer",
            "build_info"]
+
+#: Frames per block of the blocked drive in ``fit`` (docs/design.md, "The drive in fit"):
+#: None chooses from the sizes, 0 runs a dense pass over W every step, n > 0 forces n. For
+#: tests and measurements; every choice gives the reference's results.
+BLOCK = None
 
 _LAT_NONE, _LAT_STENCIL, _LAT_CSR = 0, 1, 2
 _EMPTY_I64 = np.zeros(0, np.int64)
@@ -170,6 +176,7 @@ def fit(state: TrainState, X: np.ndarray, order: np.ndarray, cfg: SparseDreamCon
     ctl = loop_control(control)
     _core.sparsedream_fit(W, o, _read(X, dt), order, cfg.native_dict(),
                           reset_trace=bool(reset_trace), step0=int(step0), control=ctl.array,
+                          block=-1 if BLOCK is None else int(BLOCK),
                           **_lateral_args(state.lateral, dt, learn=_writes_lateral(cfg)))
     if control is None:
         ctl.raise_if_diverged("SparseDream fit (cpp)")

@@ -251,8 +251,26 @@ def _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols, indptr, 
     p, c, q, lq : arrays of shape (N,), outputs and scratch
     vv : array of shape (D,), scratch
     """
-    N = W.shape[0]
     np.dot(W, v, p)
+    if mode == _WEIGHTED:
+        for d in range(v.shape[0]):
+            vv[d] = v[d] * v[d]
+        np.dot(W, vv, lq)
+    _compete_post(p, lq, rowsum, mode, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
+                  prec, c, q, lq)
+
+
+@numba.njit(**_JIT)
+def _compete_post(p, p2, rowsum, mode, lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
+                  prec, c, q, lq):
+    """The competition value ``c`` from the drives ``p`` (and ``p2 = W (v*v)``, weighted average).
+
+    Parameters
+    ----------
+    p, p2 : arrays of shape (N,); p2 is read by the weighted average only (it may be ``lq``)
+    c, q, lq : arrays of shape (N,), output and scratch
+    """
+    N = p.shape[0]
     if mode == _DRIVE:
         for n in range(N):
             c[n] = p[n]
@@ -277,11 +295,176 @@ def _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols, indptr, 
             for n in range(N):
                 c[n] = (three * q[n] + lq[n]) / four
     else:  # weighted average: c = W (v*v) / max(p, prec)
-        for d in range(v.shape[0]):
-            vv[d] = v[d] * v[d]
-        np.dot(W, vv, lq)
         for n in range(N):
-            c[n] = lq[n] / _max_prec(p[n], prec)
+            c[n] = p2[n] / _max_prec(p[n], prec)
+
+
+# ================================================================== blocked drive
+#: Neurons per tile of the blocked drive (the C++ backend's design, docs/design.md "The drive
+#: in fit"): a tile's D x TW weights are copied input-major so that a frame's nonzero inputs
+#: each read TW contiguous weights.
+_TILE = 32
+
+
+@numba.njit(**_JIT)
+def _nonzeros(X, flat, g0, nb, two, idx, val, val2, off):
+    """Index lists of the nonzero inputs (ascending) of frames ``X[flat[g0 + b]]``, b < nb.
+
+    Frame b's inputs are ``idx[off[b]:off[b+1]]`` with values ``val`` (and ``val2 = v*v``).
+    NaN counts as nonzero.
+    """
+    D = X.shape[1]
+    m = 0
+    for b in range(nb):
+        v = X[flat[g0 + b]]
+        off[b] = m
+        for d in range(D):
+            x = v[d]
+            if x != 0:
+                idx[m] = d
+                val[m] = x
+                if two:
+                    val2[m] = x * x
+                m += 1
+    off[nb] = m
+
+
+@numba.njit(**_JIT)
+def _frame_inputs(b, finite, idx, val, val2, off, X, flat, g0, allidx, vvd, two):
+    """(indices, values, squares, start, stop) frame b of the block is summed over: its nonzeros,
+    or every input when the weights are not finite (inf * 0 must give NaN, as in the reference)."""
+    if finite:
+        return idx, val, val2, off[b], off[b + 1]
+    v = X[flat[g0 + b]]
+    if two:
+        for d in range(v.shape[0]):
+            vvd[d] = v[d] * v[d]
+    return allidx, v, vvd, 0, v.shape[0]
+
+
+@numba.njit(**_JIT)
+def _block_product(W, P, P2, two, nb, idx, val, val2, off, X, flat, g0, allidx, vvd, tile, acc, acc2):
+    """Drives ``P[b] = W x_b`` (and ``P2[b] = W (x_b * x_b)``) of the block's nb frames, one pass over W.
+
+    Tiles of ``_TILE`` rows are copied input-major into ``tile``; lane j sums
+    ``P[b, n0 + j] += tile[d, j] * x_d`` over the frame's nonzero inputs d ascending, from 0:
+    the order of ``_rows_drive``, so a dirty row recomputed there gets the same bits.
+    """
+    N, D = W.shape
+    TW = tile.shape[1]
+    zero = _typed(W, 0.0)
+    for t0 in range(0, N, TW):
+        rows = min(TW, N - t0)
+        for j in range(TW):
+            if j < rows:
+                w = W[t0 + j]
+                for d in range(D):
+                    tile[d, j] = w[d]
+            else:
+                for d in range(D):
+                    tile[d, j] = zero
+        for j in range(TW):
+            acc[j] = zero
+        for d in range(D):  # lane-wise x - x: 0, or NaN where a weight is not finite
+            row = tile[d]
+            for j in range(TW):
+                acc[j] += row[j] - row[j]
+        finite = True
+        for j in range(TW):
+            if acc[j] != 0:
+                finite = False
+        for b in range(nb):
+            ii, vals, vals2, lo, hi = _frame_inputs(b, finite, idx, val, val2, off, X, flat, g0, allidx, vvd, two)
+            _tile_chain(tile, ii, vals, lo, hi, acc)
+            pr = P[b]
+            for j in range(rows):
+                pr[t0 + j] = acc[j]
+            if two:
+                _tile_chain(tile, ii, vals2, lo, hi, acc)
+                pr = P2[b]
+                for j in range(rows):
+                    pr[t0 + j] = acc[j]
+
+
+@numba.njit(**_JIT)
+def _tile_chain(tile, ii, vals, lo, hi, acc):
+    """``acc[j] = sum over t in [lo, hi) of tile[ii[t], j] * vals[t]``, t ascending, from 0."""
+    TW = tile.shape[1]
+    for j in range(TW):
+        acc[j] = 0
+    for t in range(lo, hi):
+        row = tile[ii[t]]
+        x = vals[t]
+        for j in range(TW):
+            acc[j] += row[j] * x
+
+
+@numba.njit(**_JIT)
+def _rows_drive(W, rows, nr, b, P, P2, two, idx, val, val2, off):
+    """``P[b, n]`` (and ``P2[b, n]``) for the rows ``rows[:nr]`` updated since the block began:
+    the chain of ``_block_product`` over frame b's nonzero inputs. Those rows are finite (a
+    step writes only finite values), so skipping the zero inputs is exact. Four rows at a
+    time, so that four chains are in flight."""
+    lo = off[b]
+    hi = off[b + 1]
+    pb = P[b]
+    r = 0
+    while r + 4 <= nr:
+        _chain4(W, rows, r, idx, val, lo, hi, pb)
+        if two:
+            _chain4(W, rows, r, idx, val2, lo, hi, P2[b])
+        r += 4
+    while r < nr:
+        n = rows[r]
+        w = W[n]
+        a = _typed(W, 0.0)
+        for t in range(lo, hi):
+            a += w[idx[t]] * val[t]
+        pb[n] = a
+        if two:
+            a = _typed(W, 0.0)
+            for t in range(lo, hi):
+                a += w[idx[t]] * val2[t]
+            P2[b, n] = a
+        r += 1
+
+
+@numba.njit(**_JIT)
+def _chain4(W, rows, r, ii, vals, lo, hi, out):
+    """The chains of rows ``rows[r:r+4]`` over (ii, vals)[lo:hi] into ``out[row]``."""
+    w0 = W[rows[r]]
+    w1 = W[rows[r + 1]]
+    w2 = W[rows[r + 2]]
+    w3 = W[rows[r + 3]]
+    a0 = _typed(W, 0.0)
+    a1 = a0
+    a2 = a0
+    a3 = a0
+    for t in range(lo, hi):
+        d = ii[t]
+        x = vals[t]
+        a0 += w0[d] * x
+        a1 += w1[d] * x
+        a2 += w2[d] * x
+        a3 += w3[d] * x
+    out[rows[r]] = a0
+    out[rows[r + 1]] = a1
+    out[rows[r + 2]] = a2
+    out[rows[r + 3]] = a3
+
+
+@numba.njit(**_JIT)
+def _clip_row(w, hi):
+    """Clip one row to [0, hi] in place; True when a value changed (or is NaN)."""
+    zero = _typed(w, 0.0)
+    changed = False
+    for d in range(w.shape[0]):
+        x = w[d]
+        y = _clip_val(x, zero, hi)
+        if not (y == x):
+            changed = True
+        w[d] = y
+    return changed
 
 
 # ================================================================== top-k
@@ -568,13 +751,20 @@ def _clip_array(a, hi):
 def _fit_kernel(W, X, order, o, last_win, g0, g1,
                 lat_kind, kern, row_scale, rows, cols, indptr, indices, ldata,
                 k, mode, output, use_clip, clip, use_trace, alpha, learn_lat, lat_lr,
-                use_bounds, w_max, clip_every, clip_lat, step0, reset_trace, lr, prec, drop):
+                use_bounds, w_max, clip_every, clip_lat, step0, reset_trace, lr, prec, drop, block):
     """Steps ``g0 .. g1 - 1`` of the flattened ``order`` of rule A (see ``reference.fit``),
     in place, stopping before a step whose update is not finite (``reference.try_step``).
 
     The state is read afresh at ``g0`` (the active set from the trace, the row sums from
     W), so a fit may run in any chunks with the same result. Returns the steps done
     (``g1 - g0`` unless a step diverged: then the state is that after the step before).
+
+    With ``block`` > 0 the drives come from the blocked drive (``_block_product``: ``block``
+    frames per pass over W, nonzero inputs only, rows updated since the block began
+    recomputed by ``_rows_drive``; the same bits wherever a block begins), and the bounds
+    clip all of W at the call's first clip, then only the rows updated since the clip before
+    (the others are inside the bounds). ``block`` = 0: a BLAS pass per step and every clip
+    over all of W.
 
     Parameters
     ----------
@@ -615,6 +805,32 @@ def _fit_kernel(W, X, order, o, last_win, g0, g1,
     buf = np.empty((min(cap, 4 * k), D), W.dtype)
     undo_i = np.empty(N + 2 * k, np.int64)   # a step that stops before its update: the trace
     undo_v = np.empty(N + 2 * k, W.dtype)    # entries it changed and their old values
+    two = mode == _WEIGHTED
+    # blocked drive (block > 0); empty arrays otherwise
+    nbk = max(block, 0)
+    flat = order.reshape(order.size)
+    P = np.empty((nbk, N), W.dtype)
+    P2 = np.empty((nbk if two else 0, N), W.dtype)
+    tile = np.empty((D if nbk else 0, _TILE), W.dtype)
+    acc = np.empty(_TILE, W.dtype)
+    acc2 = np.empty(_TILE, W.dtype)
+    idx = np.empty(nbk * D, np.int64)
+    val = np.empty(nbk * D, W.dtype)
+    val2 = np.empty(nbk * D if two else 0, W.dtype)
+    off = np.zeros(nbk + 1, np.int64)
+    allidx = np.arange(D)
+    vvd = np.empty(D, W.dtype)
+    dstamp = np.full(N if nbk else 0, -1, np.int64)
+    dirty = np.empty(N if nbk else 0, np.int64)
+    tstamp = np.full(N if nbk and use_bounds else 0, -1, np.int64)
+    touched = np.empty(N if nbk and use_bounds else 0, np.int64)
+    nd = 0
+    ntouch = 0
+    tserial = 0
+    serial = 0
+    blk_start = g0
+    blk_end = g0
+    clipped_all = False
 
     # act[:nact]: rows of the active set (trace: the sorted non-zero entries of o; no
     # trace: the last winners, whose o entries the next step zeroes again).
@@ -637,10 +853,32 @@ def _fit_kernel(W, X, order, o, last_win, g0, g1,
                 o[n] = zero
             nact = 0
         v = X[order[gi // S, i]]
-        _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols,
-                 indptr, indices, ldata, prec, p, c, q, lq, vv)
+        if nbk > 0:
+            if gi == blk_end:  # a new block: its frames' drives in one pass over W
+                nb = min(nbk, g1 - gi)
+                if use_bounds and not clipped_all:  # the first clip ends the block
+                    for j in range(nb):
+                        if (step0 + (gi + j) % S) % clip_every == 0:
+                            nb = j + 1
+                            break
+                _nonzeros(X, flat, gi, nb, two, idx, val, val2, off)
+                _block_product(W, P, P2, two, nb, idx, val, val2, off, X, flat, gi, allidx, vvd,
+                               tile, acc, acc2)
+                blk_start = gi
+                blk_end = gi + nb
+                serial += 1
+                nd = 0
+            b = gi - blk_start
+            _rows_drive(W, dirty, nd, b, P, P2, two, idx, val, val2, off)
+            pb = P[b]
+            _compete_post(pb, P2[b] if two else lq, rowsum, mode, lat_kind, kern, row_scale, rows, cols,
+                          indptr, indices, ldata, prec, c, q, lq)
+        else:
+            pb = p
+            _compete(W, v, rowsum, mode, lat_kind, kern, row_scale, rows, cols,
+                     indptr, indices, ldata, prec, p, c, q, lq, vv)
         _topk_into(c, k, win, bv)
-        s = p if output == _OUT_DRIVE else c
+        s = pb if output == _OUT_DRIVE else c
         nundo = 0
         if use_trace:
             nact, m = _trace_update(o, act, nact, win, s, k, alpha, drop, ws, cand, a_dense, ov, undo_v)
@@ -693,12 +931,38 @@ def _fit_kernel(W, X, order, o, last_win, g0, g1,
             for j in range(nact):
                 n = act[j]
                 rowsum[n] = _pairwise_sum(W[n], 0, D)
+        if nbk > 0:
+            for j in range(nact):  # dirty for the rest of the block, touched for the next clip
+                n = act[j]
+                if dstamp[n] != serial:
+                    dstamp[n] = serial
+                    dirty[nd] = n
+                    nd += 1
+                if use_bounds and tstamp[n] != tserial:
+                    tstamp[n] = tserial
+                    touched[ntouch] = n
+                    ntouch += 1
         if use_bounds and (step0 + i) % clip_every == 0:
-            _clip_array(W, w_max)
+            if nbk == 0 or not clipped_all:
+                _clip_array(W, w_max)
+                if uses_rowsum:
+                    _row_sums(W, rowsum)
+                clipped_all = True
+                blk_end = gi + 1  # the block's drives may all have changed
+            else:
+                for j in range(ntouch):
+                    n = touched[j]
+                    if _clip_row(W[n], w_max):
+                        if uses_rowsum:
+                            rowsum[n] = _pairwise_sum(W[n], 0, D)
+                        if dstamp[n] != serial:
+                            dstamp[n] = serial
+                            dirty[nd] = n
+                            nd += 1
+            ntouch = 0
+            tserial += 1
             if clip_lat:
                 _clip_array(ldata, w_max)
-            if uses_rowsum:
-                _row_sums(W, rowsum)
         for j in range(k):
             last_win[j] = win[j]
     return g1 - g0
@@ -768,6 +1032,11 @@ def _reconstruct_kernel(W, idx, vals, r):
 
 
 # ================================================================== Python side
+#: Frames per block of the blocked drive in ``fit`` (as the C++ backend's, docs/design.md
+#: "The drive in fit"): None chooses from the sizes (``choose_block``), 0 runs a BLAS pass
+#: over W every step, n > 0 forces n. For tests and measurements.
+BLOCK = None
+
 #: BLAS threads the kernels may use (the drive pass is one gemv per step). 1 by default:
 #: OpenBLAS workers spin-wait between calls, and on a machine whose cores are shared (other
 #: processes, or users running fits in threads) a 2-thread gemv per step was measured 60x
@@ -847,12 +1116,36 @@ def _config_args(cfg: SparseDreamConfig, dtype):
     )
 
 
+#: Below this many neurons the Numba fit takes a BLAS pass per step: at 20 x 20 (D = 400,
+#: tapestry frames, one thread) the blocked drive measured 1.2-1.8x slower than it, at 40 x 40
+#: 1.8x faster, at 80 x 80 1.9x faster (the loaded 2-core VM, CPU time per step).
+BLOCK_MIN_NEURONS = 1024
+
+
+def choose_block(N, D, k, itemsize, two, steps):
+    """Frames per block of the blocked drive (0: a BLAS pass per step, below
+    ``BLOCK_MIN_NEURONS``): the power of two nearest ``sqrt(10 N / k)`` in [8, 256] (the pass
+    over W costs about N D / B per step, the rows updated since the block began about k B / 2
+    nonzero-input sums), capped so that the block's drives take at most max(64 MB, W / 4),
+    and by the steps of the call."""
+    if N < BLOCK_MIN_NEURONS:
+        return 0
+    best = (10.0 * N / max(k, 1)) ** 0.5
+    B = 8
+    while B * 2 <= 256 and B * 1.41421356 < best:
+        B *= 2
+    budget = max(64 << 20, N * D * itemsize // 4)
+    while B > 1 and B * N * itemsize * (2 if two else 1) > budget:
+        B //= 2
+    return max(1, min(B, steps))
+
+
 #: Seconds of work per call of the jitted loop: between calls a stop request (Ctrl-C) is
 #: acted on. The steps per call adapt to it (starting from one).
 CHUNK_SECONDS = 0.05
 
 
-def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds, control=None):
+def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds, control=None, block=None):
     """Run the flattened ``order`` in calls of about CHUNK_SECONDS; returns (steps done,
     status, winners of the last step)."""
     dtype = _dtype_of(state.W)
@@ -870,6 +1163,11 @@ def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds, control=None)
     last_win = np.zeros(a["k"], np.int64)
     Xc, order = _c(X, dtype), _c(order, np.int64)
     total = order.size
+    if block is None:
+        block = BLOCK
+    if block is None:
+        block = choose_block(N, W.work.shape[1], a["k"], np.dtype(dtype).itemsize, a["mode"] == _WEIGHTED,
+                             total)
     pos, status, chunk = 0, RUN_DONE, 1
     try:
         with _blas_limit():
@@ -880,7 +1178,7 @@ def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds, control=None)
                                    a["k"], a["mode"], a["output"], a["use_clip"], a["clip"], a["use_trace"],
                                    a["alpha"], a["learn_lat"], a["lat_lr"], bool(use_bounds), a["w_max"],
                                    a["clip_every"], a["clip_lat"] and largs[0] == _LAT_CSR, int(step0),
-                                   bool(reset_trace), a["lr"], a["prec"], a["drop"])
+                                   bool(reset_trace), a["lr"], a["prec"], a["drop"], int(block))
                 pos += done
                 if done < n:
                     status = RUN_DIVERGED
