@@ -83,9 +83,44 @@ def _krotov_use(m):
     m.transform(X[:2])
 
 
+def _tnn_network_models():
+    net = sdf.TNNNetwork(T=8, seed=5, backend="numpy")
+    net.add_input("px").add_input("ctx", 2).add_column("a", 4, threshold=5, k=2, w_max=6)
+    net.add_delay("d", "a", waves=2).add_column("b", 3, threshold=4, k=1, w_max=9)
+    net.connect("px", "a", init=(1, 4), lines=slice(0, None, 2))
+    net.connect("ctx", "a", init=np.array([[0, 1], [2, 3], [4, 5], [6, 0]]), learn=False)
+    net.connect("a", "b", init=(0, 9), density=0.5, lines=[True, False, True, True]).connect("d", "b")
+    return [net.fit(_spikes(4, 3, 10, 8)),
+            sdf.TNNNetwork(T=6, dtype="uint8", backend="numpy", seed=2).add_input("px", 5).add_column(
+                "c", 3, 4, 2, w_max=7).connect("px", "c").fit(_spikes(3, 2, 5, 6))]
+
+
+def _tnn_network_use(net):
+    S = _spikes(3, 2, net.n_features_in_, int(net.T), 1)
+    net.set_params(warm_start=True)
+    net.fit(S)
+    net.partial_fit(S[:1])
+    net.transform(S[:2])
+
+
+def _tnn_column_models():
+    return [sdf.TNNColumn(n_neurons=4, threshold=3, k=2, T=6, w_max=5, init=(0, 5), backend="numpy",
+                          seed=1).fit(_spikes(5, 1, 6, 6)[:, 0]),
+            sdf.TNNColumn(n_inputs=4, n_neurons=3, threshold=2, k=1, T=4, dtype="uint8", init=np.ones((3, 4)),
+                          backend="numpy").fit(_spikes(4, 1, 4, 4)[:, 0])]
+
+
+def _tnn_column_use(col):
+    S = _spikes(3, 1, col.n_features_in_, int(col.T), 1)[:, 0]
+    col.partial_fit(S)
+    col.forward(S[:2])
+
+
 MODELS = {"SparseDream": (_sparsedream_models, _sparsedream_use),
           "DreamComp": (_dreamcomp_models, _dreamcomp_use),
-          "KrotovHopfield": (_krotov_models, _krotov_use)}
+          "KrotovHopfield": (_krotov_models, _krotov_use),
+          "TNNNetwork": (_tnn_network_models, _tnn_network_use),
+          "TNNColumn": (_tnn_column_models, _tnn_column_use)}
 
 
 # ------------------------------------------------------------------------ mutations

@@ -296,4 +296,4 @@ class CheckpointMixin:
         return load(path, backend=backend, expect=cls)
 
 
-from . import _batch, _sparsedream  # noqa: E402,F401  (register the library's models)
+from . import _batch, _sparsedream, _tnn  # noqa: E402,F401  (register the library's models)

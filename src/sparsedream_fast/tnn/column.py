@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._estimator import not_fitted
+from ..checkpoint import CheckpointMixin
 from .._validation import as_host_array, check_int, check_not_empty, width_error
 from .config import STDP, check_T
 from .encoding import check_spike_times
@@ -15,7 +16,7 @@ from .network import TNNNetwork
 __all__ = ["TNNColumn"]
 
 
-class TNNColumn(BaseEstimator):
+class TNNColumn(CheckpointMixin, BaseEstimator):
     """A column of ``n_neurons`` temporal neurons on ``n_inputs`` lines (docs/rules/tnn.md).
 
     Ramp-no-leak integration: input ``i`` (integer weight ``w``, spike time ``x``) adds

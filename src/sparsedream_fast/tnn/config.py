@@ -114,7 +114,7 @@ class ColumnSpec:
         if isinstance(threshold, numbers.Real) and not isinstance(threshold, bool) and threshold < 1:
             raise ValueError(f"threshold must be >= 1 (a neuron with theta <= 0 fires with no input), "
                              f"got {threshold}")
-        theta = check_int(threshold, "threshold", 1)
+        theta = check_int(threshold, "threshold", 1, 2**63 - 1)   # the kernels hold it in an int64
         if isinstance(k, numbers.Integral) and not isinstance(k, bool) and k > n:
             raise ValueError(f"k={k} winners is more than the column's n_neurons={n}")
         kk = check_int(k, "k", 1, n)

@@ -17,7 +17,6 @@ chosen backend; see ``program.py`` for the order of evaluation within a wave.
 from __future__ import annotations
 
 import numbers
-import os
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -25,6 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backends import rule_module
+from ..checkpoint import CheckpointMixin
 from .._validation import as_host_array, check_choice, check_int, check_not_empty, width_error
 from .config import STDP, check_T, check_weight_dtype
 from .encoding import check_spike_times
@@ -39,7 +39,7 @@ __all__ = ["TNNNetwork"]
 _IMPLEMENTED = {"cpp": "_cpp", "numpy": "reference", "cuda": "_cuda"}
 
 
-class TNNNetwork(TransformerMixin, BaseEstimator):
+class TNNNetwork(CheckpointMixin, TransformerMixin, BaseEstimator):
     """A network of TNN columns with STDP (docs/rules/tnn.md).
 
     Parameters
@@ -192,7 +192,7 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
 
     @property
     def _layers(self) -> dict:
-        """Layer name -> Layer of the structure in use (read-only view for the checkpoint code)."""
+        """Layer name -> Layer of the structure in use (a read-only view)."""
         return {l.name: l for l in self._current().layers}
 
     @property
@@ -546,19 +546,6 @@ class TNNNetwork(TransformerMixin, BaseEstimator):
                 return self.weights_[target][:, pos:pos + len(c.lines)]
             pos += len(c.lines)
         raise KeyError(f"no connection {source!r} -> {target!r}")
-
-    # ------------------------------------------------------------------ checkpoints
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the network (structure, weights, STDP counter, generator) to ``path`` (.npz,
-        no pickles; see :mod:`sparsedream_fast.tnn.checkpoint`)."""
-        from .checkpoint import save
-        save(self, path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> "TNNNetwork":
-        """Read a network written by :meth:`save`; it continues as the saved one would."""
-        from .checkpoint import load
-        return load(path)
 
     # ------------------------------------------------------------------ scikit-learn
     def clone(self) -> "TNNNetwork":
