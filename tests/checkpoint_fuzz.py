@@ -83,6 +83,25 @@ def _krotov_use(m):
     m.transform(X[:2])
 
 
+def _classifier_models():
+    from sklearn.frozen import FrozenEstimator
+    X, y = _data(24, 9), np.arange(24) % 3
+    kh = sdf.KrotovHopfield(n_hidden=5, k=2, batch_size=8, backend="numpy", seed=1)
+    # one file holds a model twice over (frozen features in the parameters, fitted ones in
+    # the state): enough for the classifier's own keys, the features' are fuzzed as KrotovHopfield
+    return [sdf.KrotovHopfieldClassifier(features=FrozenEstimator(kh.fit(X)), epochs=2, batch_size=8, n=3.0,
+                                         init=np.full((3, 5), 0.1), dtype="float64").fit(X, y)]
+
+
+def _classifier_use(m):
+    X, y = _data(8, 9, 1), np.arange(8) % 3
+    m.predict(X)
+    m.decision_function(X)
+    m.score(X, y)
+    m.fit(X, y)
+    m.predict(X[:2])
+
+
 def _tnn_network_models():
     net = sdf.TNNNetwork(T=8, seed=5, backend="numpy")
     net.add_input("px").add_input("ctx", 2).add_column("a", 4, threshold=5, k=2, w_max=6)
@@ -119,6 +138,7 @@ def _tnn_column_use(col):
 MODELS = {"SparseDream": (_sparsedream_models, _sparsedream_use),
           "DreamComp": (_dreamcomp_models, _dreamcomp_use),
           "KrotovHopfield": (_krotov_models, _krotov_use),
+          "KrotovHopfieldClassifier": (_classifier_models, _classifier_use),
           "TNNNetwork": (_tnn_network_models, _tnn_network_use),
           "TNNColumn": (_tnn_column_models, _tnn_column_use)}
 

@@ -3,8 +3,9 @@ one through a round trip (pickle, joblib, deepcopy, a checkpoint) and check that
 exactly as the uninterrupted one.
 
 ``CASES[name] = (class name, make(backend), first(model), then(model), seen(model))``:
-``first`` trains, ``then`` continues training, ``seen`` returns the arrays that must match
-bit for bit. ``PARAMS`` holds every (case, backend) pair as pytest params.
+``first`` trains, ``then`` continues training (the classifier's top layer cannot continue:
+it fits afresh, from the parameters), ``seen`` returns the arrays that must match bit for
+bit. The first letter of a case is its rule (its backends). ``PARAMS`` holds every (case, backend) pair as pytest params.
 """
 from __future__ import annotations
 
@@ -80,6 +81,27 @@ def _kh_seen(m):
     return dict(W=m.weights_, I=m.transform(_data(6, 12, 4)))
 
 
+def _clf_make(backend):
+    features = sdf.KrotovHopfield(n_hidden=8, k=3, batch_size=8, dtype="float32", backend=backend, seed=1)
+    return sdf.KrotovHopfieldClassifier(features=features, feature_epochs=2, n=2.0, epochs=3, batch_size=8,
+                                        init=0.1, seed=2)
+
+
+def _clf_first(m):
+    return m.fit(_data(48, 12), np.arange(48) % 3)
+
+
+def _clf_then(m):
+    # the top layer does not continue: fit starts afresh, from the parameters alone
+    return m.fit(_data(32, 12, 5), np.arange(32) % 3)
+
+
+def _clf_seen(m):
+    X = _data(10, 12, 3)
+    return dict(W=m.features_.weights_, H=m.hidden_weights_, S=m.weights_, loss=np.array(m.loss_curve_),
+                c=m.decision_function(X), pred=m.predict(X))
+
+
 def _spikes(n, seed):
     return np.random.default_rng(seed).integers(0, 9, (n, 3, 8))
 
@@ -122,6 +144,7 @@ def _col_seen(col):
 CASES = {"A": ("SparseDream", _sd_make, _sd_first, _sd_then, _sd_seen),
          "B": ("DreamComp", _dc_make, _dc_first, _dc_then, _dc_seen),
          "C": ("KrotovHopfield", _kh_make, _kh_first, _kh_then, _kh_seen),
+         "C-clf": ("KrotovHopfieldClassifier", _clf_make, _clf_first, _clf_then, _clf_seen),
          "D-net": ("TNNNetwork", _net_make, _net_first, _net_then, _net_seen),
          "D-col": ("TNNColumn", _col_make, _col_first, _col_then, _col_seen)}
 PARAMS = [pytest.param(case, backend.values[0], id=f"{CASES[case][0]}-{backend.id}", marks=backend.marks)

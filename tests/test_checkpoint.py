@@ -425,8 +425,13 @@ def test_every_model_round_trips_and_continues_exactly(case, backend, tmp_path):
     path = saved.save(tmp_path / "m")
     assert sdf.checkpoint.info(path)["model"] == name
     for loaded in (sdf.load(path), type(saved).load(path)):
-        assert type(loaded) is type(saved) and loaded.backend == backend
+        assert type(loaded) is type(saved) and _backend_of(loaded) == backend
         same(seen(then(loaded)), want)
+
+
+def _backend_of(m):
+    """The backend a model runs on (a classifier's: its features')."""
+    return m.features_.backend if isinstance(m, sdf.KrotovHopfieldClassifier) else m.backend
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -613,3 +618,94 @@ def test_tnn_threshold_beyond_the_kernels_int64_is_refused():
     """Found by the fuzz: a threshold >= 2**63 reached the C++ cast (RuntimeError)."""
     with pytest.raises(ValueError, match="threshold must be <="):
         sdf.TNNColumn(n_inputs=4, threshold=2**63, backend="numpy").fit(np.zeros((3, 4), int))
+
+
+# ----------------------------------------------------------------------------- classifier
+def _classifier(frozen=False, **kw):
+    X, y = _data(40, 9), np.array(["cat", "dog", "eel", "dog"] * 10)
+    kh = sdf.KrotovHopfield(n_hidden=6, k=2, batch_size=8, backend="numpy", seed=3)
+    features = FrozenEstimator(kh.fit(X)) if frozen else kh
+    clf = sdf.KrotovHopfieldClassifier(features=features, feature_epochs=2, n=2.0, epochs=4, batch_size=8,
+                                       adam_betas=(0.8, 0.99), init=np.full((3, 6), 0.01), seed=1, **kw)
+    return clf.fit(X, y, validation_data=(X[:10], y[:10])), X, y
+
+
+from sklearn.frozen import FrozenEstimator  # noqa: E402
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+@pytest.mark.parametrize("backend", rule_backends("C"))
+def test_classifier_round_trips(frozen, backend, tmp_path):
+    """Features (a parameter or a FrozenEstimator of fitted ones), top layer, curves, the
+    read-out settings it was trained with, and a fit after loading equal to the original's."""
+    clf, X, y = _classifier(frozen)
+    clf.set_params(beta=0.5)          # after fit: predictions keep the beta they were trained with
+    back = sdf.load(clf.save(tmp_path / "clf"), backend=backend)
+    assert back.features_.backend == backend
+    assert isinstance(back.features, FrozenEstimator) == frozen
+    for name in ("hidden_weights_", "weights_", "classes_"):
+        assert np.array_equal(getattr(back, name), getattr(clf, name)), name
+    assert back.loss_curve_ == clf.loss_curve_ and back.validation_scores_ == clf.validation_scores_
+    assert np.array_equal(back.decision_function(X), clf.decision_function(X))
+    assert list(back.predict(X)) == list(clf.predict(X))
+    assert back.score(X, y) == clf.score(X, y)
+    clf.fit(X, y)
+    back.fit(X, y)
+    assert np.array_equal(back.weights_, clf.weights_)
+    assert np.array_equal(back.hidden_weights_, clf.hidden_weights_)
+
+
+def test_classifier_feature_names_round_trip(tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(_data(30, 4), columns=list("abcd"))
+    clf = sdf.KrotovHopfieldClassifier(features=sdf.KrotovHopfield(n_hidden=4, k=2, batch_size=5), feature_epochs=1,
+                                       epochs=2, batch_size=5).fit(X, np.arange(30) % 2)
+    back = sdf.load(clf.save(tmp_path / "clf"))
+    assert list(back.feature_names_in_) == list("abcd")
+    assert np.array_equal(back.predict(X), clf.predict(X))
+
+
+CLF_BAD = {
+    "top weights shape": (_edit("fitted.weights_", lambda a: a[:, :-1]), r"'fitted.weights_': must have shape \(3, 6\)"),
+    "top weights NaN": (_edit("fitted.weights_", lambda a: _at(a, (0, 0), np.nan)), "'fitted.weights_': contains NaN"),
+    "hidden dtype": (_edit("fitted.hidden_weights_", lambda a: a.astype(np.float64)),
+                     "'fitted.hidden_weights_': must be a float32 array"),
+    "features weights": (_edit("fitted.features_/fitted.weights_", lambda a: a[:3]),
+                         r"'fitted.features_/fitted.weights_': must have shape \(6, 9\)"),
+    "features missing": (lambda d: [d.pop(k) for k in list(d) if k.startswith("fitted.features_/")],
+                         "'fitted.features_/format': missing"),
+    "features not a model": (lambda d: d.update({"fitted.features_/format": np.array(
+        "sparsedream_fast.SparseDream/2")}), "fitted.features_"),
+    "classes": (lambda d: d.update({"fitted.classes_": d["fitted.classes_"][:1]}), "'fitted.classes_': must be an array"),
+    "n_features_in_": (lambda d: _state(d, attrs=dict(json.loads(str(d["state"]))["attrs"], n_features_in_=8)),
+                       "must equal the features' D=9"),
+    "loss": (lambda d: _state(d, attrs=dict(json.loads(str(d["state"]))["attrs"], loss_curve_=[1.0, "x"])),
+             "'fitted.loss_curve_': must be a list of finite numbers"),
+    "scores": (lambda d: _state(d, attrs=dict(json.loads(str(d["state"]))["attrs"], validation_scores_=[2.0])),
+               "'fitted.validation_scores_': entries must lie in"),
+    "read_out": (lambda d: _state(d, read_out={"n": -1.0, "beta": 0.01}), "read_out must hold"),
+    "m": (lambda d: _params(d, m=0.5), "m must be >= 1"),
+    "frozen features": (lambda d: d.update({"params.features.estimator/fitted.weights_": np.zeros((2, 2), "f4")}),
+                        "'params.features.estimator/fitted.weights_': must have shape"),
+}
+
+
+@pytest.mark.parametrize("case", list(CLF_BAD))
+def test_classifier_files_are_checked(case, tmp_path):
+    change, msg = CLF_BAD[case]
+    clf, _, _ = _classifier(frozen=True)
+    bad = _rewrite(clf.save(tmp_path / "clf"), tmp_path / "bad.npz", change)
+    with pytest.raises(ValueError, match=msg):
+        sdf.KrotovHopfieldClassifier.load(bad)
+
+
+def test_a_crafted_epochs_is_refused_before_ordering_memory_away(tmp_path):
+    """Found by the fuzz: a classifier file with epochs=2**70 made fit build the sample order
+    of 2**70 epochs until the kernel killed the process (out of memory)."""
+    clf, X, y = _classifier()
+    bad = _rewrite(clf.save(tmp_path / "clf"), tmp_path / "bad.npz", lambda d: _params(d, epochs=2**70))
+    back = sdf.load(bad)
+    with pytest.raises(ValueError, match="epochs=1180591620717411303424 x 40 samples per epoch is more than"):
+        back.fit(X, y)
+    with pytest.raises(ValueError, match="samples per epoch is more than"):
+        sdf.KrotovHopfield(n_hidden=4, k=2, batch_size=5).fit(X, epochs=2**40)

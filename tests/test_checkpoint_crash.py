@@ -38,7 +38,8 @@ def _usable(rule):
 
 
 #: model -> its rule (the backends that implement it)
-FUZZED = {"SparseDream": "A", "DreamComp": "B", "KrotovHopfield": "C", "TNNNetwork": "D", "TNNColumn": "D"}
+FUZZED = {"SparseDream": "A", "DreamComp": "B", "KrotovHopfield": "C", "KrotovHopfieldClassifier": "C",
+          "TNNNetwork": "D", "TNNColumn": "D"}
 
 
 def _run_children(commands, timeout):

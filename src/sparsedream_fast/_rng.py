@@ -6,6 +6,10 @@ import numpy as np
 __all__ = ["epoch_order", "batch_order", "one_batch"]
 
 
+#: sample indices one fit orders at once (int64: 8 GB)
+MAX_ORDER = 2**30
+
+
 def epoch_order(rng: np.random.Generator, n_samples: int, epochs: int, shuffle: bool,
                 steps_per_epoch: int | None = None) -> np.ndarray:
     """Sample indices of every epoch.
@@ -19,6 +23,10 @@ def epoch_order(rng: np.random.Generator, n_samples: int, epochs: int, shuffle: 
     ndarray of shape (epochs, steps_per_epoch), int64, C-contiguous
     """
     steps = n_samples if steps_per_epoch is None else steps_per_epoch
+    if epochs * steps > MAX_ORDER:
+        # the whole order is made before training starts; a huge epochs would exhaust memory
+        raise ValueError(f"epochs={epochs} x {steps} samples per epoch is more than the {MAX_ORDER:,} sample "
+                         "indices (8 GB) ordered at once: train with fewer epochs per call")
     if shuffle:
         rows = [rng.permutation(n_samples)[:steps] for _ in range(epochs)]
         return np.ascontiguousarray(np.stack(rows), dtype=np.int64)

@@ -13,7 +13,9 @@ A file holds plain arrays only (strings as 0-d unicode arrays):
              learning waves, ...), the random generator's state, the backend that ran
 ``params.*`` arrays among the parameters (an init array, a lateral matrix)
 (others)     the fitted arrays of the model (weights, trace, lateral operator, ...), per
-             model: see its schema module (``_sparsedream.py``, ``_batch.py``, ``_tnn.py``)
+             model: see its schema module (``_sparsedream.py``, ``_batch.py``, ``_classifier.py``,
+             ``_tnn.py``); a model inside a model (a classifier's features) is a whole
+             checkpoint under its key and ``/``
 
 Loading checks every key before any model or kernel sees it: presence, dtype, shape against
 the saved configuration, index ranges (CSR ``indptr`` nondecreasing from 0 to nnz,
@@ -40,7 +42,8 @@ from ._fields import Contents, generator, generator_state, integer
 from ._io import CheckpointError, NpzReader, write_npz
 from ._params import decode_params, encode_params, register_type, resolve
 
-__all__ = ["save", "load", "info", "register", "CheckpointMixin", "register_type", "Schema", "CheckpointError",
+__all__ = ["save", "load", "info", "register", "read_model", "model_arrays", "has_schema", "CheckpointMixin",
+           "register_type", "Schema", "CheckpointError",
            "Contents", "generator", "generator_state", "integer", "PREFIX"]
 
 #: every format tag starts with this
@@ -116,7 +119,7 @@ def save(model, path) -> str:
 
     Parameters
     ----------
-    model : SparseDream, DreamComp, KrotovHopfield, TNNNetwork, TNNColumn
+    model : SparseDream, DreamComp, KrotovHopfield, KrotovHopfieldClassifier, TNNNetwork, TNNColumn
     path : str or os.PathLike
         ``.npz`` is appended when missing.
 
@@ -131,8 +134,16 @@ def save(model, path) -> str:
     OSError
         The file cannot be written; an existing file at ``path`` is left as it was.
     """
-    schema = _schema_of(model)
     path = _npz_path(path)
+    write_npz(path, model_arrays(model))
+    return path
+
+
+def model_arrays(model) -> dict:
+    """Every key of ``model``'s checkpoint (``format``, ``params``, ``state`` and the arrays),
+    as :func:`save` writes them; a model among the parameters or fitted attributes (the
+    features of a KrotovHopfieldClassifier) is held under ``<its key>/``."""
+    schema = _schema_of(model)
     params, arrays = encode_params(model.get_params(deep=False))
     state, fitted = schema.dump(model)
     state = dict(state, library=_library_version())
@@ -143,8 +154,16 @@ def save(model, path) -> str:
            "state": np.array(json.dumps(state))}
     out.update(arrays)
     out.update(fitted)
-    write_npz(path, out)
-    return path
+    return out
+
+
+def has_schema(value) -> bool:
+    """Whether ``value`` is a model with a checkpoint format."""
+    try:
+        _schema_of(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _library_version() -> str:
@@ -171,7 +190,8 @@ def _existing(path) -> str:
 def _format(contents: Contents, expect=None) -> tuple:
     what = f"{expect} " if expect else "sparsedream_fast "
     if "format" not in contents:
-        raise CheckpointError(f"{contents.path} is not a {what}checkpoint (no 'format' key)")
+        raise contents.error("format", f"missing: not a {what}checkpoint") if contents.prefix else \
+            CheckpointError(f"{contents.path} is not a {what}checkpoint (no 'format' key)")
     tag = contents.text("format")
     m = _TAG.match(tag)
     if m is None or m.group(1) not in _SCHEMAS:
@@ -219,7 +239,8 @@ def load(path, backend=None, expect=None):
     path : str or os.PathLike
         ``.npz`` is tried too when ``path`` does not exist.
     backend : str or None
-        Replaces the saved ``backend`` parameter.
+        Replaces the saved ``backend`` parameter (of the model, and of the models inside it:
+        a classifier's features).
     expect : type or None
         Refuse any other model than this class (or a base of it, then built as ``expect``).
 
@@ -236,29 +257,43 @@ def load(path, backend=None, expect=None):
         The file is not a readable checkpoint (of ``expect``), naming the key at fault.
     """
     path = _existing(path)
-    name = expect.__name__ if expect is not None else None
     with NpzReader(path) as reader:
-        contents = Contents(reader)
-        schema, version = _format(contents, name)
-        cls = resolve(schema.cls)
-        if expect is not None:
-            if not (isinstance(expect, type) and issubclass(expect, cls)):
-                raise CheckpointError(f"{path} is a {schema.name} checkpoint, not a {name} one")
-            cls = expect
-        params, state = _params_and_state(schema, version, contents)
-        if backend is not None:
-            params["backend"] = backend
-        model = _construct(cls, params, contents)
-        if state.get("fitted"):
-            schema.restore(model, state, contents)
+        return read_model(Contents(reader, backend=backend), expect)
+
+
+#: models inside models (a classifier's features) a file may nest
+_MAX_DEPTH = 4
+
+
+def read_model(contents: Contents, expect=None):
+    """The model whose keys ``contents`` holds, checked (see :func:`load`); ``contents.backend``
+    replaces the saved backend of this model and of the models inside it."""
+    if contents.depth > _MAX_DEPTH:
+        raise contents.error("format", f"models nested more than {_MAX_DEPTH} deep")
+    name = expect.__name__ if expect is not None else None
+    schema, version = _format(contents, name)
+    cls = resolve(schema.cls)
+    if expect is not None:
+        if not (isinstance(expect, type) and issubclass(expect, cls)):
+            raise CheckpointError(f"{contents.path} is a {schema.name} checkpoint, not a {name} one")
+        cls = expect
+    params, state = _params_and_state(schema, version, contents)
+    if contents.backend is not None and "backend" in _parameter_names(cls):
+        params["backend"] = contents.backend
+    model = _construct(cls, params, contents)
+    if state.get("fitted"):
+        schema.restore(model, state, contents)
     return model
 
 
-def _construct(cls, params: dict, contents: Contents):
+def _parameter_names(cls) -> set:
     sig = inspect.signature(cls.__init__)
-    names = {p.name for p in sig.parameters.values() if p.name != "self" and p.kind not in (p.VAR_POSITIONAL,
-                                                                                             p.VAR_KEYWORD)}
-    unknown = sorted(set(params) - names)
+    return {p.name for p in sig.parameters.values() if p.name != "self" and p.kind not in (p.VAR_POSITIONAL,
+                                                                                           p.VAR_KEYWORD)}
+
+
+def _construct(cls, params: dict, contents: Contents):
+    unknown = sorted(set(params) - _parameter_names(cls))
     if unknown:
         raise contents.error("params", f"parameters {unknown} are not parameters of {cls.__name__}")
     try:
@@ -296,4 +331,4 @@ class CheckpointMixin:
         return load(path, backend=backend, expect=cls)
 
 
-from . import _batch, _sparsedream, _tnn  # noqa: E402,F401  (register the library's models)
+from . import _batch, _classifier, _sparsedream, _tnn  # noqa: E402,F401  (register the library's models)

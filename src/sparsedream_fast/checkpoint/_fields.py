@@ -22,16 +22,28 @@ class Contents:
     reader : NpzReader
     """
 
-    def __init__(self, reader: NpzReader):
+    def __init__(self, reader: NpzReader, prefix: str = "", backend=None, depth: int = 0):
         self.reader = reader
         self.path = reader.path
+        self.prefix = prefix
+        self.backend = backend
+        self.depth = depth
+
+    def sub(self, prefix: str) -> "Contents":
+        """The contents of a model saved inside this one, under the keys ``prefix/...``."""
+        return Contents(self.reader, f"{self.prefix}{prefix}/", self.backend, self.depth + 1)
+
+    def keys(self) -> list:
+        """The keys held under this prefix."""
+        n = len(self.prefix)
+        return [k[n:] for k in self.reader.keys() if k.startswith(self.prefix)]
 
     def error(self, key, msg) -> CheckpointError:
         """The error for a bad ``key``."""
-        return CheckpointError(f"{self.path}: checkpoint key {key!r}: {msg}")
+        return CheckpointError(f"{self.path}: checkpoint key {self.prefix + key!r}: {msg}")
 
     def __contains__(self, key) -> bool:
-        return key in self.reader
+        return self.prefix + key in self.reader
 
     def array(self, key, dtype=None, shape=None, kind=None, finite=True, low=None, high=None) -> np.ndarray:
         """The array ``key``, checked.
@@ -49,7 +61,7 @@ class Contents:
         low, high : number or None
             Every entry must lie in [low, high].
         """
-        got_shape, got_dtype = self.reader.header(key)
+        got_shape, got_dtype = self.reader.header(self.prefix + key)
         if got_dtype.hasobject:
             raise self.error(key, f"dtype {got_dtype} would need pickle; checkpoints never unpickle")
         if dtype is not None and got_dtype.newbyteorder("=") != np.dtype(dtype):
@@ -62,7 +74,7 @@ class Contents:
                 shown = "(" + ", ".join("any" if w is None else str(w) for w in want) + (",)" if len(want) == 1
                                                                                           else ")")
                 raise self.error(key, f"must have shape {shown}, got {got_shape}")
-        a = self.reader.array(key)
+        a = self.reader.array(self.prefix + key)
         if a.dtype.kind not in "biufU":
             raise self.error(key, f"dtype {a.dtype} is not a numeric or text array")
         if finite and a.dtype.kind == "f" and not np.isfinite(a).all():

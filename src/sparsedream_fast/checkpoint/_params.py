@@ -9,8 +9,13 @@ Plain values (None, bool, int, float, str, list) are JSON as they are; the rest 
 ``{"__sparse__": KEY, "shape": [r, c]}``  a scipy.sparse matrix, as CSR arrays KEY.indptr,
                                           KEY.indices, KEY.data
 ``{"__object__": NAME, "fields": {...}}`` an object of a registered type (the lateral specs,
-                                          the TNN STDP rule, ...), rebuilt by its checking
-                                          factory from its fields
+                                          the TNN structure, scikit-learn's FrozenEstimator,
+                                          ...), rebuilt by its checking factory from its fields
+``{"__strings__": KEY}``                  an object array of str (feature names), stored as a
+                                          text array under KEY
+``{"__model__": KEY}``                    a model with a checkpoint format of its own (a
+                                          classifier's features), its whole checkpoint stored
+                                          under the keys ``KEY/format``, ``KEY/params``, ...
 
 numpy scalars are stored as the Python numbers they equal. Any other value raises TypeError
 naming the parameter, before anything is written.
@@ -75,6 +80,8 @@ register_type("lateral.StencilSpec", "sparsedream_fast.lateral:StencilSpec", fac
 register_type("lateral.RandomLateral", "sparsedream_fast.lateral:RandomLateral",
               factory="sparsedream_fast.lateral:random")
 register_type("tnn.STDP", "sparsedream_fast.tnn.config:STDP")
+register_type("sklearn.FrozenEstimator", "sklearn.frozen._frozen:FrozenEstimator",
+              fields=lambda f: {"estimator": f.estimator}, factory="sklearn.frozen:FrozenEstimator")
 
 
 def _encode(value, key: str, arrays: dict):
@@ -105,10 +112,17 @@ def _encode(value, key: str, arrays: dict):
         arrays[f"{key}.data"] = np.ascontiguousarray(m.data)
         return {"__sparse__": key, "shape": [int(s) for s in m.shape]}
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "O" and all(isinstance(v, str) for v in value.flat):
+            arrays[key] = np.asarray(value, dtype=str)
+            return {"__strings__": key}
         if value.dtype.kind not in "biufU":
             raise TypeError(f"cannot save parameter {key}: an array of dtype {value.dtype} (numbers or text only)")
         arrays[key] = np.ascontiguousarray(value)
         return {"__array__": key}
+    from . import has_schema, model_arrays   # (the package imports this module first)
+    if has_schema(value):
+        arrays.update({f"{key}/{k}": a for k, a in model_arrays(value).items()})
+        return {"__model__": key}
     for name, (cls, fields, _) in _TYPES.items():
         if _type_path(value) == cls:
             return {"__object__": name, "fields": _encode(fields(value), key, arrays)["__dict__"]}
@@ -150,6 +164,11 @@ def _decode(doc, key: str, contents, field: str = "params"):
             raise contents.error(field, f"{key}: unknown dtype {body!r:.40}") from None
     if tag == "__array__" and isinstance(body, str) and body.startswith(field + ".") and len(doc) == 1:
         return contents.array(body, kind="biufU")
+    if tag == "__strings__" and isinstance(body, str) and body.startswith(field + ".") and len(doc) == 1:
+        return contents.array(body, kind="U").astype(object)
+    if tag == "__model__" and isinstance(body, str) and body.startswith(field + ".") and len(doc) == 1:
+        from . import read_model
+        return read_model(contents.sub(body))
     if tag == "__sparse__" and isinstance(body, str) and body.startswith(field + ".") and len(doc) == 2:
         shape = doc.get("shape")
         if not (isinstance(shape, list) and len(shape) == 2 and all(

@@ -14,7 +14,7 @@ shape (n_neurons, D) (D: the column's synapses, from the structure), the ``dtype
 integer dtype, entries in [0, w_max]; ``feature_names_in_`` (text, one per input line) where
 the model was fitted on a DataFrame. A column saves the state of its one-column network.
 
-Version 1 of ``TNNNetwork`` (``tnn/checkpoint.py`` before this module) is read by
+Version 1 of ``TNNNetwork`` (written by the TNN package's own saver before this module) is read by
 :func:`_upgrade_v1` and checked the same way; it continued with ``fit``, which now starts
 afresh unless ``warm_start=True``.
 

@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._blas import SingleThreadedBlas
+from ..checkpoint import CheckpointMixin
 from .._rng import batch_order
 from .._validation import check_dtype, check_float, check_int, init_array
 from . import top_layer
@@ -36,7 +37,7 @@ def _hidden(W, X, n):
     return Hx
 
 
-class KrotovHopfieldClassifier(ClassifierMixin, BaseEstimator):
+class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
     """Competing hidden units (``KrotovHopfield``) read out by the paper's supervised top layer.
 
     Krotov & Hopfield (PNAS 2019) train the hidden weights ``W`` without labels, freeze
