@@ -11,9 +11,12 @@ time of the fit, and the CPU time every thread of the process used during it, na
 where it came from (the thread that called, the OpenMP pool, OpenBLAS, Numba). A thread of
 another library that uses CPU while the C++ fit runs is spinning against it.
 
-The figures mean something only on an idle machine: with other processes on the cores,
-the wall time follows their load (measured 3,500-15,600 steps/s at 80 x 80 on the loaded
-2-core VM, in any order of the lines, control included).
+The steps/s mean something only on an idle machine: with other processes on the cores, the
+wall time follows their load (measured 3,500-15,600 steps/s at 80 x 80 on the loaded 2-core
+VM, in any order of the lines, control included). The per-thread CPU times (schedstat,
+nanoseconds) do not: on that VM (load 12) numpy's OpenBLAS worker used 12-16 ms of CPU
+during a C++ fit of 3,000 steps started right after a second of ``W @ v``, and none during
+the other lines (docs/design.md, "Threads").
 """
 from __future__ import annotations
 
@@ -31,6 +34,13 @@ def _tids():
 
 
 def _cpu(tid):
+    """CPU seconds thread `tid` of this process has used (schedstat: nanoseconds; stat's
+    clock ticks, 10 ms, are too coarse for a fit of a fraction of a second)."""
+    try:
+        with open(f"/proc/self/task/{tid}/schedstat") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         with open(f"/proc/self/task/{tid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -47,13 +57,15 @@ def main(argv=None):
     ap.add_argument("--control", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
-    origin = {t: "caller" for t in _tids()}
+    import threading
+    main_tid = threading.get_native_id()
+    origin = {t: "caller" if t == main_tid else "OpenBLAS (numpy import)" for t in _tids()}
     import numba
 
     import sparsedream_fast as sdf
     from sparsedream_fast.data import digit_tapestry_frames
     for t in _tids():
-        origin.setdefault(t, "OpenBLAS (numpy/scipy import)")
+        origin.setdefault(t, "OpenBLAS (scipy import)")
     F, _ = digit_tapestry_frames(a.steps + 40, seed=0)
     F = np.ascontiguousarray(F, dtype=np.float32)
     m = sdf.SparseDream(n_inputs=400, grid=(a.grid, a.grid), k=5, lr=0.1, backend="cpp", seed=0)
@@ -90,7 +102,7 @@ def main(argv=None):
         m.partial_fit(X)
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         use = sorted(((_cpu(t) - before.get(t, 0.0), origin.get(t, "new thread")) for t in _tids()), reverse=True)
-        threads = ", ".join(f"{name} {u:.3f} s" for u, name in use if u > 0.002)
+        threads = ", ".join(f"{name} {u:.4f} s" for u, name in use if u > 0.0005)
         print(f"{label:30s} {a.steps / wall:9,.0f} steps/s  CPU {cpu:.3f} s in {wall:.3f} s  | {threads}", flush=True)
 
     if a.control:

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import checkpoint as _checkpoint
 from .. import lateral as _lateral
+from .._blas import SingleThreadedBlas
 from .._backends import resolve_backend
 from .._estimator import not_fitted, record_names
 from .._rng import epoch_order
@@ -362,7 +363,11 @@ class SparseDream(_checkpoint.CheckpointMixin, ClassNamePrefixFeaturesOutMixin, 
             part = np.ascontiguousarray(order[e:e + 1, i:] if i else order[e:])
             ctl = guard.begin()
             try:
-                mod.fit(self._state, Xc, part, self.config_, reset_trace and i == 0, step0 + i, control=ctl)
+                # the reference's one W @ v per step on one BLAS thread: a threaded BLAS
+                # leaves its workers spinning ~0.1 s after its last call, against whatever
+                # runs next in the process (a C++ fit's threads: docs/design.md, "Threads")
+                with SingleThreadedBlas(active=mod.__name__.endswith(".reference")):
+                    mod.fit(self._state, Xc, part, self.config_, reset_trace and i == 0, step0 + i, control=ctl)
             finally:  # also when a signal handler's exception comes out of the native loop
                 pos += ctl.done
                 self.n_steps_ += ctl.done
