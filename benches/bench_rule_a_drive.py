@@ -24,7 +24,11 @@ model after 20 checked steps), so that all repeats measure the same stretch of t
 C++ and Numba runs are first checked against the numpy reference (20 steps, the tests'
 tolerance) up to ``--check-max-n`` neurons.
 
-Writes ``drive.json``, ``drive.md`` (the table) and ``drive.png`` (time per step against N).
+Writes ``drive.json``, ``drive.md`` (the machine and the table, with the floor each size is
+held to: one thread at least 3x numpy's ``W @ v`` at 80 x 80 and 5x at 200 x 200, two threads
+at least 50,000 steps/s at 80 x 80 and 100 at 1000 x 1000, dense frames at least the dense
+pass) and ``drive.png`` (time per step against N); ``--benchmarks BENCHMARKS.md`` also writes
+them into that file between its ``bench_rule_a_drive.py`` markers.
 Expect about 15 minutes on an idle 2-core machine with every grid (most of it at 1000 x 1000,
 where W is 1.6 GB and one dense pass takes ~0.1 s); ``--grids 20,40,80,100,200`` takes about 4.
 """
@@ -179,11 +183,75 @@ def _frames(kind, n, seed):
     return np.random.default_rng(seed).random((n, D)), "uniform random frames in [0, 1) (no zeros)"
 
 
+#: The floors issue 16 holds the C++ fit (blocked drive, tapestry frames) to, by (grid, threads):
+#: a ratio to numpy's W @ v on the same W and threads of the same run, or steps/s.
+TARGETS = {(80, 1): ("x W@v", 3.0), (200, 1): ("x W@v", 5.0), (80, 2): ("steps/s", 50_000),
+           (1000, 2): ("steps/s", 100)}
+
+
+def _target(r, floor, dense):
+    """The floor row r is held to and whether it holds, or '-'."""
+    if r["backend"] != "cpp" or r.get("block") == 0:
+        return "-"
+    if r["data"] == "dense":  # dense frames: at least the dense pass (the engine before) of this run
+        if dense is None or dense is r:
+            return "-"
+        x = r["steps_per_s"] / dense["steps_per_s"]
+        return f">= 1x dense pass: {'met' if x >= 1 else 'MISSED'}"
+    t = TARGETS.get((r["grid"][0], r["threads"]))
+    if t is None:
+        return "-"
+    kind, want = t
+    if kind == "steps/s":
+        return f">= {want:,} steps/s: {'met' if r['steps_per_s'] >= want else 'MISSED'}"
+    if floor is None or "error" in floor:
+        return f">= {want:g}x W@v: ?"
+    x = r["steps_per_s"] / floor["steps_per_s"]
+    return f">= {want:g}x W@v: {'met' if x >= want else 'MISSED'}"
+
+
+def machine_line(info):
+    """One line naming the machine as measured in this run."""
+    bw = info.get("bandwidth_bytes_per_s")
+    la = info.get("loadavg") or (0, 0, 0)
+    lb = info.get("loadavg_after") or la
+    return (f"{info.get('Model name', '?')}, {info['cores']} logical cores ({info.get('Thread(s) per core', '?')} "
+            f"per core), L1d {info.get('L1d cache', '?')}, L2 {info.get('L2 cache', '?')}, L3 "
+            f"{info.get('L3 cache', '?')} (lscpu), {info.get('mem_total_gb', 0):.0f} GiB, memory bandwidth "
+            f"{(bw or 0) / 1e9:.1f} GB/s (np.copyto of 256 MiB, this run), load average {la[0]:.2f} before and "
+            f"{lb[0]:.2f} after, {info['date']}; numpy {info.get('numpy')}, numba {info.get('numba')}, "
+            f"build: {info.get('build')}")
+
+
+MARK_BEGIN = "<!-- bench_rule_a_drive.py: begin (written by the script, do not edit) -->"
+MARK_END = "<!-- bench_rule_a_drive.py: end -->"
+
+
+def update_benchmarks(path, md, info, out, argv):
+    """Replace the text between MARK_BEGIN and MARK_END in `path` (BENCHMARKS.md) with this
+    run's machine, command, table and plot."""
+    with open(path) as f:
+        text = f.read()
+    if MARK_BEGIN not in text or MARK_END not in text:
+        raise SystemExit(f"{path} has no {MARK_BEGIN!r} ... {MARK_END!r} section to replace")
+    plot = os.path.relpath(os.path.join(out, "drive.png"), os.path.dirname(os.path.abspath(path)))
+    block = "\n".join([
+        MARK_BEGIN, "",
+        f"Measured {info['date']} with `python benches/bench_rule_a_drive.py {' '.join(argv)}` "
+        f"({info['elapsed_s'] / 60:.0f} min).", "",
+        f"Machine: {machine_line(info)}.", "",
+        md, "", f"![time per step against N]({plot})", "", MARK_END])
+    a, b = text.index(MARK_BEGIN), text.index(MARK_END) + len(MARK_END)
+    with open(path, "w") as f:
+        f.write(text[:a] + block + text[b:])
+
+
 def _table(rows, floors, bw):
     """The markdown table of BENCHMARKS.md."""
     head = ("| grid | N | W MB | nonzeros / frame | code | threads | steps/s | us / step | ns / weight of W | "
-            "ns / weight read | peak MB | x numpy W@v (same threads) | x dense pass (same threads) | check |")
-    lines = [head, "|" + "---|" * 14]
+            "ns / weight read | peak MB | x numpy W@v (same threads) | x dense pass (same threads) | floor held to | "
+            "check |")
+    lines = [head, "|" + "---|" * 15]
     fl = {(f["grid"][0], f["threads"]): f for f in floors}
     base = {}
     for r in rows:
@@ -193,7 +261,7 @@ def _table(rows, floors, bw):
         g, N = r["grid"][0], r["grid"][0] * r["grid"][1]
         name = f"{r['backend']} {'dense pass' if r.get('block') == 0 else 'default'} ({r['data']})"
         if "error" in r:
-            lines.append(f"| {g}x{g} | {N:,} | | | {name} | {r['threads']} | error: {r['error']} | | | | | | | |")
+            lines.append(f"| {g}x{g} | {N:,} | | | {name} | {r['threads']} | error: {r['error']} | | | | | | | | |")
             continue
         f = fl.get((g, r["threads"]))
         b = base.get((g, r["data"], r["threads"]))
@@ -204,7 +272,7 @@ def _table(rows, floors, bw):
         lines.append(
             f"| {g}x{g} | {N:,} | {wmb:,.1f} | {r['nnz']:.1f} | {name} | {r['threads']} | {r['steps_per_s']:,.0f} | "
             f"{us:,.1f} | {r['s_per_step'] * 1e9 / (N * D):.3f} | {r['s_per_step'] * 1e9 / (N * r['nnz']):.3f} | "
-            f"{r['peak_mb']:,.1f} | {x_gemv} | {x_dense} | {r['check']} |")
+            f"{r['peak_mb']:,.1f} | {x_gemv} | {x_dense} | {_target(r, f, b)} | {r['check']} |")
     lines.append("")
     lines.append("| grid | N | W MB | numpy W@v 1 thread, steps/s | numpy W@v 2 threads | one pass over W at "
                  f"{bw / 1e9:.1f} GB/s |")
@@ -267,6 +335,9 @@ def main(argv=None):
     ap.add_argument("--no-numba", action="store_true")
     ap.add_argument("--no-dense-data", action="store_true", help="skip the dense-frames rows")
     ap.add_argument("--out", default="bench_drive_out")
+    ap.add_argument("--benchmarks", metavar="MD", default=None,
+                    help="also write the machine, command, table and plot into this file (BENCHMARKS.md) "
+                         "between its bench_rule_a_drive.py markers")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.child:
@@ -321,13 +392,16 @@ def main(argv=None):
         json.dump(result, f, indent=1)
     md = _table(rows, floors, bw)
     with open(os.path.join(a.out, "drive.md"), "w") as f:
-        f.write(md + "\n")
+        f.write(f"Machine: {machine_line(info)}.\n\n" + md + "\n")
     print("\n" + md)
     try:
         _plot(rows, floors, bw, info, os.path.join(a.out, "drive.png"))
     except ImportError:
         pass
     print(f"\nwrote {a.out}/drive.json, drive.md, drive.png ({info['elapsed_s']:.0f} s)")
+    if a.benchmarks:
+        update_benchmarks(a.benchmarks, md, info, a.out, sys.argv[1:] if argv is None else list(argv))
+        print(f"updated {a.benchmarks}")
     return 1 if any(str(r.get("check", "")).startswith("FAIL") or "error" in r for r in rows) else 0
 
 

@@ -506,13 +506,16 @@ def _fmt_rate(x):
 
 def format_table(rows, floors) -> str:
     """The result rows as a fixed-width text table, then the machine references."""
-    head = ("backend", "dtype", "grid", "N", "thr", "steps/s", "x notebook", "x numpy ref", "peak MB", "check")
+    head = ("backend", "dtype", "grid", "N", "thr", "steps/s", "x notebook", "x numpy ref", "x W@v", "peak MB",
+            "check")
+    gemv = {(f["dtype"], f["grid"]): f.get("gemv_steps_per_s") for f in floors or ()}
     lines = []
     for r in rows:
         if "skipped" in r:
             lines.append((r["backend"], r["dtype"], r["grid"], str(r["N"]), "-", "skipped",
-                          "-", "-", "-", r["skipped"]))
+                          "-", "-", "-", "-", r["skipped"]))
             continue
+        g = gemv.get((r["dtype"], r["grid"]))  # numpy's W @ v on the same W size, this run
         xn, xr = r.get("x_notebook"), r.get("x_numpy")
         check = r.get("check", "-")
         rates = r.get("rates") or []
@@ -522,10 +525,11 @@ def format_table(rows, floors) -> str:
                       "-" if r.get("threads") is None else str(r["threads"]),
                       _fmt_rate(r["steps_per_s"]),
                       "-" if xn is None else f"{xn:,.1f}", "-" if xr is None else f"{xr:,.2f}",
+                      "-" if not g else f"{r['steps_per_s'] / g:,.2f}",
                       f"{r['peak_mb']:,.1f}", check))
     widths = [max(len(h), *(len(l[i]) for l in lines)) if i < len(head) - 1 else 0
               for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.rjust(w) if 3 <= i <= 8 else c.ljust(w)
+    fmt = lambda cells: "  ".join(c.rjust(w) if 3 <= i <= 9 else c.ljust(w)
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     out = [fmt(head), fmt(["-" * w if w else "-----" for w in widths])]
     out += [fmt(l) for l in lines]
