@@ -108,3 +108,38 @@ def test_the_fits_notice_a_wrong_result():
     assert "tolerance" in close(want * (1 + 1e-7), want, "float64")
     assert close(np.full_like(want, np.nan), want, "float64") == "non-finite values"
     assert "shape" in close(want[:3], want, "float64")
+
+
+def test_the_cupy_baselines_run_on_a_numpy_stand_in():
+    """The notebooks' loops on cupy and their checks, which only a GPU runs, on numpy_cupy."""
+    cp = _tool("numpy_cupy")
+
+    from sparsedream_fast.bench import measure_notebook
+    gb = _tool("gpu_benches")
+    assert gb._check_notebook_cupy(cp) == "ok"
+    assert gb._check_notebooks_cupy(cp) == {"dreamcomp": "ok", "krotov": "ok"}
+    frames = np.random.default_rng(0).random((64, 400))
+    opts = dict(seed=0, seconds=0.01, steps=3, repeat=1, notebook_max_s=5, check_notebook=True)
+    row = measure_notebook((8, 8), frames, 5, True, opts, 1e10, xp=cp, name="notebook-cupy")
+    assert row["backend"] == "notebook-cupy" and row["steps_per_s"] > 0
+
+
+def test_the_batch_bench_takes_its_cupy_rows(monkeypatch, tmp_path):
+    """bench_batch_gpu.run_case with "cupy": the notebook and floor rows, and the summary's ratios."""
+    pytest.importorskip("sparsedream_fast._cuda_emu", reason="the CUDA variants run on the emulator, not built here")
+    cp = _tool("numpy_cupy")
+
+    from sparsedream_fast import _backends
+    gb = _tool("gpu_benches")
+    gb._benches_on_path()
+    import bench_batch_gpu as bbg
+    monkeypatch.setattr(bbg, "VARIANTS", bbg.VARIANTS[:1])
+    with _backends.cuda_emulator():
+        row = bbg.run_case("krotov", "hid8-p3-k7-B10", 8, 10, 40, 2, 1, cp)
+    impls = [r["impl"] for r in row["results"]]
+    assert impls[:3] == ["notebook-cupy", "floor (cupy matmul)", "floor (cupy matmul)"] and impls[3].startswith("cuda")
+    (tmp_path / "batch").mkdir()
+    (tmp_path / "batch" / "batch.json").write_text(json.dumps(dict(rows=[row], errors=[])))
+    t = _tool("device_summary").batch(str(tmp_path))["table"][0]
+    assert t["speedup"] == pytest.approx(row["results"][0]["s_per_epoch"] / row["results"][3]["s_per_epoch"])
+    assert t["x_floor"] is not None and t["target"] == 30.0

@@ -35,6 +35,19 @@ def _load(path):
         return None
 
 
+def build_times(work):
+    """Seconds per file compiled by the build (build_times.txt: seconds, tab, ninja target), slowest first."""
+    out = []
+    try:
+        with open(os.path.join(work, "build_times.txt")) as f:
+            for line in f:
+                sec, _, target = line.strip().partition("\t")
+                out.append(dict(seconds=float(sec), target=target))
+    except (OSError, ValueError):
+        return None
+    return out
+
+
 def steps(work):
     out = []
     try:
@@ -188,6 +201,12 @@ def _f(x, fmt="{:,.0f}"):
     return "-" if x is None else fmt.format(x)
 
 
+def _verdict(met, mode):
+    if mode != "gpu":
+        return "not judged (rehearsal)"
+    return {True: "met", False: "MISSED", None: "not measured"}[met]
+
+
 def render(res) -> str:
     L = []
     info = res.get("info") or {}
@@ -204,6 +223,10 @@ def render(res) -> str:
                  f"self_test={info.get('self_test')} cuBLAS={(info.get('cublas') or {}).get('where')} "
                  f"cupy={info.get('cupy')}")
     L.append("steps: " + " | ".join(f"{s['step']} {s['status']} {s['seconds']}s" for s in res["steps"]))
+    bt = res.get("build_times")
+    if bt:
+        L.append(f"build: {len(bt)} targets, slowest " + ", ".join(
+            f"{os.path.basename(t['target'])} {t['seconds']:.0f}s" for t in bt[:3]))
     t = res.get("tests")
     if t is None:
         L.append("tests: not run (no junit.xml)")
@@ -239,8 +262,7 @@ def render(res) -> str:
                  f"check: {ra.get('notebook_cupy_check')}")
         L.append("  grid      cuda (check)          cpp      nb-cupy   nb-numpy  cuda/cupy  cuda/cpp  target")
         for r in ra["table"]:
-            tgt = "-" if r["target"] is None else f"{r['target']:,} " + {True: "met", False: "MISSED",
-                                                                         None: "not measured"}[r["target_met"]]
+            tgt = "-" if r["target"] is None else f"{r['target']:,} " + _verdict(r["target_met"], mode)
             L.append(f"  {r['grid']:8s} {_f(r['cuda']):>9s} ({str(r['cuda_check'])[:10]:10s}) {_f(r['cpp']):>9s} "
                      f"{_f(r['notebook_cupy']):>9s} {_f(r['notebook_numpy']):>9s} "
                      f"{_f(r['cuda_x_notebook_cupy'], '{:,.1f}x'):>9s} {_f(r['cuda_x_cpp'], '{:,.1f}x'):>8s}  {tgt}")
@@ -250,8 +272,7 @@ def render(res) -> str:
     else:
         L.append(f"batch rules, s per epoch; notebooks' cupy code check: {b.get('notebook_cupy_check')}")
         for r in b["table"]:
-            tgt = "-" if r["target"] is None else f"{r['target']:.0f}x " + {True: "met", False: "MISSED",
-                                                                          None: "not measured"}[r["target_met"]]
+            tgt = "-" if r["target"] is None else f"{r['target']:.0f}x " + _verdict(r["target_met"], mode)
             L.append(f"  {r['rule']:9s} {r['case']:20s} nb-cupy {_f(r['notebook_cupy_s'], '{:.4f}')}  best "
                      f"{r['best_cuda']} {_f(r['best_cuda_s'], '{:.4f}')}  speed-up {_f(r['speedup'], '{:.1f}x')} "
                      f"(target {tgt})  x floor {_f(r['x_floor'], '{:.2f}')}  cuBLAS used: {r['cublas_used']}")
@@ -289,7 +310,8 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=int, default=0)
     a = ap.parse_args(argv)
     res = dict(mode=a.mode, rehearsal=a.mode != "gpu", elapsed_s=a.elapsed, budget_s=a.budget,
-               steps=steps(a.work), info=_load(os.path.join(a.work, "info", "info.json")))
+               steps=steps(a.work), info=_load(os.path.join(a.work, "info", "info.json")),
+               build_times=build_times(a.work))
     for name, fn in (("tests", tests), ("sanitizer", sanitizer), ("rule_a", rule_a), ("batch", batch), ("tnn", tnn)):
         try:
             res[name] = fn(a.work)

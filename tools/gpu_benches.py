@@ -25,8 +25,9 @@
     weights and features on the first images. Writes ``tnn.json``.
 
 ``--small`` shrinks every size to seconds and ``--emulator`` runs ``backend="cuda"`` on the
-CPU emulator of the kernels: a rehearsal of the script, whose figures mean nothing (every
-JSON says ``"rehearsal": true`` then).
+CPU emulator of the kernels and cupy's baselines on ``tools/numpy_cupy.py`` (numpy in
+cupy's place, also for ``sparsedream bench``): a rehearsal of the script, whose figures
+mean nothing (every JSON says ``"rehearsal": true`` then).
 """
 from __future__ import annotations
 
@@ -53,8 +54,23 @@ def _write(path, obj):
         json.dump(obj, f, indent=1, default=str)
 
 
+def _benches_on_path():
+    if BENCHES not in sys.path:
+        sys.path.insert(0, BENCHES)
+
+
+def _cupy_stand_in():
+    """tools/numpy_cupy.py in cupy's place (``sys.modules``): for a rehearsal on the CPU."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import numpy_cupy
+    sys.modules["cupy"] = numpy_cupy
+    return numpy_cupy
+
+
 def _cupy(a):
-    return None if a.emulator else cupy_or_none()
+    """cupy with a GPU (or None); in a rehearsal (``--emulator``) the numpy stand-in, for every caller."""
+    return _cupy_stand_in() if a.emulator else cupy_or_none()
 
 
 # ================================================================================ info
@@ -133,6 +149,7 @@ def rule_a(a) -> int:
 # ========================================================================= batch rules
 def _check_notebooks_cupy(cp):
     """The notebooks' DreamComp and Krotov-Hopfield epochs on cupy against the reference."""
+    _benches_on_path()
     from bench_batch_rules import notebook_dreamcomp_epoch, notebook_krotov_epoch
     from sparsedream_fast.dreamcomp import reference as dcr
     from sparsedream_fast.krotov import reference as khr
@@ -163,8 +180,7 @@ def _check_notebooks_cupy(cp):
 
 
 def batch(a) -> int:
-    if BENCHES not in sys.path:
-        sys.path.insert(0, BENCHES)
+    _benches_on_path()
     import bench_batch_gpu as bbg
     cp = _cupy(a)
     res = dict(rehearsal=bool(a.emulator), rows=[], errors=[])
@@ -221,12 +237,15 @@ def _images(n):
     return image_rows(X.reshape(len(X), -1)), src
 
 
-def _median_rate(fn, n, repeat):
-    rates = []
+def _median_rate(fn, n, repeat, max_s=8.0):
+    """Median images/s of up to ``repeat`` calls of ``fn`` on ``n`` images; no new call after ``max_s`` s."""
+    rates, t_start = [], time.perf_counter()
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         rates.append(n / (time.perf_counter() - t0))
+        if time.perf_counter() - t_start > max_s:  # a slow backend must not eat the window
+            break
     return float(np.median(rates)), rates
 
 
