@@ -72,8 +72,14 @@ def test_dry_run_runs_every_step(tmp_path):
     assert r["info"]["emulated"] is True
     assert r["tests"]["counts"]["passed"] > 0 and r["tests"]["counts"].get("failed", 0) == 0
     assert [row["cuda_check"] for row in r["rule_a"]["table"]] == ["ok"]
+    # the cupy baselines ran, on the numpy stand-in, after their checks against the reference
+    assert r["info"]["cupy"].startswith("numpy stand-in")
+    assert r["rule_a"]["notebook_cupy_check"] == "ok" and r["rule_a"]["table"][0]["notebook_cupy"] > 0
+    assert r["batch"]["notebook_cupy_check"] == {"dreamcomp": "ok", "krotov": "ok"}
     assert {row["rule"] for row in r["batch"]["table"]} == {"dreamcomp", "krotov"}
+    assert all(row["notebook_cupy_s"] > 0 and row["x_floor"] > 0 for row in r["batch"]["table"])
     assert [row["check"] for row in r["tnn"]["rows"]] == ["ok", "ok"]
+    assert "not judged (rehearsal)" in summary and "MISSED" not in summary
 
 
 def test_the_summary_reports_failures(tmp_path):
@@ -108,6 +114,22 @@ def test_the_fits_notice_a_wrong_result():
     assert "tolerance" in close(want * (1 + 1e-7), want, "float64")
     assert close(np.full_like(want, np.nan), want, "float64") == "non-finite values"
     assert "shape" in close(want[:3], want, "float64")
+
+
+def test_the_cupy_stand_in_keeps_what_a_typo_trips_over():
+    """Device arrays of their own type, host arrays copied by asarray, host/device mixes refused."""
+    cp = _tool("numpy_cupy")
+    host = np.random.default_rng(1).random((3, 4))
+    dev = cp.asarray(host)
+    dev += 1.0  # on the device: the caller's host array must not change (cupy copies it)
+    assert np.array_equal(dev.get(), host + 1.0) and not np.shares_memory(dev.view(np.ndarray), host)
+    assert cp.asarray(dev) is dev and type(dev.get()) is np.ndarray
+    for got in (dev @ dev.T, cp.sum(dev, axis=0), dev.max(), cp.arange(3), cp.zeros((2, 2)), np.argsort(dev)):
+        assert isinstance(got, cp.ndarray), type(got)
+    for mixed in (lambda: dev + host, lambda: cp.dot(dev, host.T), lambda: np.concatenate([dev, host])):
+        with pytest.raises(TypeError, match="host numpy.ndarray"):
+            mixed()
+    assert isinstance(dev * 2.0 + np.float64(1), cp.ndarray)  # scalars mix, as in cupy
 
 
 def test_the_cupy_baselines_run_on_a_numpy_stand_in():

@@ -20,13 +20,15 @@
 #   OUT          where the results go (default build/device_out); at most 8 files:
 #                summary.txt, machine.txt, results.json, logs.tar.gz, rule_a.png
 #   PY           the Python to use (default python3)
-#   DC_BUDGET_S  wall seconds for the whole run (gpu: 480; rehearse: 3600 on a shared 2-core
-#                machine; dry-run: 1800); each step also has
-#                its own limit and gets no more than what is left
+#   DC_BUDGET_S  wall seconds for the whole run (gpu: 480; rehearse: 3600, made for a shared
+#                2-core machine; dry-run: 1800); each step also has its own limit and gets
+#                no more than what is left
 #   DC_ONLY      comma list of the steps to run (default all): build,info,tests,sanitize,
 #                rule_a,batch,tnn; the build is reused when its folder is still there (a
 #                rerun on a warm machine: DC_ONLY=build,info,rule_a)
 #   DC_JOBS      pytest-xdist workers (default: the CPU count, at most 16)
+#   DC_TESTS     the tests to run, paths relative to the repository separated by spaces
+#                (default: tests, the whole suite; the dry run: two files)
 #   DC_HIDE      comma list of top-level modules made unimportable for every step (rehearse:
 #                those the GPU machine's image lacks, see below; gpu and dry-run: none)
 #   DC_NVCC      rehearse: also compile _cuda with nvcc for sm_90 (auto: where nvcc is
@@ -34,12 +36,14 @@
 # A wheel folder .whl/ in the repository (the device tool's carry) is installed first:
 # the way to bring a package the machine's image lacks (docs/gpu.md).
 set -uo pipefail
+{ # the whole script is one compound command: bash reads all of it before it runs, so an
+  # edit of this file during a run (a rehearsal here takes many minutes) cannot derail it
 
 MODE=${1:-gpu}
 [ "$MODE" = full ] && MODE=gpu               # the script's former name for it
 case "$MODE" in
   gpu|rehearse|dry-run) ;;
-  -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+  -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
   *) echo "usage: bash tools/device_check.sh [gpu|rehearse|dry-run]" >&2; exit 2 ;;
 esac
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,13 +55,15 @@ JOBS=${DC_JOBS:-$(( NPROC > 16 ? 16 : NPROC ))}
 case $MODE in gpu) BUDGET=${DC_BUDGET_S:-480} ;; rehearse) BUDGET=${DC_BUDGET_S:-3600} ;; *) BUDGET=${DC_BUDGET_S:-1800} ;; esac
 ONLY=${DC_ONLY:-build,info,tests,sanitize,rule_a,batch,tnn}
 # step limits (s): the rehearsal's tests run on 2 shared cores and the emulator
-if [ "$MODE" = gpu ]; then TESTS_S=200; SAN_S=150; else TESTS_S=1200; SAN_S=300; fi
+# (a rehearsal shares 2 cores with other work: an import alone took 20 s there under a load of
+# 16, so its limits are SLOW times the GPU machine's)
+if [ "$MODE" = gpu ]; then TESTS_S=200; SAN_S=150; SLOW=1; else TESTS_S=1200; SAN_S=900; SLOW=4; fi
 RESERVE=20                                  # seconds kept for the summary and the packing
-# What the lent H200's image lacks of the package's dependencies and test extras (the device
-# tool's notes, .library/device/KINDS.md, 2026-11-17: it has numpy, scipy, numba,
-# scikit-learn, matplotlib, tqdm, pandas, hypothesis, pytest-xdist, pytest-timeout,
-# pytest-benchmark, cupy-cuda13x, pybind11, scikit-build-core, cmake, ninja). The rehearsal
-# hides these so that the suite meets the same gaps here: a test needing one must skip.
+# What the lent H200's image lacks of the package's dependencies and test extras (its package
+# list as of 2026-11-17 has numpy, scipy, numba, scikit-learn, matplotlib, tqdm, pandas,
+# hypothesis, pytest-xdist, pytest-timeout, pytest-benchmark, cupy-cuda13x, pybind11,
+# scikit-build-core, cmake and ninja, and none of these). The rehearsal hides them so that
+# the suite meets the same gaps here: a test that needs one must skip, not fail.
 GPU_IMAGE_LACKS=mlxtend,sphinx,numpydoc,sphinx_gallery,myst_parser,pydata_sphinx_theme,dask,distributed
 if [ "$MODE" = rehearse ]; then HIDE=${DC_HIDE-$GPU_IMAGE_LACKS}; else HIDE=${DC_HIDE-}; fi
 # the build and the installed package live in the repository's ignored build/ folder, so a
@@ -67,15 +73,24 @@ SITE=$REPO/build/device-site-$MODE
 W=$(mktemp -d "${TMPDIR:-/tmp}/device_check.XXXXXX")
 mkdir -p "$OUT" "$W"
 T0=$SECONDS
+# the CUDA toolkit where the image keeps it, in case its bin folder is not on PATH (CMake's
+# CUDA language looks for nvcc there; compute-sanitizer lives beside it)
+if ! command -v nvcc > /dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
 export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLBACKEND=Agg
 STATUS=$W/steps.tsv
 : > "$STATUS"
-if [ -n "$HIDE" ]; then
-  # a sitecustomize first on the path: every Python the steps start (pytest's workers and
-  # the tests' subprocesses too) finds these modules missing, as on the GPU machine
-  mkdir -p "$W/hide"
-  cat > "$W/hide/sitecustomize.py" <<'PYEOF'
+# A sitecustomize first on the path, seen by every Python the steps start (pytest's workers
+# and the tests' subprocesses too): it makes the DC_HIDDEN modules missing, as on the GPU
+# machine, and once the build is installed it drops an editable install's redirect of
+# sparsedream_fast (a development venv's), which would otherwise shadow the build. Then it
+# runs the sitecustomize it hides, if any.
+mkdir -p "$W/hooks"
+cat > "$W/hooks/sitecustomize.py" <<'PYEOF'
 import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
 import sys
 
@@ -90,10 +105,19 @@ class _Hidden(importlib.abc.MetaPathFinder):
         return None
 
 
-sys.meta_path.insert(0, _Hidden())
+if HIDDEN:
+    sys.meta_path.insert(0, _Hidden())
+if os.environ.get("DC_DROP_EDITABLE"):
+    sys.meta_path[:] = [f for f in sys.meta_path if not (
+        type(f).__name__ == "ScikitBuildRedirectingFinder" and "sparsedream_fast" in type(f).__module__)]
+_here = os.path.dirname(os.path.abspath(__file__))
+_next = importlib.machinery.PathFinder.find_spec(
+    "sitecustomize", [p for p in sys.path if os.path.abspath(p or os.curdir) != _here])
+if _next is not None and _next.loader is not None:
+    _next.loader.exec_module(importlib.util.module_from_spec(_next))
 PYEOF
-  export DC_HIDDEN=$HIDE PYTHONPATH=$W/hide${PYTHONPATH:+:$PYTHONPATH}
-fi
+PP0=${PYTHONPATH:-}
+export DC_HIDDEN=$HIDE PYTHONPATH=$W/hooks${PP0:+:$PP0}
 
 EMU=(); SMALL=()
 if [ "$MODE" != gpu ]; then EMU=(--emulator); SMALL=(--small); fi
@@ -207,8 +231,16 @@ else
     esac
   fi
   echo "   build: SPARSEDREAM_CUDA=$CUDA SPARSEDREAM_CUDA_EMULATOR=$EMUL, CUDA architectures 90, $NPROC jobs"
+  if ! MISSING=$("$PY" -c "
+import importlib.util as u
+print(' '.join(m for m in ('scikit_build_core', 'pybind11') if u.find_spec(m) is None))" 2>&1) || [ -n "$MISSING" ]; then
+    # --no-build-isolation (no network on the GPU machine) builds with what $PY has
+    echo "   build: $PY lacks ${MISSING:-its build backend} (pip install scikit-build-core pybind11 cmake ninja)"
+    record build FAIL 0 "no ${MISSING:-build backend} for $PY"
+    BUILT=0
+  fi
   NLOG=$(wc -l < "$BUILD/.ninja_log" 2>/dev/null || echo 0)
-  SPARSEDREAM_CUDA=$CUDA SPARSEDREAM_CUDA_EMULATOR=$EMUL SPARSEDREAM_CPP=ON CMAKE_BUILD_PARALLEL_LEVEL=$NPROC \
+  (( BUILT )) && SPARSEDREAM_CUDA=$CUDA SPARSEDREAM_CUDA_EMULATOR=$EMUL SPARSEDREAM_CPP=ON CMAKE_BUILD_PARALLEL_LEVEL=$NPROC \
     run_step build $BUILD_S "$PY" -m pip install -v --no-build-isolation --no-deps --no-compile --upgrade \
       --target "$SITE" -C build-dir="$BUILD" -C cmake.define.SPARSEDREAM_CUDA=$CUDA \
       -C cmake.define.SPARSEDREAM_CUDA_EMULATOR=$EMUL "${ARCH[@]}" "$REPO" || BUILT=0
@@ -219,14 +251,14 @@ else
         printf "%7.1f\t%s\n", ($2 - $1) / 1000, $4 }' | sort -rn > "$W/build_times.txt"
     [ -s "$W/build_times.txt" ] && head -n 4 "$W/build_times.txt" | sed 's/^/   compile s: /'
   fi
-  export PYTHONPATH=$SITE${PYTHONPATH:+:$PYTHONPATH}
+  export PYTHONPATH=$W/hooks:$SITE${PP0:+:$PP0} DC_DROP_EDITABLE=1
 fi
 
 # ------------------------------------------------------------------------------- info
 GPU_OK=0
 if (( BUILT )); then
   # the package must be the one just built, not another installation
-  run_step info 60 "$PY" -c "
+  run_step info $(( 60 * SLOW )) "$PY" -c "
 import sys, os, runpy
 import sparsedream_fast as s
 where = os.path.dirname(s.__file__)
@@ -330,7 +362,10 @@ if (( BUILT )) && { (( GPU_OK )) || [ "$MODE" != gpu ]; }; then
     echo "   tests/test_sweep.py left out: dask.distributed is not installed (the 'distributed' extra)" \
       | tee "$W/tests_left_out.txt"
   fi
-  if [ "$MODE" = dry-run ]; then
+  if [ -n "${DC_TESTS:-}" ]; then
+    read -r -a TESTS <<< "$DC_TESTS"
+    TESTS=("${TESTS[@]/#/$REPO/}")
+  elif [ "$MODE" = dry-run ]; then
     TESTS=("$REPO/tests/test_metrics.py" "$REPO/tests/test_cuda_emu.py")
   else
     TESTS=("$REPO/tests")
@@ -346,12 +381,13 @@ bg_wait sanitize
 for step in rule_a batch tnn; do
   if ! (( BUILT )) || { ! (( GPU_OK )) && [ "$MODE" = gpu ]; }; then skip "$step" "$WHY"; continue; fi
   case $step in
-    rule_a) limit=150; args=(rule-a) ;;
-    batch) limit=150; args=(batch) ;;
-    tnn) limit=60; args=(tnn) ;;
+    rule_a) limit=$(( 150 * SLOW )); args=(rule-a) ;;
+    batch) limit=$(( 150 * SLOW )); args=(batch) ;;
+    tnn) limit=$(( 60 * SLOW )); args=(tnn) ;;
   esac
   [ "$MODE" = dry-run ] && [ "$step" = rule_a ] && args+=(--grids 8)
   run_step "$step" "$limit" "$PY" "$REPO/tools/gpu_benches.py" "${args[@]}" --out "$W/$step" "${EMU[@]}" "${SMALL[@]}"
 done
 
 finish
+}
