@@ -54,9 +54,9 @@ NPROC=$(nproc 2>/dev/null || echo 4)
 JOBS=${DC_JOBS:-$(( NPROC > 16 ? 16 : NPROC ))}
 case $MODE in gpu) BUDGET=${DC_BUDGET_S:-480} ;; rehearse) BUDGET=${DC_BUDGET_S:-3600} ;; *) BUDGET=${DC_BUDGET_S:-1800} ;; esac
 ONLY=${DC_ONLY:-build,info,tests,sanitize,rule_a,batch,tnn}
-# step limits (s): the rehearsal's tests run on 2 shared cores and the emulator
-# (a rehearsal shares 2 cores with other work: an import alone took 20 s there under a load of
-# 16, so its limits are SLOW times the GPU machine's)
+# step limits (s). A rehearsal runs the kernels on the emulator, on 2 cores shared with other
+# work (an import alone took 20 s there under a load of 16): its limits are longer, those of
+# info and the benchmarks SLOW times the GPU machine's
 if [ "$MODE" = gpu ]; then TESTS_S=200; SAN_S=150; SLOW=1; else TESTS_S=1200; SAN_S=900; SLOW=4; fi
 RESERVE=20                                  # seconds kept for the summary and the packing
 # What the lent H200's image lacks of the package's dependencies and test extras (its package
