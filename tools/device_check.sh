@@ -381,7 +381,7 @@ bg_wait sanitize
 for step in rule_a batch tnn; do
   if ! (( BUILT )) || { ! (( GPU_OK )) && [ "$MODE" = gpu ]; }; then skip "$step" "$WHY"; continue; fi
   case $step in
-    rule_a) limit=$(( 150 * SLOW )); args=(rule-a) ;;
+    rule_a) limit=$(( 180 * SLOW )); args=(rule-a) ;;
     batch) limit=$(( 150 * SLOW )); args=(batch) ;;
     tnn) limit=$(( 60 * SLOW )); args=(tnn) ;;
   esac

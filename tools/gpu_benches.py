@@ -137,6 +137,10 @@ def rule_a(a) -> int:
     print("notebook loop on cupy vs the reference:", res["notebook_cupy_check"], flush=True)
     argv = ["bench", "--grids", a.grids, "--dtype", "float32", "--backends", "cpp,cuda",
             "--notebook-max-s", "5", "--out", a.out]
+    if a.emulator:
+        # the emulator is switched on in this process only: the fresh process that sparsedream
+        # bench gives each backend by default would find no cuda backend
+        argv += ["--same-process"]
     if a.small:
         argv += ["--steps", "20", "--repeat", "2", "--check-steps", "10", "--notebook-max-s", "2"]
     with _backends.cuda_emulator() if a.emulator else nullcontext():
