@@ -49,3 +49,20 @@ def test_script_end_to_end(bench, tmp_path):
     assert all(f["paper"]["n_train"] == 240 and f["paper"]["n_eval"] == 60 for f in folds)
     assert (out / "krotov_classifier_curves.png").stat().st_size > 1000
     assert "logistic regression, pixels" in bench.format_tables(res2)
+    assert res2["fmnist"]["complete"] and res2["mnist"]["complete"] and res2["mnist"]["finished"]
+    # the stored results redraw the picture and the tables without training
+    (out / "krotov_classifier_curves.png").unlink()
+    assert bench.main(["--parts", "", "--out", str(out)]) == 0
+    assert (out / "krotov_classifier_curves.png").stat().st_size > 1000
+    assert json.loads((out / "krotov_classifier.json").read_text()) == res2
+
+
+def test_selection_of_the_papers_point_reuses_its_training(bench, tmp_path):
+    root, out = tmp_path / "fmnist", tmp_path / "out"
+    fake_fashion_mnist(root, 600, 60)
+    assert bench.main(["--fmnist-root", str(root), "--parts", "fmnist", "--out", str(out), "--seeds", "0",
+                       "--epochs", "2", "--limit-hidden", "16", "--pixels-max-iter", "10",
+                       "--fmnist-feature-epochs", "1", "--select-epochs", "1", "--grid", "4.5:0.01"]) == 0
+    run = json.loads((out / "krotov_classifier.json").read_text())["fmnist"]["runs"][0]
+    assert run["selected"].pop("same_as_paper") is True
+    assert run["selected"] == run["paper"]
