@@ -30,6 +30,13 @@ what an earlier run wrote there), drawn into ``OUT/krotov_classifier_curves.png`
     features trained on the 4,000 training images (``--mnist-feature-epochs``), the top
     layer with its defaults, and logistic regression on the fold's pixels.
 
+Each seed (fold) is written to the JSON as it ends (the part marked ``complete: false`` until
+its last one), so a run cut short keeps what it measured; ``--parts ""`` redraws the tables
+and the PNG from the JSON alone. On a busy machine run it with ``OPENBLAS_NUM_THREADS=1``
+(recorded in the JSON): OpenBLAS's threads stall when other processes hold the cores, and the
+pixels' logistic regression is then the slowest part by far. The data folder is recorded as
+``DIR``.
+
 Every training carries its wall time and the load around it (``Meter`` of
 ``batch_accuracy.py``: the 1-minute load average before / after, and the cores other
 processes used meanwhile). Accuracy figures do not depend on the load; wall times do.
@@ -290,12 +297,15 @@ def main(argv=None) -> int:
         raise SystemExit(f"--parts: unknown {sorted(parts - {'fmnist', 'mnist'})}")
     os.makedirs(args.out, exist_ok=True)
     jpath = os.path.join(args.out, JSON_NAME)
-    common = dict(command="python3 benches/krotov_classifier_accuracy.py "
-                  + " ".join(sys.argv[1:] if argv is None else argv), machine=machine_info(),
+    # this machine's folders stay out of the record: the data folder as DIR (as BENCHMARKS.md
+    # writes the command), the output folder relative to the working directory
+    shown = {args.fmnist_root: "DIR", args.out: os.path.relpath(args.out)}
+    settings = dict(vars(args), fmnist_root=args.fmnist_root and "DIR", out=os.path.relpath(args.out))
+    env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS") if k in os.environ}
+    common = dict(command="".join(f"{k}={v} " for k, v in env.items()) + "python3 benches/krotov_classifier_accuracy.py "
+                  + " ".join(shown.get(a, a) for a in (sys.argv[1:] if argv is None else argv)), machine=machine_info(),
                   backends={k: str(v) for k, v in sdf.backends().items()},
-                  classifier=repr(sdf.KrotovHopfieldClassifier()), settings={k: v for k, v in vars(args).items()},
-                  environment={k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-                               if k in os.environ})
+                  classifier=repr(sdf.KrotovHopfieldClassifier()), settings=settings, environment=env)
 
     def store(part, record):
         # Read what is there only now, so that runs of different parts into one folder at
