@@ -39,6 +39,7 @@
 #include "block_reduce.cuh"
 #include "cuda_common.hpp"
 #include "rule_a_cuda.hpp"
+#include "sparsedream/rule_a_update.hpp"
 
 namespace cg = cooperative_groups;
 
@@ -444,13 +445,13 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                     const T f = a.lr * oj;
                     const T* ws = a.w_in_smem ? wsm + (long long)(j - n0) * D : a.W + (long long)j * D;
                     for (int d = lane; d < D; d += 32) {
-                        const T nv = ws[d] + (f * ws[d]) * g[d];
+                        const T nv = sd::rule_a_updated(ws[d], f, g[d]);
                         bad |= !(nv - nv == T(0));
                     }
                     if (a.learn_lateral) {
                         const T fl = a.lat_lr * oj;
                         for (long long q = a.indptr[j] + lane; q < a.indptr[j + 1]; q += 32) {
-                            const T nl = a.ldata[q] + (fl * a.ldata[q]) * a.ratio[q];
+                            const T nl = sd::rule_a_updated(a.ldata[q], fl, a.ratio[q]);
                             bad |= !(nl - nl == T(0));
                         }
                     }
@@ -485,14 +486,14 @@ __global__ void rule_a_fit_kernel(FitArgs<T> a) {
                     T* wg = a.W + (long long)j * D;
                     T* ws = a.w_in_smem ? wsm + (long long)(j - n0) * D : wg;
                     for (int d = lane; d < D; d += 32) {  // finite: checked in D
-                        const T nv = ws[d] + (f * ws[d]) * g[d];
+                        const T nv = sd::rule_a_updated(ws[d], f, g[d]);
                         ws[d] = nv;
                         wg[d] = nv;
                     }
                     if (a.learn_lateral) {
                         const T fl = a.lat_lr * oj;
                         for (long long q = a.indptr[j] + lane; q < a.indptr[j + 1]; q += 32)
-                            a.ldata[q] = a.ldata[q] + (fl * a.ldata[q]) * a.ratio[q];
+                            a.ldata[q] = sd::rule_a_updated(a.ldata[q], fl, a.ratio[q]);
                     }
                 }
             }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "common.hpp"
+#include "rule_a_update.hpp"
 
 namespace sd {
 
@@ -41,12 +42,13 @@ inline void csr_rmatvec_rows(const CsrView<T>& L, const T* o, const i64* rows, i
 }
 
 /// One learned-lateral entry after the update (rule A.9): x + ((lat_lr * o_i) * x) * ratio,
-/// ratio = (o_m - u_m) / max(u_m, prec), with a = lat_lr * o_i.
+/// ratio = (o_m - u_m) / max(u_m, prec), with a = lat_lr * o_i; 0 where that would change
+/// the entry's sign (rule_a_updated: the same overshoot as the weights').
 template <class T>
 inline T csr_learned(T x, T a, T om, T um, T prec) {
     const T den = (um != um || um > prec) ? um : prec;
     const T ratio = (om - um) / den;
-    return x + (a * x) * ratio;
+    return rule_a_updated(x, a, ratio);
 }
 
 /// True when the learned-lateral update of the rows `rows` would write only finite values.

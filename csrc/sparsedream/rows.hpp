@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "common.hpp"
+#include "rule_a_update.hpp"
 #include "simd.hpp"
 
 namespace sd {
@@ -20,11 +21,10 @@ SD_INLINE void axpy_impl(T* SD_RESTRICT y, T a, const T* SD_RESTRICT x, i64 n) {
 }
 SD_MULTIVERSION(axpy, axpy_impl)
 
-/// The multiplicative update of one weight: w + (a * w) * g, a = lr * o_j
-/// (docs/rules/sparsedream.md, step 8).
+/// The multiplicative update of one weight (rule_a_update.hpp: 0 where it would change sign).
 template <class T>
 SD_INLINE T updated(T w, T a, T g) {
-    return w + (a * w) * g;
+    return rule_a_updated(w, a, g);
 }
 
 /// Multiplicative update of one row: w += (a * w) * g.

@@ -639,8 +639,12 @@ def _gain_into(v, r, g, e, use_clip, clip, prec):
 
 @numba.njit(**_JIT)
 def _updated(w, t, gd):
-    """One weight after the multiplicative update (t = lr * o_j)."""
-    return w + (t * w) * gd
+    """One weight after the multiplicative update (t = lr * o_j); 0 where it would change
+    sign (reference.sign_kept)."""
+    x = w + (t * w) * gd
+    if (w > 0 and x < 0) or (w < 0 and x > 0):
+        return x - x  # 0 of x's type
+    return x
 
 
 @numba.njit(**_JIT)
@@ -703,8 +707,8 @@ def _lateral_clear(srt, nsrt, indptr, indices, u):
 @numba.njit(**_JIT)
 def _lateral_apply_update(o, act, nact, indptr, indices, ldata, u, lat_lr, prec, write):
     """For each active row i and stored entry (i, m):
-    ``L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec))`` when
-    ``write``; without it only checks. Returns True when every new value is finite."""
+    ``L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec))`` (0 where it
+    would change sign, ``_updated``) when ``write``; without it only checks. Returns True when every new value is finite."""
     for j in range(nact):
         i = act[j]
         t = lat_lr * o[i]
@@ -712,8 +716,7 @@ def _lateral_apply_update(o, act, nact, indptr, indices, ldata, u, lat_lr, prec,
             m = indices[jj]
             um = u[m]
             ratio = (o[m] - um) / _max_prec(um, prec)
-            x = ldata[jj]
-            y = x + (t * x) * ratio
+            y = _updated(ldata[jj], t, ratio)
             if write:
                 ldata[jj] = y
             elif not (y - y == 0):

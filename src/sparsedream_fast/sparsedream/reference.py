@@ -11,7 +11,7 @@ import numpy as np
 
 from .config import TRACE_DROP, Competition, Output, SparseDreamConfig, TrainState
 
-__all__ = ["competition", "topk", "reconstruct", "updated_rows", "update_rows", "try_step", "step", "apply_bounds",
+__all__ = ["competition", "topk", "reconstruct", "updated_rows", "sign_kept", "update_rows", "try_step", "step", "apply_bounds",
            "fit", "infer"]
 
 
@@ -89,7 +89,9 @@ def updated_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray
                  r: np.ndarray, lr: float, error_clip, prec: float):
     """The active rows after the multiplicative update, without writing them (docs/rules/sparsedream.md, steps 7-8).
 
-    ``e = clip(v - r)``, ``g = e / max(r, prec)``, new row ``W[j] + ((lr * vals_j) * W[j]) * g``.
+    ``e = clip(v - r)``, ``g = e / max(r, prec)``, new row ``W[j] + ((lr * vals_j) * W[j]) * g``,
+    except that a weight never changes sign: where the new value has the opposite sign of
+    the old one (the factor ``1 + lr * vals_j * g`` is negative) it is 0 (``sign_kept``).
 
     Returns
     -------
@@ -101,14 +103,37 @@ def updated_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray
         e = np.clip(e, -error_clip, error_clip)
     g = e / np.maximum(r, prec)
     Wa = W[idx]
-    return Wa + ((lr * vals)[:, None] * Wa) * g[None, :], e
+    return sign_kept(Wa, Wa + ((lr * vals)[:, None] * Wa) * g[None, :]), e
+
+
+def sign_kept(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``x`` where it has the sign of ``w`` (or either is 0 or NaN), else 0, in place on ``x``.
+
+    The multiplicative update ``w (1 + lr o g)`` overshoots past 0 when ``lr o g < -1`` (a
+    winner whose drive exceeds ``1 / lr`` at a pixel its reconstruction overshoots). A
+    weight that changed sign is set to 0 instead: a negative weight would later make the
+    reconstruction ``r <= 0``, where ``max(r, prec)`` turns the gain into ``e / prec`` and
+    multiplies that weight by about ``lr o / prec`` per step (docs/rules/sparsedream.md,
+    "Numerics"). NaN stays NaN, so a non-finite update is still detected.
+
+    Parameters
+    ----------
+    w, x : ndarrays of the same shape and float dtype: old and new weights
+
+    Returns
+    -------
+    x
+    """
+    x[((w > 0) & (x < 0)) | ((w < 0) & (x > 0))] = 0
+    return x
 
 
 def update_rows(W: np.ndarray, idx: np.ndarray, vals: np.ndarray, v: np.ndarray,
                 r: np.ndarray, lr: float, error_clip, prec: float) -> np.ndarray:
     """Multiplicative update of the active rows, in place (docs/rules/sparsedream.md, steps 7-8).
 
-    ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * vals_j) * W[j]) * g``.
+    ``e = clip(v - r)``, ``g = e / max(r, prec)``, ``W[j] += ((lr * vals_j) * W[j]) * g``, a
+    weight that would change sign becoming 0 (``updated_rows``).
 
     Parameters
     ----------
@@ -190,14 +215,15 @@ def step(state: TrainState, v: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray
 
 
 def _learned_lateral(L, o: np.ndarray, active: np.ndarray, cfg: SparseDreamConfig) -> np.ndarray:
-    """The CSR ``L``'s data after the multiplicative lateral update (docs/rules/sparsedream.md, step 9), not written."""
+    """The CSR ``L``'s data after the multiplicative lateral update (docs/rules/sparsedream.md, step 9), not written;
+    an entry that would change sign becomes 0 (``sign_kept``)."""
     u = L.rmatvec(o)
     ratio = (o - u) / np.maximum(u, cfg.prec)
     data = L.data.copy()
     for i in active:
         lo, hi = L.indptr[i], L.indptr[i + 1]
         seg = data[lo:hi]
-        seg += ((cfg.lateral_lr * o[i]) * seg) * ratio[L.indices[lo:hi]]
+        seg[...] = sign_kept(seg, seg + ((cfg.lateral_lr * o[i]) * seg) * ratio[L.indices[lo:hi]])
     return data
 
 
