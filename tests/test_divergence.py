@@ -24,39 +24,53 @@ def _rule_a(backend, **kw):
     return sdf.SparseDream(**p)
 
 
-def _a_data(n=300):
-    return np.random.default_rng(0).random((n, 16))
+#: Rule A's update keeps nonnegative weights bounded on nonnegative inputs (increments of at
+#: most lr * v per step: tests/test_rule_a_numerics.py), so a huge lr alone no longer
+#: diverges; inputs of 1e12 overflow the drive (float32) within a few steps.
+HUGE = 1e12
 
 
-def _a_fresh(backend, n, **kw):
+def _a_data(n=300, scale=1.0):
+    return np.random.default_rng(0).random((n, 16)) * scale
+
+
+def _a_fresh(backend, n, scale=1.0, **kw):
     m = _rule_a(backend, **kw)
-    m.fit(_a_data(), epochs=1, steps_per_epoch=n)
+    m.fit(_a_data(scale=scale), epochs=1, steps_per_epoch=n)
     return m
 
 
+# many winners share the reconstruction and stay finite even so: weights of both signs make
+# the reconstruction r <= 0 somewhere, where max(r, prec) multiplies a weight by ~lr o / prec
+_SIGNED = np.random.default_rng(3).uniform(-0.5, 1.0, (64, 16))
+
+
 @pytest.mark.parametrize("backend", rule_backends("A"))
-@pytest.mark.parametrize("kw", [{}, dict(trace=0.5), dict(trace=0.5, w_max=5.0, clip_every=3),
+@pytest.mark.parametrize("kw", [dict(scale=HUGE), dict(trace=0.5, scale=HUGE),
+                                dict(trace=0.5, w_max=5.0, clip_every=3, scale=HUGE),
                                 dict(lateral=sdf.lateral.random(radius=1), learn_lateral=True,
-                                     competition="normalized_lateral", lateral_lr=0.05),
-                                dict(k=40, grid=(8, 8))],
+                                     competition="normalized_lateral", lateral_lr=0.05, scale=HUGE),
+                                dict(k=40, grid=(8, 8), init=_SIGNED)],
                          ids=["plain", "trace", "bounds", "learned_lateral", "blocked_update"])
 def test_rule_a_stops_before_the_first_non_finite_step(backend, kw):
+    kw = dict(kw)
+    scale = kw.pop("scale", 1.0)
     m = _rule_a(backend, **kw)
     with pytest.raises(sdf.DivergenceError, match=r"diverged: the update of step (\d+)") as info:
-        m.fit(_a_data(), epochs=1)
+        m.fit(_a_data(scale=scale), epochs=1)
     n = m.n_steps_
     assert isinstance(info.value, FloatingPointError) and info.value.step == n
     assert 0 < n < 300
     assert np.isfinite(m.weights_).all() and np.isfinite(m.trace_).all()
     # exactly the state of a fresh fit of the n steps before it, on the same backend
-    ref = _a_fresh(backend, n, **kw)
+    ref = _a_fresh(backend, n, scale, **kw)
     _same(m.weights_, ref.weights_)
     _same(m.trace_, ref.trace_)
     if m.lateral_ is not None:
         _same(m.lateral_.toarray(), ref.lateral_.toarray())
     # and one more step diverges: the fresh fit of n + 1 steps raises at the same step
     with pytest.raises(sdf.DivergenceError):
-        _a_fresh(backend, n + 1, **kw)
+        _a_fresh(backend, n + 1, scale, **kw)
 
 
 @pytest.mark.parametrize("backend", [b for b in rule_backends("A") if b.values[0] != "numpy"])
@@ -64,7 +78,7 @@ def test_rule_a_backends_diverge_at_the_reference_step(backend):
     got, want = _rule_a(backend), _rule_a("numpy")
     for m in (got, want):
         with pytest.raises(sdf.DivergenceError):
-            m.fit(_a_data(), epochs=1)
+            m.fit(_a_data(scale=HUGE), epochs=1)
     assert got.n_steps_ == want.n_steps_
     rtol, atol = tol("float32")
     np.testing.assert_allclose(got.weights_, want.weights_, rtol=rtol, atol=atol)
@@ -74,7 +88,7 @@ def test_rule_a_backends_diverge_at_the_reference_step(backend):
 def test_rule_a_model_is_usable_after_divergence(backend):
     m = _rule_a(backend)
     with pytest.raises(sdf.DivergenceError):
-        m.fit(_a_data(), epochs=1)
+        m.fit(_a_data(scale=HUGE), epochs=1)
     win, val = m.infer(_a_data(20))
     assert win.shape == (20, 3) and np.isfinite(m.weights_).all()
 

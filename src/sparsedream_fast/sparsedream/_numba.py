@@ -708,7 +708,8 @@ def _lateral_clear(srt, nsrt, indptr, indices, u):
 def _lateral_apply_update(o, act, nact, indptr, indices, ldata, u, lat_lr, prec, write):
     """For each active row i and stored entry (i, m):
     ``L[i, m] += ((lat_lr * o_i) * L[i, m]) * ((o_m - u_m) / max(u_m, prec))`` (0 where it
-    would change sign, ``_updated``) when ``write``; without it only checks. Returns True when every new value is finite."""
+    would change sign, ``_updated``) when ``write``; without it only checks. Returns True
+    when every new value is finite."""
     for j in range(nact):
         i = act[j]
         t = lat_lr * o[i]

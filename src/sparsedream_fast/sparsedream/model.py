@@ -384,10 +384,13 @@ class SparseDream(_checkpoint.CheckpointMixin, ClassNamePrefixFeaturesOutMixin, 
         return DivergenceError(
             f"SparseDream training diverged: the update of step {self.n_steps_:,} (input {step0 + i:,} of "
             f"epoch {e} of this call) is not finite (NaN or inf), so training stopped before it; the model "
-            f"holds the weights after the {self.n_steps_:,} steps before it (n_steps_). Likely cause: lr="
-            f"{cfg.lr:g} is too large for these inputs (a winner's weights are multiplied by up to "
-            f"1 + lr * activity * error / max(reconstruction, prec) per step): lower lr{clip}, or bound the "
-            f"weights with w_max.", step=self.n_steps_)
+            f"holds the weights after the {self.n_steps_:,} steps before it (n_steps_). Nonnegative weights on "
+            f"nonnegative inputs grow by at most lr * input per step, so the likely cause is inputs too large "
+            f"for {cfg.dtype.name} (the drive and reconstruction are sums of weights times inputs), weights of "
+            f"both signs (an init array or a lateral with negative entries: max(reconstruction, prec) then "
+            f"multiplies a negative weight by about lr * activity / prec), or an lr={cfg.lr:g} far too large: "
+            f"scale the inputs to [0, 1], keep the weights nonnegative, lower lr{clip}, or bound them with "
+            f"w_max.", step=self.n_steps_)
 
     # -------------------------------------------------------------------- inference
     def __sklearn_is_fitted__(self) -> bool:

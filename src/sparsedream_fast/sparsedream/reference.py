@@ -11,8 +11,8 @@ import numpy as np
 
 from .config import TRACE_DROP, Competition, Output, SparseDreamConfig, TrainState
 
-__all__ = ["competition", "topk", "reconstruct", "updated_rows", "sign_kept", "update_rows", "try_step", "step", "apply_bounds",
-           "fit", "infer"]
+__all__ = ["competition", "topk", "reconstruct", "updated_rows", "sign_kept", "update_rows", "try_step", "step",
+           "apply_bounds", "fit", "infer"]
 
 
 def competition(W: np.ndarray, v: np.ndarray, lateral, cfg: SparseDreamConfig):
