@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from ._common import UsageError
+from ._common import TrainingDiverged, UsageError
 
 __all__ = ["main"]
 
@@ -73,6 +73,9 @@ def main(argv=None) -> int:
     except UsageError as exc:
         print(f"sparsedream {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"sparsedream {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"sparsedream {args.command}: interrupted", file=sys.stderr)
         return 130

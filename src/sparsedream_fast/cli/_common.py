@@ -7,16 +7,44 @@ status 2. Every check here runs before any data is loaded or any folder is creat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import tempfile
 
-__all__ = ["UsageError", "machine_load", "best_backend", "check_backend", "check_out_dir", "check_input_file",
-           "int_at_least", "float_in", "check_params", "check_tile_shape"]
+__all__ = ["UsageError", "TrainingDiverged", "saved_on_divergence", "machine_load", "best_backend", "check_backend",
+           "check_out_dir", "check_input_file", "int_at_least", "float_in", "check_params", "check_tile_shape"]
 
 
 class UsageError(Exception):
     """A mistake in the command line or in the files it names (exit status 2, no traceback)."""
+
+
+class TrainingDiverged(Exception):
+    """Training stopped before a step whose update is not finite (exit status 1, one line).
+
+    The message is the model's :class:`~sparsedream_fast.DivergenceError` and where the model
+    as it stood (the state after its last finite step) was saved.
+    """
+
+
+@contextlib.contextmanager
+def saved_on_divergence(model, path: str):
+    """Run a fit inside; when it raises DivergenceError, save ``model`` (whose state is that
+    after its last finite step) to ``path`` (its folder made if needed) and raise
+    :class:`TrainingDiverged` naming the file, so that the work done is not lost."""
+    from .._runtime import DivergenceError
+    try:
+        yield
+    except DivergenceError as exc:
+        where = "it was not saved (this model has no checkpoint)"
+        if hasattr(model, "save"):
+            try:
+                os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+                where = f"the model as it stood was saved to {model.save(path)}"
+            except (OSError, ValueError, TypeError) as save_exc:
+                where = f"saving the model to {path} failed too: {save_exc}"
+        raise TrainingDiverged(f"{exc} ({where})") from None
 
 
 # ------------------------------------------------------------------ argument types

@@ -14,11 +14,13 @@ often each neuron wins), ``metrics.json`` and the checkpoint ``model.npz``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
 
-from ._common import UsageError, best_backend, check_backend, check_out_dir, int_at_least, machine_load
+from ._common import (UsageError, best_backend, check_backend, check_out_dir, int_at_least, machine_load,
+                      saved_on_divergence)
 
 __all__ = ["add_arguments", "run", "train_demo", "write_pictures"]
 
@@ -49,8 +51,12 @@ def add_arguments(parser) -> None:
 
 
 def train_demo(grid=(80, 80), epochs=5, frames=10_000, data="auto", backend="auto", dtype="float32",
-               seed=0, progress=None, eval_frames=2000, history=True):
+               seed=0, progress=None, eval_frames=2000, history=True, save_on_divergence=None):
     """Train the seed 001 map; returns (model, frames, report dict).
+
+    ``save_on_divergence``: a checkpoint path; when training diverges the model as it stood
+    is saved there and :class:`~sparsedream_fast.cli._common.TrainingDiverged` raised
+    (None: the DivergenceError propagates).
 
     The report holds the data source, the backend, the training time and speed, the
     reconstruction error before and after, and with ``history`` the measures of
@@ -67,16 +73,20 @@ def train_demo(grid=(80, 80), epochs=5, frames=10_000, data="auto", backend="aut
                             output="drive", lateral=sdf.lateral.box(radius=2, strength=0.1),
                             error_clip=1.0, init=(0.15, 0.16), dtype=dtype, backend=best_backend(backend),
                             seed=seed)
+    saving = (lambda: saved_on_divergence(model, save_on_divergence)) if save_on_divergence else \
+        contextlib.nullcontext
     t0 = time.perf_counter()
-    model.fit(X[:1], epochs=1)  # resolves the backend and compiles (numba) before timing
+    with saving():
+        model.fit(X[:1], epochs=1)  # resolves the backend and compiles (numba) before timing
     warmup = time.perf_counter() - t0
     err0 = metrics.reconstruction_error(model, X_eval)
     hist = metrics.History(X_eval, every=X.shape[0]) if history else None
     if hist is not None:
         hist.start()
     t0 = time.perf_counter()
-    model.fit(X, epochs=epochs, progress=progress, callback=hist,
-              callback_every=None if hist is None else hist.every)
+    with saving():
+        model.fit(X, epochs=epochs, progress=progress, callback=hist,
+                  callback_every=None if hist is None else hist.every)
     total = time.perf_counter() - t0
     dt = hist.records[-1]["seconds"] if hist is not None and hist.records else total
     steps = epochs * X.shape[0]
@@ -146,7 +156,8 @@ def run(args) -> int:
     os.makedirs(args.out, exist_ok=True)
     progress = bool(args.progress)
     model, X, rep = train_demo(args.grid, args.epochs, args.frames, args.data, args.backend, args.dtype,
-                               args.seed, progress=progress, eval_frames=args.eval_frames)
+                               args.seed, progress=progress, eval_frames=args.eval_frames,
+                               save_on_divergence=os.path.join(args.out, "model.npz"))
     X_eval = X[:rep["eval_frames"]]
     t0 = time.perf_counter()
     final = metrics.evaluate(model, X_eval)

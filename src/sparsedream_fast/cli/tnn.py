@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from ._common import UsageError, check_backend, machine_load, check_out_dir, int_at_least
+from ._common import UsageError, check_backend, check_out_dir, int_at_least, machine_load, saved_on_divergence
 
 __all__ = ["add_arguments", "run"]
 
@@ -87,7 +87,8 @@ def run(args) -> int:
     net = PRESETS[args.preset](seed=args.seed, backend=args.backend)
     net.set_params(progress=bool(args.progress), readout_features=args.features)
     t0 = time.perf_counter()
-    net.fit(S[tr], epochs=args.epochs)
+    with saved_on_divergence(net, os.path.join(args.out, "network.npz")):
+        net.fit(S[tr], epochs=args.epochs)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     F_tr, F_te = net.transform(S[tr]), net.transform(S[te])

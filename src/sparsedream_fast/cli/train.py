@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from ._common import (UsageError, check_backend, check_input_file, check_out_dir, check_params, check_tile_shape,
-                      float_in, int_at_least, machine_load)
+                      float_in, int_at_least, machine_load, saved_on_divergence)
 
 __all__ = ["add_arguments", "run", "add_data_arguments", "load_data", "load_toml", "resolve_options",
            "build_model", "defaults_for", "estimator_flags", "model_params", "RUN_DEFAULTS", "MODELS",
@@ -636,9 +636,10 @@ def run(args) -> int:
         for cb in cbs:  # periods count from the model's current step (0, or the checkpoint's)
             cb.start(model if opts.get("resume") else None)
         t0 = time.perf_counter()
-        model.fit(X.astype(model.dtype, copy=False), epochs=opts["epochs"], shuffle=bool(opts["shuffle"]),
-                  steps_per_epoch=opts["steps_per_epoch"], progress=progress, callback=callback,
-                  callback_every=None if callback is None else callback.every)
+        with saved_on_divergence(model, os.path.join(out, "model.npz")):
+            model.fit(X.astype(model.dtype, copy=False), epochs=opts["epochs"], shuffle=bool(opts["shuffle"]),
+                      steps_per_epoch=opts["steps_per_epoch"], progress=progress, callback=callback,
+                      callback_every=None if callback is None else callback.every)
         seconds = time.perf_counter() - t0
     except (ValueError, TypeError) as exc:
         print(f"sparsedream train: error: {exc}", file=sys.stderr)
@@ -756,10 +757,11 @@ def _run_batch_model(opts) -> int:
     print(f"model     : {model!r}")
     t0 = time.perf_counter()
     try:
-        if dreamcomp:
-            model.fit(X[tr], y[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
-        else:
-            model.fit(X[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
+        with saved_on_divergence(model, os.path.join(opts["out"], "model.npz")):
+            if dreamcomp:
+                model.fit(X[tr], y[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
+            else:
+                model.fit(X[tr], epochs=opts["epochs"], shuffle=bool(opts["shuffle"]))
     except (ValueError, TypeError) as exc:  # the data's content (labels, ranges) as the model sees it
         raise UsageError(str(exc)) from None
     seconds = time.perf_counter() - t0
