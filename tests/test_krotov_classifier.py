@@ -164,11 +164,20 @@ def test_zero_rows_stay_zero():
     np.testing.assert_allclose(U, [[0, 0], [0.6, -0.8]], rtol=1e-15)
 
 
-def test_set_params_after_fit_does_not_change_the_trained_model():
+def test_set_params_after_fit_raises_instead_of_being_ignored():
+    # issue 13.3: a parameter set after fit that changes what the fitted state means either
+    # applies or raises; S was trained for its n and beta, so a change raises (it was ignored)
     W, X, y = problem(14)
     clf = sdf.KrotovHopfieldClassifier(fitted_features(W), epochs=2).fit(X, y)
     before = clf.decision_function(X)
-    clf.set_params(n=1.0, beta=5.0)
+    # predict ranks S h, which beta does not change
+    for name, value, calls in (("n", 1.0, (clf.decision_function, clf.predict, clf.hidden_activity)),
+                               ("beta", 5.0, (clf.decision_function,))):
+        clf.set_params(**{name: value})
+        for call in calls:
+            with pytest.raises(ValueError, match=f"{name} changed from"):
+                call(X)
+        clf.set_params(n=4.5, beta=0.01)   # back as trained: the same model as before
     np.testing.assert_array_equal(clf.decision_function(X), before)
 
 

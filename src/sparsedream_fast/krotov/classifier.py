@@ -246,7 +246,7 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
         Hv = None if Xv is None else _hidden(W, Xv, cfg["n"])  # once: only S changes
         T = top_layer.targets(y_index, C, dtype)
         self.features_, self.hidden_weights_, self.weights_, self.classes_ = kh, W, S, classes
-        self._read_out = dict(n=cfg["n"], beta=cfg["beta"])  # as trained, whatever set_params does later
+        self._read_out = dict(n=cfg["n"], beta=cfg["beta"])  # as trained: _trained refuses a later change
         self.validation_scores_ = []
 
         def after_epoch(e):
@@ -263,12 +263,23 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
         return self
 
     # -------------------------------------------------------------- inference
+    def _trained(self, name: str) -> float:
+        """The value of ``n`` or ``beta`` the top layer was trained with. The weights ``S``
+        mean something only for those, so a different value set after fit (``set_params``)
+        raises instead of being used, or silently ignored, at inference."""
+        value = self._read_out[name]
+        now = check_float(getattr(self, name), name, positive=True)
+        if now != value:
+            raise ValueError(f"{name} changed from {value:g} to {now:g} since fit; the top layer was trained with "
+                             f"{name}={value:g}: set it back or fit again")
+        return value
+
     def hidden_activity(self, X) -> np.ndarray:
         """``max(W x, 0) ** n`` of every sample (W: ``hidden_weights_``), shape
         (n_samples, n_hidden), model dtype."""
         check_is_fitted(self, "weights_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return _hidden(self.hidden_weights_, X, self._read_out["n"])
+        return _hidden(self.hidden_weights_, X, self._trained("n"))
 
     def _currents(self, X) -> np.ndarray:
         """``S h`` of every sample, shape (n_samples, n_classes)."""
@@ -276,7 +287,7 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
 
     def _outputs(self, X) -> np.ndarray:
         u = self._currents(X)
-        return np.tanh(self._read_out["beta"] * u)
+        return np.tanh(self._trained("beta") * u)
 
     def decision_function(self, X) -> np.ndarray:
         """The output units ``c = tanh(beta * S h)``.

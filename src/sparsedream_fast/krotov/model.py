@@ -156,18 +156,31 @@ class KrotovHopfield(CheckpointMixin, ClassNamePrefixFeaturesOutMixin, Transform
             return rng.normal(mu, sigma, (H, D)).astype(dtype)
         return init_array(init, (H, D), "(n_hidden, n_inputs)", dtype)
 
+    def _inference_params(self):
+        """``p`` and ``power`` as they are now, checked like ``fit`` checks them: set after fit,
+        they apply to ``transform`` (``k``, ``delta`` and the rest apply at the next ``fit``,
+        which starts afresh)."""
+        p = check_float(self.p, "p", positive=True)
+        if p < 1:
+            raise ValueError(f"p must be >= 1, got {p}")
+        power = None if self.power is None else check_float(self.power, "power", positive=True)
+        return p, power
+
     def transform(self, X: ArrayLike) -> np.ndarray:
         """Hidden currents ``I`` of every sample, or ``max(I, 0) ** power`` when ``power`` is set.
+
+        ``p`` and ``power`` are read when called: set after fit, they apply here.
 
         Returns
         -------
         ndarray of shape (n_samples, n_hidden), model dtype
         """
         check_is_fitted(self)
+        p, power = self._inference_params()
         Xc = check_data(X, self.weights_.shape[1], self.weights_.dtype, allow_1d=True, owner=self)
         record_names(self, X, Xc, reset=False)
-        I = reference.currents(self.weights_, Xc, self.p).T
-        if self.power is not None:
-            I = np.maximum(I, 0) ** self.power
+        I = reference.currents(self.weights_, Xc, p).T
+        if power is not None:
+            I = np.maximum(I, 0) ** power
         return np.ascontiguousarray(I)
 
