@@ -427,7 +427,10 @@ def test_bounds_hold_after_clip_steps(backend, w_max):
 
     m = make(backend, **kw).fit(X, epochs=2, callback=cb, callback_every=1)
     assert seen["clip"] == 2 * 5
-    assert seen["outside"] > 0          # between clip steps the weights do leave the box
+    if np.isfinite(w_max):
+        assert seen["outside"] > 0      # between clip steps the weights do leave the box
+    else:                               # [0, inf): the update never takes a weight below 0
+        assert seen["outside"] == 0     # (tests/test_rule_a_numerics.py)
     W = m.weights_
     assert W.min() >= 0 and W.max() <= w_max
     # the one-call fit (no callback) ends the same
