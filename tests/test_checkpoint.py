@@ -639,8 +639,13 @@ def test_classifier_round_trips(frozen, backend, tmp_path):
     """Features (a parameter or a FrozenEstimator of fitted ones), top layer, curves, the
     read-out settings it was trained with, and a fit after loading equal to the original's."""
     clf, X, y = _classifier(frozen)
-    clf.set_params(beta=0.5)          # after fit: predictions keep the beta they were trained with
+    trained = clf.beta
+    clf.set_params(beta=0.5)          # after fit: inference refuses a beta other than the trained one
     back = sdf.load(clf.save(tmp_path / "clf"), backend=backend)
+    for m in (clf, back):             # the trained value is stored: the loaded model refuses it too
+        with pytest.raises(ValueError, match="beta changed"):
+            m.decision_function(X)
+        m.set_params(beta=trained)
     assert back.features_.backend == backend
     assert isinstance(back.features, FrozenEstimator) == frozen
     for name in ("hidden_weights_", "weights_", "classes_"):
