@@ -121,6 +121,42 @@ def test_help_examples_run(tmp_path, monkeypatch):
     assert not failures, "\n\n".join(failures)
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHELL_FENCE = re.compile(r"^```(?:bash|sh|console|shell)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+def doc_commands():
+    """(file, command line) of every ``sparsedream ...`` command in a shell block of the README
+    and of the documentation's pages (a line may chain commands with ``&&``)."""
+    import glob
+    files = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "**", "*.md"),
+                                                                 recursive=True))
+    out = []
+    for path in files:
+        if os.sep + "_build" + os.sep in path:
+            continue
+        with open(path) as f:
+            text = f.read()
+        for block in SHELL_FENCE.findall(text):
+            for line in block.splitlines():
+                for part in line.split("&&"):
+                    part = part.split(" #")[0].strip()
+                    if part.startswith("sparsedream "):
+                        out.append((os.path.relpath(path, ROOT), part))
+    return out
+
+
+def test_the_docs_commands_are_help_examples():
+    """The command lines the README and the pages show are examples of a ``--help``, so
+    test_help_examples_run runs them too."""
+    commands = doc_commands()
+    assert any(c == "sparsedream demo" for _, c in commands)   # the README's main command is seen
+    shown = {tuple(argv) for _, argv in EXAMPLES}
+    missing = [f"{where}: {c}" for where, c in commands if tuple(shlex.split(c)[1:]) not in shown]
+    assert not missing, "commands in the docs that no --help prints (add them to its examples):\n" + \
+        "\n".join(missing)
+
+
 def test_not_finite_pattern():
     assert NOT_FINITE.search("recon MSE nan after")
     assert NOT_FINITE.search("error -inf")
