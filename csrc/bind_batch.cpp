@@ -11,6 +11,7 @@
 
 #include "bind_batch_args.hpp"
 #include "bind_common.hpp"
+#include "bind_run.hpp"
 #include "sparsedream/blas.hpp"
 #include "sparsedream/dreamcomp.hpp"
 #include "sparsedream/krotov.hpp"
@@ -84,41 +85,65 @@ void check_dims(i64 rows, i64 K, i64 B) {
 // ------------------------------------------------------------------------ DreamComp
 template <class T>
 i64 dc_fit_t(py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out,
-             const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads, bool update) {
+             const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads, bool update,
+             const py::object& control) {
     const sd_bind::DcArgs<T> a = sd_bind::dc_args<T>(W, V, batches, zeta, eta, win_out, update);
     check_dims(a.N, a.Dp, a.B);
     const sd::blas::Gemm g = make_gemm(sgemm, dgemm);
-    py::gil_scoped_release nogil;
-    return sd::dreamcomp::fit<T>(a.W, a.N, a.Dp, a.V, a.zeta, a.eta, a.batches, a.nbatches, a.B, g, screen, n_threads,
-                                 a.win, update);
+    sd_bind::PyPoll poll(control);
+    sd::RunResult res;
+    i64 full;
+    {
+        py::gil_scoped_release nogil;
+        sd::Poll p = poll.poll();
+        full = sd::dreamcomp::fit<T>(a.W, a.N, a.Dp, a.V, a.zeta, a.eta, a.batches, a.nbatches, a.B, g, screen,
+                                     n_threads, a.win, update, p, res);
+    }
+    poll.finish(res);
+    return full;
 }
 
 i64 dc_fit(py::array W, py::array V, py::array batches, py::array zeta, py::array eta, py::array win_out,
-           const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads, bool update) {
-    if (is_f32(W)) return dc_fit_t<float>(W, V, batches, zeta, eta, win_out, sgemm, dgemm, screen, n_threads, update);
-    if (is_f64(W)) return dc_fit_t<double>(W, V, batches, zeta, eta, win_out, sgemm, dgemm, screen, n_threads, update);
+           const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads, bool update,
+           const py::object& control) {
+    if (is_f32(W))
+        return dc_fit_t<float>(W, V, batches, zeta, eta, win_out, sgemm, dgemm, screen, n_threads, update, control);
+    if (is_f64(W))
+        return dc_fit_t<double>(W, V, batches, zeta, eta, win_out, sgemm, dgemm, screen, n_threads, update, control);
     bad_dtype("W", W);
 }
 
 // ---------------------------------------------------------------------- Krotov-Hopfield
 template <class T>
 i64 kh_fit_t(py::array W, py::array X, py::array batches, double p, i64 k, double delta, double eps0, double prec,
-             i64 epoch0, i64 total, const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads) {
+             i64 epoch0, i64 total, const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads,
+             const py::object& control) {
     if (total < 1) throw py::value_error("total_epochs must be >= 1");
     const sd_bind::KhArgs<T> a = sd_bind::kh_args<T>(W, X, batches, p, k);
     check_dims(a.H, a.D, a.B);
     const sd::blas::Gemm g = make_gemm(sgemm, dgemm);
-    py::gil_scoped_release nogil;
-    return sd::krotov::fit<T>(a.W, a.H, a.D, a.X, a.batches, a.E, a.nb, a.B, p, k, delta, eps0, prec, epoch0, total, g,
-                              screen, n_threads);
+    sd_bind::PyPoll poll(control);
+    sd::RunResult res;
+    i64 full;
+    {
+        py::gil_scoped_release nogil;
+        sd::Poll pl = poll.poll();
+        full = sd::krotov::fit<T>(a.W, a.H, a.D, a.X, a.batches, a.E, a.nb, a.B, p, k, delta, eps0, prec, epoch0,
+                                  total, g, screen, n_threads, pl, res);
+    }
+    poll.finish(res);
+    return full;
 }
 
 i64 kh_fit(py::array W, py::array X, py::array batches, double p, i64 k, double delta, double eps0, double prec,
-           i64 epoch0, i64 total, const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads) {
+           i64 epoch0, i64 total, const py::object& sgemm, const py::object& dgemm, bool screen, int n_threads,
+           const py::object& control) {
     if (is_f32(W))
-        return kh_fit_t<float>(W, X, batches, p, k, delta, eps0, prec, epoch0, total, sgemm, dgemm, screen, n_threads);
+        return kh_fit_t<float>(W, X, batches, p, k, delta, eps0, prec, epoch0, total, sgemm, dgemm, screen, n_threads,
+                               control);
     if (is_f64(W))
-        return kh_fit_t<double>(W, X, batches, p, k, delta, eps0, prec, epoch0, total, sgemm, dgemm, screen, n_threads);
+        return kh_fit_t<double>(W, X, batches, p, k, delta, eps0, prec, epoch0, total, sgemm, dgemm, screen, n_threads,
+                                control);
     bad_dtype("W", W);
 }
 
@@ -152,19 +177,23 @@ void kh_powers_t(py::array W, double p, py::array out) {
 void bind_batch_rules(py::module_& m) {
     m.def("dreamcomp_fit", &dc_fit, py::arg("W"), py::arg("V"), py::arg("batches"), py::arg("zeta"), py::arg("eta"),
           py::arg("win_out"), py::arg("sgemm"), py::arg("dgemm"), py::arg("screen") = true, py::arg("n_threads") = 0,
-          py::arg("update") = true,
+          py::arg("update") = true, SD_CONTROL_PYARG,
           "DreamComp (rule B) fit in place on W (N, D + C), float32 or float64, over the batches\n"
           "V[batches[..., :]] (int64, last axis the batch), all in one call without the GIL.\n"
           "sgemm, dgemm: capsules of scipy.linalg.cython_blas.__pyx_capi__. win_out (B,) int64\n"
           "receives the last batch's winners. update=False only ranks (W is not changed).\n"
-          "Returns the number of batches ranked by the full product (not the screening).");
+          "control: None or int64 (3,) [stop request, batches done, status] (bind_run.hpp): stops after\n"
+          "a batch on a stop request or a signal handler's exception (raised on return), and before a\n"
+          "batch whose update is not finite (status 2). Returns the number of batches ranked by the full\n"
+          "product (not the screening).");
     m.def("krotov_fit", &kh_fit, py::arg("W"), py::arg("X"), py::arg("batches"), py::arg("p"), py::arg("k"),
           py::arg("delta"), py::arg("eps0"), py::arg("prec"), py::arg("epoch0"), py::arg("total_epochs"),
           py::arg("sgemm"), py::arg("dgemm"), py::arg("screen") = true, py::arg("n_threads") = 0,
+          SD_CONTROL_PYARG,
           "Krotov-Hopfield (rule C) fit in place on W (n_hidden, D), float32 or float64, over\n"
           "X[batches[e, i]] (batches int64 (E, n_batches, B)), eps = eps0 (1 - (epoch0 + e) /\n"
-          "total_epochs), in one call without the GIL. Returns the number of batches ranked by\n"
-          "the full product.");
+          "total_epochs), in one call without the GIL. control: as dreamcomp_fit's. Returns the\n"
+          "number of batches ranked by the full product.");
     m.def(
         "krotov_ranks",
         [](py::array I, i64 k, py::array first, py::array kth) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bind_run.hpp"
 #include "bind_tnn_args.hpp"
 #include "sparsedream/tnn.hpp"
 
@@ -16,7 +17,7 @@ namespace {
 
 template <class Wt>
 py::tuple run_typed(const sd_bind::TnnArgs& a, bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1,
-                    int n_threads) {
+                    int n_threads, const py::object& control) {
     const sd::TnnProgramDesc& d = a.prog;
     sd::TnnProgram<Wt> p;
     p.T = d.T;
@@ -39,10 +40,14 @@ py::tuple run_typed(const sd_bind::TnnArgs& a, bool learn, std::uint64_t wave0, 
     py::array_t<std::uint8_t> rec({S, n_waves, R});
     std::uint8_t* r = rec.mutable_data();
     std::uint64_t wave = wave0;
+    sd_bind::PyPoll poll(control);
+    sd::RunResult res;
+    res.done = S;
     {
         py::gil_scoped_release nogil;
         if (learn) {
-            wave = sd::tnn_fit(p, x, S, n_waves, wave0, k0, k1, r, n_threads);
+            sd::Poll pl = poll.poll();
+            wave = sd::tnn_fit(p, x, S, n_waves, wave0, k0, k1, r, n_threads, pl, res);
         } else if (S < 2 || n_threads == 1) {
             sd::tnn_run(p, x, 0, S, n_waves, false, wave0, k0, k1, r);
         } else {
@@ -64,6 +69,7 @@ py::tuple run_typed(const sd_bind::TnnArgs& a, bool learn, std::uint64_t wave0, 
             (void)tsan_fork, (void)tsan_join;
         }
     }
+    poll.finish(res);
     return py::make_tuple(rec, wave);
 }
 
@@ -73,16 +79,18 @@ void bind_tnn(py::module_& m) {
     m.def(
         "tnn_run",
         [](const py::dict& prog, const py::list& columns, const py::array& data, bool learn, std::uint64_t wave0,
-           std::uint32_t k0, std::uint32_t k1, const std::string& wdtype, int n_threads) {
+           std::uint32_t k0, std::uint32_t k1, const std::string& wdtype, int n_threads, const py::object& control) {
             const sd_bind::TnnArgs a = sd_bind::parse_tnn_args(prog, columns, data, wdtype);
-            if (a.prog.weight_bytes == 1) return run_typed<std::uint8_t>(a, learn, wave0, k0, k1, n_threads);
-            return run_typed<std::int32_t>(a, learn, wave0, k0, k1, n_threads);
+            if (a.prog.weight_bytes == 1) return run_typed<std::uint8_t>(a, learn, wave0, k0, k1, n_threads, control);
+            return run_typed<std::int32_t>(a, learn, wave0, k0, k1, n_threads, control);
         },
         py::arg("prog"), py::arg("columns"), py::arg("data"), py::arg("learn"), py::arg("wave0"), py::arg("k0"),
-        py::arg("k1"), py::arg("wdtype"), py::arg("n_threads") = 0,
+        py::arg("k1"), py::arg("wdtype"), py::arg("n_threads") = 0, SD_CONTROL_PYARG,
         "Run a TNN network program over data (S, n_waves, n_in) uint8 spike times (n_threads: 0 "
         "automatic; training splits the columns of a level, inference the sequences); the columns' "
-        "weights are updated in place when learning. Returns (recorded (S, n_waves, R) uint8, wave).");
+        "weights are updated in place when learning. control: None or int64 (3,) [stop request, "
+        "sequences done, status] (bind_run.hpp): training stops after a sequence on a stop request or "
+        "a signal handler's exception (raised on return). Returns (recorded (S, n_waves, R) uint8, wave).");
     m.def(
         "philox4x32_10",
         [](std::uint32_t c0, std::uint32_t c1, std::uint32_t c2, std::uint32_t c3, std::uint32_t k0, std::uint32_t k1) {

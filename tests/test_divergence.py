@@ -135,3 +135,97 @@ def test_rule_a_k_set_after_fit_applies_to_inference(backend):
     m.set_params(k=2, grid=(5, 4))
     with pytest.raises(ValueError, match="grid changed"):
         m.winners(X)
+
+
+# ------------------------------------------------------------------ rules B and C
+def _bc_data(n=300, d=16):
+    rng = np.random.default_rng(0)
+    return rng.random((n, d)).astype(np.float32), np.arange(n) % 3
+
+
+def _bc_params(rule, backend):
+    size = dict(n_neurons=12, lr=200.0) if rule == "B" else dict(n_hidden=12, k=3, lr=1e15)
+    return dict(size, batch_size=10, backend=backend, seed=0)
+
+
+def _bc_fit(rule, m, epochs=2):
+    X, y = _bc_data()
+    return m.fit(X, y, epochs=epochs) if rule == "B" else m.fit(X, epochs=epochs)
+
+
+def _bc_params_list():
+    return [pytest.param(rule, b.values[0], id=f"{rule}-{b.id}", marks=b.marks)
+            for rule in "BC" for b in rule_backends(rule)]
+
+
+@pytest.mark.parametrize("rule, backend", _bc_params_list())
+def test_batch_rules_stop_before_the_first_non_finite_batch(rule, backend):
+    """A huge lr: DivergenceError naming the batch and the likely cause; the model keeps the
+    weights of a fresh fit of the n_batches_ batches before it, bit for bit, and stays usable."""
+    from testing import fresh_batch_weights
+    params = _bc_params(rule, backend)
+    cls = sdf.DreamComp if rule == "B" else sdf.KrotovHopfield
+    m = cls(**params)
+    with pytest.raises(sdf.DivergenceError, match=r"training diverged: the update of batch (\d+) .*Likely cause: "
+                                                  r"lr=") as info:
+        _bc_fit(rule, m)
+    n = m.n_batches_
+    assert isinstance(info.value, FloatingPointError) and info.value.step == n
+    assert 0 < n < 60
+    assert np.isfinite(m.weights_).all()
+    X, y = _bc_data()
+    _same(m.weights_, fresh_batch_weights(rule, params, X, y, 2, n))
+    out = m.predict(X[:5]) if rule == "B" else m.transform(X[:5])
+    assert out.shape[0] == 5
+
+
+@pytest.mark.parametrize("rule, backend", [p for p in _bc_params_list() if p.values[1] != "numpy"])
+def test_batch_rule_backends_diverge_at_the_reference_batch(rule, backend):
+    got, want = (sdf.DreamComp if rule == "B" else sdf.KrotovHopfield)(**_bc_params(rule, backend)), None
+    want = type(got)(**_bc_params(rule, "numpy"))
+    for m in (got, want):
+        with pytest.raises(sdf.DivergenceError):
+            _bc_fit(rule, m)
+    assert got.n_batches_ == want.n_batches_
+    rtol, atol = tol("float32")
+    np.testing.assert_allclose(got.weights_, want.weights_, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("rule, backend", _bc_params_list())
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_batch_rules_refuse_a_non_finite_state_alike(rule, backend, bad):
+    """Weights made non-finite from outside: inference raises the same ValueError on every
+    backend; the module-level fits of every backend refuse the first batch (DivergenceError)
+    and write nothing."""
+    import importlib
+    params = dict(_bc_params(rule, backend), lr=0.01)
+    m = _bc_fit(rule, (sdf.DreamComp if rule == "B" else sdf.KrotovHopfield)(**params), epochs=1)
+    m.weights_[2, 5] = bad
+    W = m.weights_.copy()
+    X, _ = _bc_data(20)
+    with pytest.raises(ValueError, match="weights_ holds NaN or inf"):
+        m.predict(X) if rule == "B" else m.transform(X)
+    _same(m.weights_, W)
+    pkg = "dreamcomp" if rule == "B" else "krotov"
+    name = {"numpy": "reference", "cpp": "_cpp", "numba": "_numba", "cuda": "_cuda"}[backend]
+    mod = importlib.import_module(f"sparsedream_fast.{pkg}.{name}")
+    batches = np.arange(20).reshape(1, 2, 10)
+    with pytest.raises(sdf.DivergenceError, match="step 0"):
+        if rule == "B":
+            from sparsedream_fast.dreamcomp import reference as dref
+            zeta, eta = dref.synapse_vectors(16, 3, 10.0, 0.01, 0.01, np.float32)
+            mod.fit(W, dref.extend(X, np.arange(20) % 3, 3, np.float32), batches, zeta, eta)
+        else:
+            mod.fit(W, X, batches, 3.0, 3, 0.4, 0.01, 1e-30)
+    _same(W, m.weights_)
+
+
+@pytest.mark.parametrize("backend", rule_backends("C"))
+def test_classifier_feature_divergence_is_reported(backend):
+    X, y = _bc_data()
+    clf = sdf.KrotovHopfieldClassifier(features=sdf.KrotovHopfield(**_bc_params("C", backend)), feature_epochs=2,
+                                       epochs=1)
+    with pytest.raises(sdf.DivergenceError, match="unsupervised features of KrotovHopfieldClassifier: "
+                                                  "KrotovHopfield training diverged"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "weights_") and not hasattr(clf, "features_")

@@ -59,3 +59,37 @@ def test_rule_a_handler_that_returns_lets_training_go_on(backend):
     r = _interrupt("A", backend, "handler", signals=2)
     assert r["handler_calls"] == 2 and r["interrupted"], r
     assert 0 < r["count"] < r["total"] and r["equal"], r
+
+
+# ------------------------------------------------------------------ rules B, C, D
+def _rule_params():
+    out = []
+    for rule, letter in (("B", "B"), ("C", "C"), ("D", "D"), ("Dcol", "D")):
+        for b in rule_backends(letter):
+            out.append(pytest.param(rule, b.values[0], id=f"{rule}-{b.id}", marks=b.marks))
+    return out
+
+
+@pytest.mark.parametrize("rule, backend", _rule_params())
+def test_sigint_stops_batch_and_wave_rules_at_a_boundary(rule, backend):
+    """DreamComp and KrotovHopfield stop after a batch (n_batches_), the TNN estimators after
+    a sequence (n_waves_learned_), equal bit for bit to a fresh fit of that many."""
+    r = _interrupt(rule, backend, "plain")
+    assert r["interrupted"], r
+    assert 0 < r["count"] < r["total"], r
+    assert r["equal"], r
+
+
+@pytest.mark.parametrize("rule", ["B", "C", "D"])
+def test_batch_and_wave_rules_go_on_when_the_handler_returns(rule):
+    r = _interrupt(rule, "cpp", "handler", signals=2)
+    assert r["handler_calls"] == 2 and r["interrupted"], r
+    assert 0 < r["count"] < r["total"] and r["equal"], r
+
+
+@pytest.mark.parametrize("backend", rule_backends("C"))
+def test_sigint_in_the_classifiers_feature_fit(backend):
+    """KrotovHopfieldClassifier's unsupervised fit stops at a batch boundary too: the
+    KeyboardInterrupt comes promptly and the classifier stays unfitted."""
+    r = _interrupt("Cclf", backend, "plain")
+    assert r["interrupted"] and r["equal"], r

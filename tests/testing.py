@@ -99,3 +99,39 @@ def fake_fashion_mnist(root, n_train=1000, n_test=100, seed=0):
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         write_idx(os.path.join(root, f"{prefix}-images-idx3-ubyte.gz"), rng.integers(0, 256, (n, 28, 28)))
         write_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte.gz"), rng.integers(0, 10, n))
+
+
+def fresh_batch_weights(rule: str, params: dict, X, y, epochs: int, n: int) -> np.ndarray:
+    """The weights of a fresh DreamComp (rule "B") or KrotovHopfield ("C") fit of
+    ``epochs`` epochs stopped after exactly ``n`` batches: the fit's own setup (initial
+    weights and batch order drawn from the seeded generator as ``fit`` draws them) run on
+    the backend module for the first n batches of that order (Krotov's rate annealed as in
+    the whole fit). float32 models, shuffle on."""
+    from sparsedream_fast._backends import rule_module
+    from sparsedream_fast._rng import batch_order
+    X = np.asarray(X, np.float32)
+    B = params["batch_size"]
+    rng = np.random.default_rng(params["seed"])
+    if rule == "B":
+        from sparsedream_fast.dreamcomp import model as dc_model, reference as dc_ref
+        m = sdf.DreamComp(**params)
+        C, D = int(np.max(y)) + 1, X.shape[1]
+        W = m._init_weights(m._n_neurons(), D + C, np.float32, rng)
+        zeta, eta = dc_ref.synapse_vectors(D, C, m.recon_weight, m.lr, m.lr if m.label_lr is None else m.label_lr,
+                                           np.float32)
+        batches = batch_order(rng, X.shape[0], epochs, B, True).reshape(1, -1, B)[:, :n]
+        mod = rule_module(m.backend, dc_model._IMPLEMENTED, "sparsedream_fast.dreamcomp", "DreamComp")[1]
+        mod.fit(W, dc_ref.extend(X, np.asarray(y), C, np.float32), np.ascontiguousarray(batches), zeta, eta)
+        return W
+    from sparsedream_fast.krotov import model as kh_model
+    m = sdf.KrotovHopfield(**params)
+    W = m._init_weights(m.n_hidden, X.shape[1], np.float32, rng)
+    batches = batch_order(rng, X.shape[0], epochs, B, True)
+    mod = rule_module(m.backend, kh_model._IMPLEMENTED, "sparsedream_fast.krotov", "KrotovHopfield")[1]
+    e, i = divmod(n, batches.shape[1])
+    args = (m.p, m.k, m.delta, m.lr, m.prec)
+    if e:
+        mod.fit(W, X, batches[:e], *args, epoch0=0, total_epochs=epochs)
+    if i:
+        mod.fit(W, X, np.ascontiguousarray(batches[e:e + 1, :i]), *args, epoch0=e, total_epochs=epochs)
+    return W

@@ -1,9 +1,12 @@
 // Pieces shared by the batch rules on the GPU (dreamcomp.cu, krotov.cu): the product of a
 // minibatch with the weights (cuBLAS when it is found at run time, else the module's own
-// tiled kernel), and an epoch replayed as a CUDA graph so that the 3 to 5 launches per
-// minibatch cost one launch per epoch.
+// tiled kernel), an epoch replayed as a CUDA graph so that the 3 to 5 launches per
+// minibatch cost one launch per epoch, and the loop over the batches that stops at a batch
+// boundary (Ctrl-C, run_control.hpp) and before a batch whose update is not finite.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -202,6 +205,102 @@ private:
     bool use_, tried_ = false, launched_ = false;
     int runs_ = 0;
 };
+
+// ------------------------------------------------------------- stopping at a batch boundary
+// A fit keeps three ints on the device (BatchStatus): [0] stopped (a batch's update was not
+// finite: every later batch writes nothing), [1] the current batch's update is not finite,
+// [2] batches completed. Per batch, the update kernel runs twice: a dry pass that only
+// checks the new values (and sets [1]), then the pass that writes them unless [0] or [1]
+// is set; then batch_tally_kernel counts the batch or stops the fit.
+enum BatchStatus { BS_STOPPED = 0, BS_BAD = 1, BS_DONE = 2, BS_SIZE = 3 };
+
+/// Sets status[BS_BAD] when a value of x[:count] is not finite (a batch's product: the
+/// reference's update takes every product times 0 or g, and a NaN or inf there is NaN).
+template <class T>
+__global__ void flag_nonfinite_kernel(const T* __restrict__ x, long long count, int* status) {
+    bool bad = false;
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < count;
+         i += (long long)gridDim.x * blockDim.x)
+        bad |= !(x[i] - x[i] == T(0));
+    if (bad) atomicExch(status + BS_BAD, 1);
+}
+
+/// flag_nonfinite_kernel over x[:count] on stream s.
+template <class T>
+void flag_nonfinite(const T* x, long long count, int* status, cudaStream_t s) {
+    const int blocks = int(std::min<long long>((count + 255) / 256, 1024));
+    if (count > 0) SD_LAUNCH_ON(flag_nonfinite_kernel<T>, blocks, 256, 0, s)(x, count, status);
+}
+
+/// After a batch's update: count it, or (its update not finite) stop the fit. (A template
+/// only so that the header can define it for every .cu file.)
+template <int = 0>
+__global__ void batch_tally_kernel(int* status) {
+    if (threadIdx.x != 0 || blockIdx.x != 0 || status[BS_STOPPED]) return;
+    if (status[BS_BAD])
+        status[BS_STOPPED] = 1;
+    else
+        ++status[BS_DONE];
+}
+
+/// The fit's batches on stream st, polled between launches: start(e) puts epoch e's inputs
+/// in place (outside any graph), batches(i0, i1) enqueues batches [i0, i1) of the current
+/// epoch (the epoch's gather first when i0 is 0), each followed by batch_tally_kernel on
+/// dStatus. An epoch is enqueued in chunks of about Poll::kPollSeconds of GPU work, with a
+/// synchronisation and a poll after each; once an epoch has taken under kGraphEpochSeconds,
+/// the later epochs run whole (as a CUDA graph when `graph` is on), polled after each.
+/// Returns the batches completed and how the run ended.
+template <class Start, class Batches>
+RunResult run_batches(Stream& st, EpochGraph& graph, std::int64_t E, std::int64_t nb, int* dStatus, Poll& poll,
+                      Start&& start, Batches&& batches) {
+    constexpr double kGraphEpochSeconds = 0.1;
+    using Clock = std::chrono::steady_clock;
+    int status[BS_SIZE] = {0, 0, 0};
+    check(cudaMemcpyAsync(dStatus, status, sizeof(status), cudaMemcpyHostToDevice, st.s), "cudaMemcpy of the status");
+    RunResult res;
+    auto settle = [&] {  // wait for the enqueued work; true when the fit must end here
+        st.sync();
+        check(cudaMemcpy(status, dStatus, sizeof(status), cudaMemcpyDeviceToHost), "cudaMemcpy of the status");
+        res.done = status[BS_DONE];
+        if (status[BS_STOPPED]) {
+            res.status = RUN_DIVERGED;
+            return true;
+        }
+        return false;
+    };
+    double epoch_seconds = -1.0;
+    std::int64_t chunk = 1;
+    for (std::int64_t e = 0; e < E; ++e) {
+        start(e);
+        const bool last_epoch = e + 1 == E;
+        if (epoch_seconds >= 0.0 && epoch_seconds < kGraphEpochSeconds) {
+            graph.run(st.s, [&] { batches(0, nb); });
+            if (settle()) return res;
+            if (!last_epoch && poll.stop()) {
+                res.status = RUN_STOPPED;
+                return res;
+            }
+            continue;
+        }
+        const Clock::time_point t0 = Clock::now();
+        for (std::int64_t i0 = 0; i0 < nb;) {
+            const std::int64_t i1 = std::min(nb, i0 + chunk);
+            const Clock::time_point c0 = Clock::now();
+            batches(i0, i1);
+            if (settle()) return res;
+            const double took = std::chrono::duration<double>(Clock::now() - c0).count();
+            if (took < Poll::kPollSeconds / 2 && chunk < nb) chunk *= 2;
+            else if (took > 2 * Poll::kPollSeconds && chunk > 1) chunk /= 2;
+            i0 = i1;
+            if ((i0 < nb || !last_epoch) && poll.stop()) {
+                res.status = RUN_STOPPED;
+                return res;
+            }
+        }
+        epoch_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    }
+    return res;
+}
 
 }  // namespace cuda
 }  // namespace sd

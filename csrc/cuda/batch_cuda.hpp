@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "sparsedream/run_control.hpp"
+
 namespace sd {
 namespace cuda {
 
@@ -31,23 +33,28 @@ struct BatchRunInfo {
     bool screened = false;  ///< winners confirmed in float64 (DreamComp float32)
     bool tf32 = false;      ///< the float32 products ran in TF32
     std::string cublas_where;
+    RunResult run;  ///< batches completed, and how the fit ended (run_control.hpp)
 };
 
 /// reference.fit of rule B on W (N, Dp) in place, or, with update false, only the winners
 /// of the single batch. V (n, Dp); zeta, eta (Dp,); batches (E, nb, B) with indices in
-/// [0, n). win_out (B,) receives the last batch's winners. Throws std::runtime_error on
-/// CUDA errors, std::invalid_argument for sizes the kernels cannot take.
+/// [0, n). win_out (B,) receives the last batch's winners. W must be finite. The fit stops
+/// after a batch when `poll` says so (polled between launches) and before a batch whose
+/// update is not finite (that batch writes nothing); info.run says where. Throws
+/// std::runtime_error on CUDA errors, std::invalid_argument for sizes the kernels cannot take.
 template <class T>
 BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, std::int64_t n, const T* zeta,
                            const T* eta, const std::int64_t* batches, std::int64_t E, std::int64_t nb,
-                           std::int64_t B, bool update, const BatchOptions& opt, std::int64_t* win_out);
+                           std::int64_t B, bool update, const BatchOptions& opt, std::int64_t* win_out, Poll& poll);
 
 /// reference.fit of rule C on W (H, D) in place: X (n, D), batches (E, nb, B), eps[e] the
-/// learning rate of epoch e (already annealed), 2 <= k <= H.
+/// learning rate of epoch e (already annealed), 2 <= k <= H. W must be finite; stops as
+/// dreamcomp_fit does.
 template <class T>
 BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::int64_t n,
                         const std::int64_t* batches, std::int64_t E, std::int64_t nb, std::int64_t B, double p,
-                        std::int64_t k, double delta, const double* eps, double prec, const BatchOptions& opt);
+                        std::int64_t k, double delta, const double* eps, double prec, const BatchOptions& opt,
+                        Poll& poll);
 
 /// reference.ranks on the GPU: I (B, H) row-major (one row per sample), 1 <= k <= H;
 /// first, kth (B,).

@@ -123,7 +123,8 @@ py::tuple rule_a_infer_t(py::array W, const py::object& X, std::uint64_t x_ptr, 
 
 /// Same arguments and checks as _core.tnn_run (bind_tnn_args.hpp), run on the current GPU.
 py::tuple tnn_run(const py::dict& prog, const py::list& columns, const py::array& data, bool learn,
-                  std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, const std::string& wdtype) {
+                  std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, const std::string& wdtype,
+                  const py::object& control) {
     const sd_bind::TnnArgs a = sd_bind::parse_tnn_args(prog, columns, data, wdtype);
     for (const sd::TnnColumnDesc& col : a.prog.columns)  // the kernel holds these in 32-bit ints
         if (col.n > (1 << 24) || col.theta > 2147483647LL || col.w_max > (1 << 20))
@@ -132,10 +133,14 @@ py::tuple tnn_run(const py::dict& prog, const py::list& columns, const py::array
     py::array_t<std::uint8_t> rec({S, n_waves, R});
     std::uint8_t* r = rec.mutable_data();
     std::uint64_t wave;
+    sd_bind::PyPoll poll(control);
+    sd::RunResult res;
     {
         py::gil_scoped_release nogil;
-        wave = sd::cuda::tnn_run(a.prog, a.data, S, n_waves, learn, wave0, k0, k1, r);
+        sd::Poll p = poll.poll();
+        wave = sd::cuda::tnn_run(a.prog, a.data, S, n_waves, learn, wave0, k0, k1, r, p, res);
     }
+    poll.finish(res);
     return py::make_tuple(rec, wave);
 }
 
@@ -201,8 +206,9 @@ void define_module(py::module_& m) {
         },
         "(free, total) device memory in bytes.");
     m.def("tnn_run", &tnn_run, py::arg("prog"), py::arg("columns"), py::arg("data"), py::arg("learn"),
-          py::arg("wave0"), py::arg("k0"), py::arg("k1"), py::arg("wdtype"),
-          "Rule D on the GPU: the same contract as _core.tnn_run (weights updated in place when learning).");
+          py::arg("wave0"), py::arg("k0"), py::arg("k1"), py::arg("wdtype"), SD_CONTROL_PYARG,
+          "Rule D on the GPU: the same contract as _core.tnn_run (weights updated in place when learning; training\n"
+          "runs in launches of about 20 ms and stops after a sequence on a stop request of control).");
     bind_batch_cuda(m);
 }
 

@@ -19,7 +19,11 @@
 // date by the update kernel; the samples' norms are computed once per fit. A sample whose
 // products are not all finite takes the plain argmax (np.argmax's rule).
 // Neurons that won nothing are not touched: the reference adds exactly 0 to them when W
-// is finite, which the wrapper requires of a fit. The whole epoch is one CUDA graph.
+// is finite, which the wrapper requires of a fit. The update runs as a dry pass that checks
+// every new value (and the batch's products: the reference's s_n takes S[n, b] * 0), then
+// the pass that writes them: a batch whose update is not finite writes
+// nothing and ends the fit (run_batches, batch_common.cuh, which also polls for a stop
+// between launches). Short epochs are replayed as one CUDA graph each.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -143,15 +147,18 @@ __global__ void __launch_bounds__(kDcThreads) dc_winner_screened_kernel(
 
 /// Block b: if b is the first sample of its winner n in the batch, n's update from all of
 /// n's samples. P: the batch's samples (B, Dp). Shared memory: B ints of sample list, 2 ints.
+/// dry: only check the new values (status[BS_BAD] set when one is not finite); else write
+/// them, unless the fit stopped or the dry pass found one (batch_common.cuh's BatchStatus).
 template <class T>
 __global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W, int N, int Dp, const T* __restrict__ P,
                                                               int B,
                                                               const int* __restrict__ win, const T* __restrict__ drive,
                                                               const T* __restrict__ zeta, const T* __restrict__ eta,
-                                                              double* __restrict__ wnorm) {
+                                                              double* __restrict__ wnorm, int dry, int* status) {
     SD_DYNAMIC_SMEM(int, list);
     int* flag = list + B;
     double* red = reinterpret_cast<double*>(list + ((B + 3) & ~1));  // 8-byte aligned after list and flags
+    if (status[BS_STOPPED] || (!dry && status[BS_BAD])) return;
     const int b = blockIdx.x, n = win[b];
     if (n < 0 || n >= N) return;  // no winner (cannot happen for finite W; never write outside W)
     bool earlier = false;
@@ -163,14 +170,23 @@ __global__ void __launch_bounds__(kDcThreads) dc_update_kernel(T* __restrict__ W
     for (int l = 1; l < c; ++l) s += drive[list[l]] * m;
     T* w = W + (size_t)n * Dp;
     double sq = 0.0;
+    bool bad = false;
     for (int j = threadIdx.x; j < Dp; j += blockDim.x) {
         T U = P[(size_t)list[0] * Dp + j];
         for (int l = 1; l < c; ++l) U = U + P[(size_t)list[l] * Dp + j];
         if (c > 1) U = U * m;
         const T x = w[j];
         const T y = x + (U - s * (x / zeta[j])) * eta[j];
-        w[j] = y;
-        sq += double(y) * double(y);
+        if (dry) {
+            bad |= !(y - y == T(0));
+        } else {
+            w[j] = y;
+            sq += double(y) * double(y);
+        }
+    }
+    if (dry) {
+        if (bad) atomicExch(status + BS_BAD, 1);
+        return;
     }
     if (wnorm) {  // the screening's row norm (the same branch on every thread)
         sq = block_sum(sq, red);
@@ -186,7 +202,7 @@ size_t update_smem(std::int64_t B) { return size_t((B + 3) & ~std::int64_t(1)) *
 template <class T>
 BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, std::int64_t n, const T* zeta,
                            const T* eta, const std::int64_t* batches, std::int64_t E, std::int64_t nb,
-                           std::int64_t B, bool update, const BatchOptions& opt, std::int64_t* win_out) {
+                           std::int64_t B, bool update, const BatchOptions& opt, std::int64_t* win_out, Poll& poll) {
     BatchRunInfo info;
     if (E <= 0 || nb <= 0 || B <= 0) return info;
     if (N >= INT_MAX || Dp >= INT_MAX || B * nb >= INT_MAX || N * B >= (std::int64_t(1) << 40))
@@ -215,7 +231,7 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
     const std::int64_t per_epoch = nb * B;
     DevBuf dW(N * Dp * sizeof(T)), dV(n * Dp * sizeof(T)), dZ(Dp * sizeof(T)), dE(Dp * sizeof(T));
     DevBuf dIdx(per_epoch * sizeof(long long)), dP(per_epoch * Dp * sizeof(T)), dS(B * N * sizeof(T));
-    DevBuf dWin(B * sizeof(int)), dDrive(B * sizeof(T));
+    DevBuf dWin(B * sizeof(int)), dDrive(B * sizeof(T)), dStatus(BS_SIZE * sizeof(int));
     upload(dW, W, N * Dp, st.s);
     upload(dV, V, n * Dp, st.s);
     upload(dZ, zeta, Dp, st.s);
@@ -229,10 +245,11 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
 
     const int iN = int(N), iDp = int(Dp), iB = int(B);
     const int gather_blocks = int(std::min<std::int64_t>((per_epoch * Dp + kDcThreads - 1) / kDcThreads, 65535));
-    auto epoch = [&] {
-        SD_LAUNCH_ON(gather_rows_kernel<T>, gather_blocks, kDcThreads, 0, st.s)(dV.as<T>(), dIdx.as<long long>(),
-                                                                            (long long)per_epoch, iDp, dP.as<T>());
-        for (std::int64_t i = 0; i < nb; ++i) {
+    auto enqueue = [&](std::int64_t i0, std::int64_t i1) {
+        if (i0 == 0)
+            SD_LAUNCH_ON(gather_rows_kernel<T>, gather_blocks, kDcThreads, 0, st.s)(
+                dV.as<T>(), dIdx.as<long long>(), (long long)per_epoch, iDp, dP.as<T>());
+        for (std::int64_t i = i0; i < i1; ++i) {
             const T* Pb = dP.as<T>() + i * B * Dp;
             gemm(st.s, iB, iN, iDp, Pb, dW.as<T>(), dS.as<T>(), tf32);
             if (screen)
@@ -242,10 +259,14 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
             else
                 SD_LAUNCH_ON(dc_winner_kernel<T>, iB, kDcThreads, 32 * (sizeof(T) + sizeof(int)), st.s)(
                     dS.as<T>(), iN, dWin.as<int>(), dDrive.as<T>());
-            if (update)
-                SD_LAUNCH_ON(dc_update_kernel<T>, iB, kDcThreads, update_smem(B), st.s)(
-                    dW.as<T>(), iN, iDp, Pb, iB, dWin.as<int>(), dDrive.as<T>(), dZ.as<T>(), dE.as<T>(),
-                    screen ? dWn.as<double>() : nullptr);
+            if (update) {
+                flag_nonfinite(dS.as<T>(), (long long)B * N, dStatus.as<int>(), st.s);
+                for (int dry = 1; dry >= 0; --dry)
+                    SD_LAUNCH_ON(dc_update_kernel<T>, iB, kDcThreads, update_smem(B), st.s)(
+                        dW.as<T>(), iN, iDp, Pb, iB, dWin.as<int>(), dDrive.as<T>(), dZ.as<T>(), dE.as<T>(),
+                        screen ? dWn.as<double>() : nullptr, dry, dStatus.as<int>());
+            }
+            SD_LAUNCH_ON(batch_tally_kernel<>, 1, 1, 0, st.s)(dStatus.as<int>());
         }
         check(cudaGetLastError(), "DreamComp kernel launch");
     };
@@ -254,12 +275,12 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
     // every epoch's indices at once; the graph reads the current epoch's from dIdx
     DevBuf dAll(E * per_epoch * sizeof(long long));
     upload(dAll, reinterpret_cast<const long long*>(batches), E * per_epoch, st.s);
-    for (std::int64_t e = 0; e < E; ++e) {
+    auto start = [&](std::int64_t e) {
         check(cudaMemcpyAsync(dIdx.p, dAll.as<long long>() + e * per_epoch, per_epoch * sizeof(long long),
                               cudaMemcpyDeviceToDevice, st.s),
               "cudaMemcpy of the sample indices");
-        graph.run(st.s, epoch);
-    }
+    };
+    info.run = run_batches(st, graph, E, nb, dStatus.as<int>(), poll, start, enqueue);
     st.sync();
     info.graph = graph.used();
     info.screened = screen;
@@ -274,7 +295,7 @@ BatchRunInfo dreamcomp_fit(T* W, std::int64_t N, std::int64_t Dp, const T* V, st
 #define SD_DC_INSTANTIATE(T)                                                                                          \
     template BatchRunInfo dreamcomp_fit<T>(T*, std::int64_t, std::int64_t, const T*, std::int64_t, const T*, const T*, \
                                            const std::int64_t*, std::int64_t, std::int64_t, std::int64_t, bool,        \
-                                           const BatchOptions&, std::int64_t*);
+                                           const BatchOptions&, std::int64_t*, Poll&);
 SD_DC_INSTANTIATE(float)
 SD_DC_INSTANTIATE(double)
 #undef SD_DC_INSTANTIATE

@@ -10,8 +10,12 @@
 //   4. a block per slot: nc = max(max |ds| over all slots, prec) (as Python's max on the
 //      float64 value, cast to the dtype), then W_u += eps * (ds / nc) and W_u's row of Wp.
 // Units neither first nor k-th of any sample are not touched: the reference adds exactly 0
-// to them when W is finite, which the wrapper requires of a fit. eps is read from device
-// memory so that one CUDA graph serves every epoch of the annealing.
+// to them when W is finite, which the wrapper requires of a fit. Step 4 runs as a dry pass
+// that checks every new value (and the batch's currents: the reference's xx_n takes
+// I[n, b] * 0), then the pass that writes them: a batch whose update is not
+// finite writes nothing and ends the fit (run_batches, batch_common.cuh, which also polls
+// for a stop between launches). eps is read from device memory so that one CUDA graph
+// serves every epoch of the annealing (short epochs are replayed as graphs).
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -140,12 +144,16 @@ __global__ void __launch_bounds__(kKhThreads) kh_ds_kernel(const T* __restrict__
 }
 
 /// Block q: nc from every slot's max |ds|, then W_u += eps * (ds / nc) and Wp's row u.
+/// dry: only check the new values (status[BS_BAD] set when one is not finite); else write
+/// them, unless the fit stopped or the dry pass found one (batch_common.cuh's BatchStatus).
 template <class T>
 __global__ void __launch_bounds__(kKhThreads) kh_apply_kernel(T* __restrict__ W, T* __restrict__ Wp, int D,
                                                              const T* __restrict__ DS, const T* __restrict__ amax,
                                                              const int* __restrict__ unit, int Q,
-                                                             const T* __restrict__ eps, double prec, int mode, double e) {
+                                                             const T* __restrict__ eps, double prec, int mode, double e,
+                                                             int dry, int* status) {
     SD_DYNAMIC_SMEM(T, red_v);
+    if (status[BS_STOPPED] || (!dry && status[BS_BAD])) return;
     const int q = blockIdx.x, u = unit[q];
     if (u < 0) return;
     T mx = T(0);
@@ -157,6 +165,15 @@ __global__ void __launch_bounds__(kKhThreads) kh_apply_kernel(T* __restrict__ W,
     T* w = W + (size_t)u * D;
     T* wp = Wp + (size_t)u * D;
     const T* ds = DS + (size_t)q * D;
+    if (dry) {
+        bool bad = false;
+        for (int j = threadIdx.x; j < D; j += blockDim.x) {
+            const T x = w[j] + ep * (ds[j] / nc);
+            bad |= !(x - x == T(0));
+        }
+        if (bad) atomicExch(status + BS_BAD, 1);
+        return;
+    }
     for (int j = threadIdx.x; j < D; j += blockDim.x) {
         const T x = w[j] + ep * (ds[j] / nc);
         w[j] = x;
@@ -185,7 +202,8 @@ void powers(const T* dW, std::int64_t count, double p, T* dWp, cudaStream_t s) {
 template <class T>
 BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::int64_t n,
                         const std::int64_t* batches, std::int64_t E, std::int64_t nb, std::int64_t B, double p,
-                        std::int64_t k, double delta, const double* eps, double prec, const BatchOptions& opt) {
+                        std::int64_t k, double delta, const double* eps, double prec, const BatchOptions& opt,
+                        Poll& poll) {
     BatchRunInfo info;
     if (E <= 0 || nb <= 0 || B <= 0) return info;
     if (k < 2 || k > H) throw std::invalid_argument("k must lie in [2, n_hidden]");
@@ -209,6 +227,7 @@ BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::i
     DevBuf dW(H * D * sizeof(T)), dWp(H * D * sizeof(T)), dX(n * D * sizeof(T)), dIdx(per_epoch * sizeof(long long));
     DevBuf dXe(per_epoch * D * sizeof(T)), dI(B * H * sizeof(T)), dFirst(B * sizeof(int)), dKth(B * sizeof(int));
     DevBuf dDS(Q * D * sizeof(T)), dAmax(Q * sizeof(T)), dUnit(Q * sizeof(int)), dEps(sizeof(T));
+    DevBuf dStatus(BS_SIZE * sizeof(int));
     upload(dW, W, H * D, st.s);
     upload(dX, X, n * D, st.s);
     powers(dW.as<T>(), H * D, p, dWp.as<T>(), st.s);
@@ -216,10 +235,11 @@ BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::i
     const int iH = int(H), iD = int(D), iB = int(B), iQ = int(Q), ik = int(k), mode = power_mode(p);
     const T mdelta = T(-delta);
     const int gather_blocks = int(std::min<std::int64_t>((per_epoch * D + kKhThreads - 1) / kKhThreads, 65535));
-    auto epoch = [&] {
-        SD_LAUNCH_ON(gather_rows_kernel<T>, gather_blocks, kKhThreads, 0, st.s)(dX.as<T>(), dIdx.as<long long>(),
-                                                                            (long long)per_epoch, iD, dXe.as<T>());
-        for (std::int64_t i = 0; i < nb; ++i) {
+    auto enqueue = [&](std::int64_t i0, std::int64_t i1) {
+        if (i0 == 0)
+            SD_LAUNCH_ON(gather_rows_kernel<T>, gather_blocks, kKhThreads, 0, st.s)(
+                dX.as<T>(), dIdx.as<long long>(), (long long)per_epoch, iD, dXe.as<T>());
+        for (std::int64_t i = i0; i < i1; ++i) {
             const T* Xb = dXe.as<T>() + i * B * D;
             gemm(st.s, iB, iH, iD, Xb, dWp.as<T>(), dI.as<T>());
             SD_LAUNCH_ON(kh_rank_kernel<T>, iB, kKhThreads, reduce_smem(sizeof(T)), st.s)(dI.as<T>(), iH, ik,
@@ -227,9 +247,12 @@ BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::i
             SD_LAUNCH_ON(kh_ds_kernel<T>, iQ, kKhThreads, smem, st.s)(dW.as<T>(), iD, Xb, dI.as<T>(), iH, iB,
                                                                    dFirst.as<int>(), dKth.as<int>(), mdelta,
                                                                    dDS.as<T>(), dAmax.as<T>(), dUnit.as<int>());
-            SD_LAUNCH_ON(kh_apply_kernel<T>, iQ, kKhThreads, reduce_smem(sizeof(T)), st.s)(
-                dW.as<T>(), dWp.as<T>(), iD, dDS.as<T>(), dAmax.as<T>(), dUnit.as<int>(), iQ, dEps.as<T>(), prec,
-                mode, p - 1.0);
+            flag_nonfinite(dI.as<T>(), (long long)B * H, dStatus.as<int>(), st.s);
+            for (int dry = 1; dry >= 0; --dry)
+                SD_LAUNCH_ON(kh_apply_kernel<T>, iQ, kKhThreads, reduce_smem(sizeof(T)), st.s)(
+                    dW.as<T>(), dWp.as<T>(), iD, dDS.as<T>(), dAmax.as<T>(), dUnit.as<int>(), iQ, dEps.as<T>(), prec,
+                    mode, p - 1.0, dry, dStatus.as<int>());
+            SD_LAUNCH_ON(batch_tally_kernel<>, 1, 1, 0, st.s)(dStatus.as<int>());
         }
         check(cudaGetLastError(), "KrotovHopfield kernel launch");
     };
@@ -240,14 +263,14 @@ BatchRunInfo krotov_fit(T* W, std::int64_t H, std::int64_t D, const T* X, std::i
     DevBuf dAll(E * per_epoch * sizeof(long long)), dEpsAll(E * sizeof(T));
     upload(dAll, reinterpret_cast<const long long*>(batches), E * per_epoch, st.s);
     upload(dEpsAll, eps_t.data(), E, st.s);
-    for (std::int64_t e = 0; e < E; ++e) {
+    auto start = [&](std::int64_t e) {
         check(cudaMemcpyAsync(dIdx.p, dAll.as<long long>() + e * per_epoch, per_epoch * sizeof(long long),
                               cudaMemcpyDeviceToDevice, st.s),
               "cudaMemcpy of the sample indices");
         check(cudaMemcpyAsync(dEps.p, dEpsAll.as<T>() + e, sizeof(T), cudaMemcpyDeviceToDevice, st.s),
               "cudaMemcpy of eps");
-        graph.run(st.s, epoch);
-    }
+    };
+    info.run = run_batches(st, graph, E, nb, dStatus.as<int>(), poll, start, enqueue);
     st.sync();
     info.graph = graph.used();
     check(cudaMemcpy(W, dW.p, H * D * sizeof(T), cudaMemcpyDeviceToHost), "cudaMemcpy of W");
@@ -292,7 +315,7 @@ void krotov_weight_powers(const T* W, std::int64_t rows, std::int64_t D, double 
 #define SD_KH_INSTANTIATE(T)                                                                                        \
     template BatchRunInfo krotov_fit<T>(T*, std::int64_t, std::int64_t, const T*, std::int64_t, const std::int64_t*, \
                                         std::int64_t, std::int64_t, std::int64_t, double, std::int64_t, double,      \
-                                        const double*, double, const BatchOptions&);                                 \
+                                        const double*, double, const BatchOptions&, Poll&);                          \
     template void krotov_ranks<T>(const T*, std::int64_t, std::int64_t, std::int64_t, std::int64_t*, std::int64_t*); \
     template void krotov_weight_powers<T>(const T*, std::int64_t, std::int64_t, double, T*);
 SD_KH_INSTANTIATE(float)

@@ -10,6 +10,7 @@
 #include "cuda_common.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -132,7 +133,9 @@ __global__ void tnn_kernel(int T, int n_in, int n_lines, int n_delay, const int*
 
 template <class Wt>
 std::uint64_t run_typed(const TnnProgramDesc& prog, const std::uint8_t* data, std::int64_t S, std::int64_t n_waves,
-                        bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec) {
+                        bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec,
+                        Poll& poll, RunResult& res) {
+    res = RunResult();
     const int n_cols = int(prog.columns.size());
     std::vector<int> in_all;
     std::vector<unsigned char> plastic_all;
@@ -190,31 +193,59 @@ std::uint64_t run_typed(const TnnProgramDesc& prog, const std::uint8_t* data, st
         blocks = int(std::min<std::int64_t>(S, std::int64_t(sms) * 16));
         threads = std::min(threads, 256);
     }
-    if (S > 0 && n_waves > 0) {
-        SD_LAUNCH(tnn_kernel<Wt>, blocks, threads, smem)(T, int(prog.n_in), int(prog.n_lines), int(prog.delay_src.size()),
-                                          d_dsrc.as<int>(), d_ddst.as<int>(), n_cols, d_cols.as<DevColumn>(),
-                                          d_in.as<int>(), d_plastic.as<unsigned char>(), R, d_record.as<int>(),
-                                          d_data.as<unsigned char>(), S, int(n_waves), learn, wave0, k0, k1, max_n,
-                                          max_d, d_rec.as<unsigned char>());
+    auto launch = [&](std::int64_t s0, std::int64_t s1) {  // sequences [s0, s1), waves counted from s0
+        const std::int64_t off = s0 * n_waves;
+        SD_LAUNCH(tnn_kernel<Wt>, int(std::min<std::int64_t>(blocks, s1 - s0)), threads, smem)(
+            T, int(prog.n_in), int(prog.n_lines), int(prog.delay_src.size()), d_dsrc.as<int>(), d_ddst.as<int>(),
+            n_cols, d_cols.as<DevColumn>(), d_in.as<int>(), d_plastic.as<unsigned char>(), R, d_record.as<int>(),
+            d_data.as<unsigned char>() + off * prog.n_in, s1 - s0, int(n_waves), learn,
+            wave0 + (learn ? std::uint64_t(off) : 0), k0, k1, max_n, max_d, d_rec.as<unsigned char>() + off * R);
         check(cudaGetLastError(), "TNN kernel launch");
         check(cudaDeviceSynchronize(), "TNN kernel");
+    };
+    if (S > 0 && n_waves > 0) {
+        if (!learn) {
+            launch(0, S);
+            res.done = S;
+        } else {
+            // training: launches of about Poll::kPollSeconds, polled in between (Ctrl-C stops
+            // the fit after a sequence)
+            using Clock = std::chrono::steady_clock;
+            std::int64_t chunk = 1;
+            for (std::int64_t s0 = 0; s0 < S;) {
+                const std::int64_t s1 = std::min(S, s0 + chunk);
+                const Clock::time_point t0 = Clock::now();
+                launch(s0, s1);
+                const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+                if (took < Poll::kPollSeconds / 2) chunk *= 2;
+                else if (took > 2 * Poll::kPollSeconds && chunk > 1) chunk /= 2;
+                res.done = s0 = s1;
+                if (s0 < S && poll.stop()) {
+                    res.status = RUN_STOPPED;
+                    break;
+                }
+            }
+        }
     }
-    if (R) check(cudaMemcpy(rec, d_rec.p, size_t(S * n_waves * R), cudaMemcpyDeviceToHost), "cudaMemcpy record");
+    if (R && res.done)
+        check(cudaMemcpy(rec, d_rec.p, size_t(res.done * n_waves * R), cudaMemcpyDeviceToHost), "cudaMemcpy record");
     if (learn)
         for (int c = 0; c < n_cols; ++c) {
             const TnnColumnDesc& h = prog.columns[c];
             check(cudaMemcpy(h.W, wbufs[c]->p, size_t(h.n * h.d) * sizeof(Wt), cudaMemcpyDeviceToHost),
                   "cudaMemcpy weights back");
         }
-    return learn ? wave0 + std::uint64_t(S * n_waves) : wave0;
+    return learn ? wave0 + std::uint64_t(res.done * n_waves) : wave0;
 }
 
 }  // namespace
 
 std::uint64_t tnn_run(const TnnProgramDesc& prog, const std::uint8_t* data, std::int64_t S, std::int64_t n_waves,
-                      bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec) {
-    if (prog.weight_bytes == 1) return run_typed<std::uint8_t>(prog, data, S, n_waves, learn, wave0, k0, k1, rec);
-    return run_typed<std::int32_t>(prog, data, S, n_waves, learn, wave0, k0, k1, rec);
+                      bool learn, std::uint64_t wave0, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec, Poll& poll,
+                      RunResult& res) {
+    if (prog.weight_bytes == 1)
+        return run_typed<std::uint8_t>(prog, data, S, n_waves, learn, wave0, k0, k1, rec, poll, res);
+    return run_typed<std::int32_t>(prog, data, S, n_waves, learn, wave0, k0, k1, rec, poll, res);
 }
 
 }  // namespace cuda

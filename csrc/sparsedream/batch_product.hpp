@@ -35,6 +35,11 @@
 //
 // The float32 copy of A and the row norms are kept between batches: the rule calls
 // refresh_row(n) for every row it changed.
+//
+// products_finite() says whether every product of the batch is finite in A's dtype (the
+// rules' reference updates are not finite otherwise: a NaN or inf product times the 0 of a
+// unit that does not take the sample is NaN): always so when the screening ranked it (its
+// norms bound every product by 1e30), else read from the full product.
 #pragma once
 
 #include <algorithm>
@@ -162,6 +167,7 @@ public:
         row_chunks_ = std::max<i64>(1, std::min<i64>(Team::kChunksPerThread, rows / (64 * nt)));
         sample_chunks_ = std::max<i64>(1, std::min<i64>(Team::kChunksPerThread, Bmax / (2 * nt)));
         sv_.assign(size_t(slots_) * k, 0.0);
+        nonfinite_.assign(size_t(slots_), 0);
         si_.assign(size_t(slots_) * k, 0);
         norm_.assign(rows, 0.0);
         xnorm_.assign(Bmax, 0.0);
@@ -182,6 +188,8 @@ public:
     i64 k() const { return k_; }
     /// Batches ranked by the full product so far.
     i64 full_batches() const { return full_; }
+    /// Whether every product of the last batch ranked is finite in A's dtype.
+    bool products_finite() const { return finite_; }
 
     /// After row n of A changed: its norm and float32 copy (any thread, one row each).
     void refresh_row(i64 n) {
@@ -206,6 +214,7 @@ public:
         idx_ = idx;
         B_ = B;
         p32_ready_ = false;
+        finite_ = true;
         if (screen_ && screened(first, vfirst, kth, vkth)) return true;
         ++full_;
         full(first, vfirst, kth, vkth);
@@ -374,11 +383,13 @@ private:
         const bool refine = f32 ? margins(std::ldexp(1.0, -24), double(K) * std::ldexp(1.0, -140), 1e30)
                                 : margins(std::ldexp(1.0, -53), double(K) * std::ldexp(1.0, -1000), 1e150);
         // each sample's k first, in the rule's order (NaNs included)
+        std::fill(nonfinite_.begin(), nonfinite_.end(), 0);
         auto per_sample = [&](int, i64 slot, i64 b0, i64 b1) {
             double* v = sv_.data() + slot * k;
             i64* ix = si_.data() + slot * k;
             for (i64 b = b0; b < b1; ++b) {
                 const T* row = P + b * rows;
+                if (!all_finite(row, rows)) nonfinite_[slot] = 1;
                 if (refine) {
                     refine_sample(row, b, slot, -1, first, vfirst, kth, vkth);
                     continue;
@@ -399,6 +410,7 @@ private:
             }
         };
         team_.parallel_for(B, 1, sample_chunks_, per_sample);
+        for (char c : nonfinite_) finite_ = finite_ && !c;
     }
 
     Team& team_;
@@ -418,6 +430,8 @@ private:
     i64 B_ = 0;
     // per-slot scratch of the rankings (float64 values hold T exactly)
     std::vector<double> sv_;
+    std::vector<char> nonfinite_;  // per chunk slot: a product it ranked is not finite
+    bool finite_ = true;
     std::vector<i64> si_;
     // screening
     std::vector<float> A32own_;

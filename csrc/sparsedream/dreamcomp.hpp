@@ -9,9 +9,13 @@
 // 2. every neuron that won something, on the threads: U = (sum of its samples) * (1 / count),
 //    s = sum_b drive_b * (1 / count), W_n += (U - s * (W_n / zeta)) * eta, in the reference's
 //    operation order and in W's dtype (no fused multiply-add: -ffp-contract=off).
-// Neurons that won nothing are not touched (the reference adds exactly 0 to them; a row
-// with an infinite or NaN weight becomes NaN in the reference, s = sum_b S[n, b] * 0 being
-// NaN, which is followed). A winner
+// Neurons that won nothing are not touched (the reference adds exactly 0 to them). A batch
+// whose update would write a value that is not finite (a winner's new row, or any row when a
+// drive is not finite: the reference's s_n takes S[n, b] * 0) writes nothing: the winners'
+// old rows are kept aside and put back, and the fit stops there (RUN_DIVERGED, run_control.hpp); a W
+// that is not finite at the start diverges at the first batch, as in the reference (its
+// update of such a row is not finite either). After every batch the fit asks its Poll
+// whether to stop (Ctrl-C). A winner
 // with one sample gets the reference's update up to its drive (a float64 dot product in a
 // fixed order instead of the reference's gemm entry); with several, U and s are summed in
 // sample order where the reference lets BLAS choose: they agree to rounding.
@@ -23,6 +27,7 @@
 
 #include "batch_product.hpp"
 #include "common.hpp"
+#include "run_control.hpp"
 #include "simd.hpp"
 #include "team.hpp"
 
@@ -70,8 +75,9 @@ public:
         win_.assign(Bmax, 0);
         sw_.assign(Bmax, T(0));
         head_.assign(N, -1);
-        bad_.assign(N, 0);
         nxt_.assign(Bmax, -1);
+        old_.assign(size_t(Bmax) * Dp, T(0));
+        bad_.assign(Bmax, 0);
         units_.assign(Bmax, 0);
         U_.assign(size_t(team_.chunk_slots()) * Dp, T(0));
         unit_chunks_ = std::max<i64>(1, std::min<i64>(Team::kChunksPerThread, Bmax / (8 * team_.threads())));
@@ -82,28 +88,44 @@ public:
     const i64* winners() const { return win_.data(); }
 
     /// The fit on the team (the calling thread is its master): batch t is
-    /// idx = batches[t * B .. (t + 1) * B); `update` false only ranks (winners()).
-    void run(const i64* batches, i64 nbatches, i64 B, bool update) {
-        team_.run([&] { master(batches, nbatches, B, update); });
+    /// idx = batches[t * B .. (t + 1) * B); `update` false only ranks (winners()). Stops
+    /// after a batch when `poll` says so, and before a batch whose update is not finite.
+    RunResult run(const i64* batches, i64 nbatches, i64 B, bool update, Poll& poll) {
+        RunResult res;
+        team_.run([&] { res = master(batches, nbatches, B, update, poll); });
+        return res;
     }
 
 private:
-    void master(const i64* batches, i64 nbatches, i64 B, bool update) {
-        rank_.refresh_all();
+    RunResult master(const i64* batches, i64 nbatches, i64 B, bool update, Poll& poll) {
+        RunResult res;
         if (update) {
-            for (i64 n = 0; n < N_; ++n) {
-                bad_[n] = !batch::all_finite((const T*)(W_ + n * Dp_), Dp_);
-                nbad_ += bad_[n];
-            }
+            for (i64 n = 0; n < N_; ++n)
+                if (!batch::all_finite((const T*)(W_ + n * Dp_), Dp_)) {
+                    res.status = RUN_DIVERGED;
+                    return res;
+                }
         }
+        rank_.refresh_all();
         for (i64 t = 0; t < nbatches; ++t) {
             const i64* idx = batches + t * B;
             rank_.rank(V_, idx, B, win_.data(), sw_.data(), nullptr, nullptr);
-            if (update) update_winners(idx, B);
+            // a drive that is not finite makes the reference's s_n NaN (S[n, b] * 0)
+            if (update && (!rank_.products_finite() || !update_winners(idx, B))) {
+                res.status = RUN_DIVERGED;
+                return res;
+            }
+            ++res.done;
+            if (t + 1 < nbatches && poll.stop()) {
+                res.status = RUN_STOPPED;
+                return res;
+            }
         }
+        return res;
     }
 
-    void update_winners(const i64* idx, i64 B) {
+    /// The winners' updates; false (W as before) when one of them is not finite.
+    bool update_winners(const i64* idx, i64 B) {
         // each winner's samples as a list, ascending (built from the back)
         for (i64 b = B - 1; b >= 0; --b) {
             const i64 n = win_[b];
@@ -115,32 +137,24 @@ private:
             if (head_[win_[b]] == b) units_[nu++] = win_[b];
         auto f = [&](int, i64 slot, i64 u0, i64 u1) {
             T* U = U_.data() + slot * Dp_;
-            for (i64 u = u0; u < u1; ++u) update_one(units_[u], idx, B, U);
+            for (i64 u = u0; u < u1; ++u) bad_[u] = !update_one(units_[u], u, idx, U);
         };
-        for (i64 u = 0; u < nu; ++u) nbad_ -= bad_[units_[u]];
         team_.parallel_for(nu, 1, unit_chunks_, f);
-        for (i64 u = 0; u < nu; ++u) nbad_ += bad_[units_[u]];
-        if (nbad_ > 0) {  // rows with a non-finite weight that won nothing: NaN (see update_one)
-            for (i64 n = 0; n < N_; ++n) {
-                if (!bad_[n] || head_[n] >= 0) continue;
-                std::fill(W_ + n * Dp_, W_ + (n + 1) * Dp_, std::numeric_limits<T>::quiet_NaN());
-                rank_.refresh_row(n);
-            }
-        }
         for (i64 u = 0; u < nu; ++u) head_[units_[u]] = -1;
+        bool ok = true;
+        for (i64 u = 0; u < nu; ++u) ok = ok && !bad_[u];
+        if (!ok)  // put the old rows back: the batch writes nothing, and the fit stops
+            for (i64 u = 0; u < nu; ++u)
+                std::copy(old_.data() + u * Dp_, old_.data() + (u + 1) * Dp_, W_ + units_[u] * Dp_);
+        return ok;
     }
 
-    void update_one(i64 n, const i64* idx, i64 B, T* U) {
+    /// Unit u (neuron n) of the batch: its update, its old row kept in old_ row u; false when
+    /// the new row is not finite.
+    bool update_one(i64 n, i64 u, const i64* idx, T* U) {
         const i64 Dp = Dp_;
         i64 c = 0;
         for (i64 b = head_[n]; b >= 0; b = nxt_[b]) ++c;
-        if (bad_[n] && c < B) {
-            // a non-finite weight makes the drives of its row non-finite, and the reference's
-            // s_n = sum_b S[n, b] M[n, b] takes S[n, b] * 0 = NaN from a sample n did not win
-            std::fill(W_ + n * Dp, W_ + (n + 1) * Dp, std::numeric_limits<T>::quiet_NaN());
-            rank_.refresh_row(n);
-            return;
-        }
         const T m = T(1) / T(c);  // the reference's row of M: 1 / max(1, count)
         i64 b = head_[n];
         copy_row(U, V_ + idx[b] * Dp, Dp);
@@ -150,9 +164,11 @@ private:
             s += sw_[b] * m;
         }
         if (c > 1) scale_row(U, m, Dp);
+        std::copy(W_ + n * Dp, W_ + (n + 1) * Dp, old_.data() + u * Dp);
         update_row(W_ + n * Dp, (const T*)U, s, zeta_, eta_, Dp);
-        bad_[n] = !batch::all_finite((const T*)(W_ + n * Dp), Dp);
+        if (!batch::all_finite((const T*)(W_ + n * Dp), Dp)) return false;
         rank_.refresh_row(n);
+        return true;
     }
 
     Team team_;
@@ -164,21 +180,24 @@ private:
     const T* eta_;
     i64 unit_chunks_ = 1;
     std::vector<i64> win_, head_, nxt_, units_;
-    std::vector<T> sw_, U_;
-    std::vector<char> bad_;  // rows of W with an infinite or NaN entry
-    i64 nbad_ = 0;
+    std::vector<T> sw_, U_, old_;  // old_: the batch's winners' rows before their update
+    std::vector<char> bad_;        // per unit of the batch: its new row is not finite
 };
 
 /// reference.fit: train on V[batches[t]] for the nbatches batches of B samples, in place on
 /// W; win_out (B,) receives the last batch's winners. Returns the number of batches ranked
-/// by the full product. Call without the GIL.
+/// by the full product; `res` the batches completed and how the run ended (it stops after a
+/// batch when `poll` says so, and before a batch whose update is not finite). Call without
+/// the GIL.
 template <class T>
 inline i64 fit(T* W, i64 N, i64 Dp, const T* V, const T* zeta, const T* eta, const i64* batches, i64 nbatches,
-               i64 B, const blas::Gemm& g, bool screen, int n_threads, i64* win_out, bool update = true) {
+               i64 B, const blas::Gemm& g, bool screen, int n_threads, i64* win_out, bool update, Poll& poll,
+               RunResult& res) {
+    res = RunResult();
     if (nbatches <= 0 || B <= 0) return 0;
     const int nt = batch::batch_threads(double(N) * double(Dp) * double(B), n_threads);
     Fit<T> eng(W, N, Dp, V, zeta, eta, B, g, screen, nt);
-    eng.run(batches, nbatches, B, update);
+    res = eng.run(batches, nbatches, B, update, poll);
     for (i64 b = 0; b < B; ++b) win_out[b] = eng.winners()[b];
     return eng.full_batches();
 }

@@ -10,9 +10,12 @@
 //    most 2B) have a non-zero row of ds: on the threads, xx_n = sum_b g I,
 //    ds_n = sum_b g x_b - xx_n W_n (sample order), and the largest |ds|;
 // 3. W_n += eps (ds_n / max(max|ds|, prec)) on those rows (the reference adds exactly 0 to
-//    the others), then their Wp, float32 copy and norm. (The reference's ds of any other
-//    row with an infinite or NaN weight is 0 * inf or 0 * NaN: every weight then becomes
-//    NaN, which is followed.)
+//    the others), then their Wp, float32 copy and norm.
+// A batch whose update would write a value that is not finite (a current that is not finite,
+// a NaN in ds, or a new weight that overflows) writes nothing, and the fit stops there (RUN_DIVERGED, run_control.hpp); a
+// W that is not finite at the start diverges at the first batch, as in the reference (its
+// ds of such a row is 0 * inf or 0 * NaN). After every batch the fit asks its Poll whether
+// to stop (Ctrl-C).
 // Numerics as the reference's, in W's dtype; eps and the normalizer are Python floats cast
 // to the dtype (numpy 2's rule for a Python scalar with an array); the currents of a
 // sample's first and k-th units are their float64 products rounded to the dtype. Wp is
@@ -24,6 +27,7 @@
 
 #include "batch_product.hpp"
 #include "common.hpp"
+#include "run_control.hpp"
 #include "simd.hpp"
 #include "team.hpp"
 
@@ -85,6 +89,18 @@ SD_INLINE void apply_impl(T* SD_RESTRICT w, T ep, const T* SD_RESTRICT ds, T nc,
 }
 SD_MULTIVERSION(apply_row, apply_impl)
 
+/// Whether w + ep * (ds / nc) (apply_row's values) is finite everywhere, without writing.
+template <class T>
+SD_INLINE bool apply_finite_impl(const T* SD_RESTRICT w, T ep, const T* SD_RESTRICT ds, T nc, i64 n) {
+    T acc = T(0);
+    for (i64 j = 0; j < n; ++j) {
+        const T y = w[j] + ep * (ds[j] / nc);
+        acc += y - y;
+    }
+    return acc == T(0);
+}
+SD_MULTIVERSION(apply_finite, apply_finite_impl)
+
 template <class T>
 class Fit {
 public:
@@ -103,7 +119,6 @@ public:
         vf_.assign(Bmax, T(0));
         vk_.assign(Bmax, T(0));
         head_.assign(H, -1);
-        bad_.assign(H, 0);
         nxt_.assign(2 * Bmax, -1);
         units_.assign(2 * Bmax, 0);
         const i64 slots = team_.chunk_slots();
@@ -111,6 +126,7 @@ public:
         gx_.assign(size_t(slots) * D, T(0));
         amax_.assign(slots, T(0));
         nan_.assign(slots, 0);
+        bad_.assign(slots, 0);
         unit_chunks_ = std::max<i64>(1, std::min<i64>(Team::kChunksPerThread, Bmax / (4 * team_.threads())));
         row_chunks_ = std::max<i64>(1, std::min<i64>(Team::kChunksPerThread, H / (64 * team_.threads())));
     }
@@ -119,42 +135,63 @@ public:
     i64 full_batches() const { return rank_.full_batches(); }
 
     /// The fit on the team (the calling thread is its master): epoch e (of E) has the batches
-    /// batches[(e * nb + i) * B ...], eps = eps0 (1 - (epoch0 + e) / total).
-    void run(const i64* batches, i64 E, i64 nb, i64 B, double eps0, i64 epoch0, i64 total) {
-        team_.run([&] { master(batches, E, nb, B, eps0, epoch0, total); });
+    /// batches[(e * nb + i) * B ...], eps = eps0 (1 - (epoch0 + e) / total). Stops after a
+    /// batch when `poll` says so, and before a batch whose update is not finite.
+    RunResult run(const i64* batches, i64 E, i64 nb, i64 B, double eps0, i64 epoch0, i64 total, Poll& poll) {
+        RunResult res;
+        team_.run([&] { res = master(batches, E, nb, B, eps0, epoch0, total, poll); });
+        return res;
     }
 
 private:
-    void master(const i64* batches, i64 E, i64 nb, i64 B, double eps0, i64 epoch0, i64 total) {
-        powers_all();
+    RunResult master(const i64* batches, i64 E, i64 nb, i64 B, double eps0, i64 epoch0, i64 total, Poll& poll) {
+        RunResult res;
+        if (!powers_all()) {
+            res.status = RUN_DIVERGED;
+            return res;
+        }
         for (i64 e = 0; e < E; ++e) {
             const double eps = eps0 * (1.0 - double(epoch0 + e) / double(total));  // as Python computes it
             for (i64 i = 0; i < nb; ++i) {
                 const i64* idx = batches + (e * nb + i) * B;
                 rank_.rank(X_, idx, B, first_.data(), vf_.data(), kth_.data(), vk_.data());
-                update(idx, B, eps);
+                // a current that is not finite makes the reference's xx_n NaN (I[n, b] * 0)
+                if (!rank_.products_finite() || !update(idx, B, eps)) {
+                    res.status = RUN_DIVERGED;
+                    return res;
+                }
+                ++res.done;
+                if (res.done < E * nb && poll.stop()) {
+                    res.status = RUN_STOPPED;
+                    return res;
+                }
             }
         }
+        return res;
     }
 
-    void powers_all() {
-        auto f = [&](int, i64, i64 r0, i64 r1) {
+    /// Wp of every row and the ranking's copies; false when W is not finite.
+    bool powers_all() {
+        std::fill(bad_.begin(), bad_.end(), 0);
+        auto f = [&](int, i64 slot, i64 r0, i64 r1) {
             for (i64 n = r0; n < r1; ++n) {
                 power_row(W_ + n * D_, Wp_.data() + n * D_, p_, D_);
-                bad_[n] = !batch::all_finite((const T*)(W_ + n * D_), D_);
+                if (!batch::all_finite((const T*)(W_ + n * D_), D_)) bad_[slot] = 1;
             }
         };
         team_.parallel_for(H_, 1, row_chunks_, f);
-        nbad_ = 0;
-        for (i64 n = 0; n < H_; ++n) nbad_ += bad_[n];
+        for (char b : bad_)
+            if (b) return false;
         rank_.refresh_all();
+        return true;
     }
 
     /// Entry e of the per-unit lists: sample e / 2, its first unit (e even, g = 1) or its
     /// k-th (e odd, g = -delta).
     i64 unit_of(i64 e) const { return e % 2 == 0 ? first_[e / 2] : kth_[e / 2]; }
 
-    void update(const i64* idx, i64 B, double eps) {
+    /// One batch's update; false (nothing written) when it is not finite.
+    bool update(const i64* idx, i64 B, double eps) {
         const i64 D = D_;
         for (i64 e = 2 * B - 1; e >= 0; --e) {  // lists ascending (built from the back)
             const i64 n = unit_of(e);
@@ -205,35 +242,29 @@ private:
             amax = amax_[s] > amax ? amax_[s] : amax;
             isnan |= nan_[s] != 0;
         }
-        // the reference's ds of a row nobody selected is 0 - 0 * W_n: NaN where W_n is not finite
-        i64 selbad = 0;
-        for (i64 u = 0; u < nu; ++u) selbad += bad_[units_[u]];
-        isnan |= nbad_ > selbad;
+        if (isnan) return false;  // a NaN in ds: the reference's W becomes NaN everywhere (0 / NaN)
         // nc = max(max|ds|, prec) in Python floats, cast to the dtype with eps
-        const double nc64 = isnan ? std::nan("") : (double(amax) >= prec_ ? double(amax) : prec_);
+        const double nc64 = double(amax) >= prec_ ? double(amax) : prec_;
         const T nc = T(nc64), ep = T(eps);
-        if (isnan) {  // the reference's W becomes NaN everywhere (0 / NaN): follow it
-            std::vector<T>& zero = zero_;
-            zero.assign(D, T(0));
-            auto fnan = [&](int, i64, i64 r0, i64 r1) {
-                for (i64 n = r0; n < r1; ++n) apply_row(W_ + n * D, ep, (const T*)zero.data(), nc, D);
-            };
-            team_.parallel_for(H_, 1, row_chunks_, fnan);
-            powers_all();
-            return;
-        }
+        std::fill(bad_.begin(), bad_.end(), 0);
+        auto fcheck = [&](int, i64 slot, i64 u0, i64 u1) {
+            for (i64 u = u0; u < u1; ++u)
+                if (!apply_finite((const T*)(W_ + units_[u] * D), ep, (const T*)(Ds_.data() + u * D), nc, D))
+                    bad_[slot] = 1;
+        };
+        team_.parallel_for(nu, 1, unit_chunks_, fcheck);
+        for (char bad : bad_)
+            if (bad) return false;
         auto fapply = [&](int, i64, i64 u0, i64 u1) {
             for (i64 u = u0; u < u1; ++u) {
                 const i64 n = units_[u];
                 apply_row(W_ + n * D, ep, (const T*)(Ds_.data() + u * D), nc, D);
                 power_row(W_ + n * D, Wp_.data() + n * D, p_, D);
-                bad_[n] = !batch::all_finite((const T*)(W_ + n * D), D);
                 rank_.refresh_row(n);
             }
         };
-        nbad_ -= selbad;
         team_.parallel_for(nu, 1, unit_chunks_, fapply);
-        for (i64 u = 0; u < nu; ++u) nbad_ += bad_[units_[u]];
+        return true;
     }
 
     Team team_;
@@ -247,23 +278,24 @@ private:
     double delta_, prec_;
     i64 unit_chunks_ = 1, row_chunks_ = 1;
     std::vector<i64> first_, kth_, head_, nxt_, units_;
-    std::vector<T> vf_, vk_, Ds_, gx_, amax_, zero_;
+    std::vector<T> vf_, vk_, Ds_, gx_, amax_;
     std::vector<char> nan_;
-    std::vector<char> bad_;  // rows of W with an infinite or NaN entry
-    i64 nbad_ = 0;
+    std::vector<char> bad_;  // per chunk slot: a row it checked is not finite
 };
 
 /// reference.fit: E epochs of nb batches of B samples (batches (E, nb, B)), eps annealed over
 /// `total` epochs from epoch0, in place on W. Returns the number of batches ranked by the
-/// full product. Call without the GIL.
+/// full product; `res` the batches completed and how the run ended (it stops after a batch
+/// when `poll` says so, and before a batch whose update is not finite). Call without the GIL.
 template <class T>
 inline i64 fit(T* W, i64 H, i64 D, const T* X, const i64* batches, i64 E, i64 nb, i64 B, double p, i64 k,
                double delta, double eps0, double prec, i64 epoch0, i64 total, const blas::Gemm& g, bool screen,
-               int n_threads) {
+               int n_threads, Poll& poll, RunResult& res) {
+    res = RunResult();
     if (E <= 0 || nb <= 0 || B <= 0) return 0;
     const int nt = batch::batch_threads(double(H) * double(D) * double(B), n_threads);
     Fit<T> eng(W, H, D, X, p, k, delta, prec, B, g, screen, nt);
-    eng.run(batches, E, nb, B, eps0, epoch0, total);
+    res = eng.run(batches, E, nb, B, eps0, epoch0, total, poll);
     return eng.full_batches();
 }
 

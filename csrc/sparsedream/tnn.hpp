@@ -11,6 +11,7 @@
 
 #include "common.hpp"
 #include "philox.hpp"
+#include "run_control.hpp"
 #include "simd.hpp"
 #include "team.hpp"
 #include "tnn_rule.hpp"
@@ -219,11 +220,13 @@ std::vector<std::vector<std::uint32_t>> tnn_levels(const TnnProgram<Wt>& prog) {
 /// Present sequences [s0, s1) of `data` (S, n_waves, n_in) to the program; record lines
 /// into `rec` (S, n_waves, R). Returns the wave counter after the last learning wave.
 /// With a Team (master thread only; its helpers serving), the columns of a level run on the
-/// team's threads, one chunk per column.
+/// team's threads, one chunk per column. With a poll, it is asked after every sequence (a
+/// sequence's waves share the delay lines, so a sequence is the unit a fit stops at);
+/// `res` gets the sequences completed and how the run ended.
 template <class Wt>
 std::uint64_t tnn_run(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 s0, i64 s1, i64 n_waves,
                       bool learn, std::uint64_t wave, std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec,
-                      Team* team = nullptr) {
+                      Team* team = nullptr, Poll* poll = nullptr, RunResult* res = nullptr) {
     const int T = prog.T;
     const i64 L = prog.n_lines, R = i64(prog.record.size());
     std::vector<std::uint8_t> lines(L, std::uint8_t(T)), prev(L);
@@ -254,15 +257,23 @@ std::uint64_t tnn_run(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 
             std::swap(lines, prev);
             if (learn) ++wave;
         }
+        if (res) ++res->done;
+        if (poll && s + 1 < s1 && poll->stop()) {
+            if (res) res->status = RUN_STOPPED;
+            break;
+        }
     }
     return wave;
 }
 
 /// Training with `n_threads` threads (0: automatic, i.e. OpenMP's count when a level has
 /// several columns and enough synapses to pay for a phase per wave). Same bits for any count.
+/// Stops after a sequence when `poll` says so; `res` gets the sequences completed.
 template <class Wt>
 std::uint64_t tnn_fit(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 S, i64 n_waves, std::uint64_t wave,
-                      std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec, int n_threads) {
+                      std::uint32_t k0, std::uint32_t k1, std::uint8_t* rec, int n_threads, Poll& poll,
+                      RunResult& res) {
+    res = RunResult();
     i64 parallel_synapses = 0;  // work in levels of two or more columns, per wave
     for (const std::vector<std::uint32_t>& lv : tnn_levels(prog))
         if (lv.size() >= 2)
@@ -273,10 +284,11 @@ std::uint64_t tnn_fit(const TnnProgram<Wt>& prog, const std::uint8_t* data, i64 
 #else
     nt = 1;
 #endif
-    if (nt < 2 || parallel_synapses == 0) return tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec);
+    if (nt < 2 || parallel_synapses == 0)
+        return tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec, nullptr, &poll, &res);
     Team team(nt);
     std::uint64_t out = wave;
-    team.run([&] { out = tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec, &team); });
+    team.run([&] { out = tnn_run(prog, data, 0, S, n_waves, true, wave, k0, k1, rec, &team, &poll, &res); });
     return out;
 }
 

@@ -21,8 +21,8 @@ import threading
 
 import numpy as np
 
-__all__ = ["DivergenceError", "Control", "StepBoundary", "all_finite", "loop_control", "next_chunk", "RUN_DONE",
-           "RUN_STOPPED", "RUN_DIVERGED"]
+__all__ = ["DivergenceError", "Control", "StepBoundary", "all_finite", "refuse_non_finite", "loop_control",
+           "next_chunk", "RUN_DONE", "RUN_STOPPED", "RUN_DIVERGED"]
 
 #: How a training loop ended (``csrc/sparsedream/run_control.hpp``'s RunStatus).
 RUN_DONE, RUN_STOPPED, RUN_DIVERGED = 0, 1, 2
@@ -112,6 +112,18 @@ def all_finite(a) -> bool:
         if np.isfinite(np.sum(a)):
             return True
     return bool(np.isfinite(a).all())
+
+
+def refuse_non_finite(name: str, a) -> None:
+    """ValueError when the fitted array ``a`` (the model's attribute ``name``) holds NaN or inf.
+
+    Training never writes a value that is not finite, so only a change made from outside the
+    model can put one there; refusing it gives the same error on every backend instead of
+    each backend's own NaN rules.
+    """
+    if not all_finite(a):
+        raise ValueError(f"the model's {name} holds NaN or inf (changed from outside the model: training never "
+                         "writes a value that is not finite); fit again or load a checkpoint")
 
 
 def next_chunk(size: int, seconds: float, target: float, limit: int = 1 << 24) -> int:

@@ -86,6 +86,12 @@ def _install(model, attrs):
     model.backend_ = resolve_backend(model.backend)
 
 
+def _check_counter(attrs, contents):
+    """n_batches_ (batches of the last fit), when saved: an integer >= 0."""
+    if "n_batches_" in attrs:
+        attrs["n_batches_"] = _size(attrs, "n_batches_", contents, low=0)
+
+
 def _check_features(attrs, D, contents):
     if "n_features_in_" in attrs and _size(attrs, "n_features_in_", contents) != D:
         raise contents.error("fitted.n_features_in_", f"must equal D={D}, got {attrs['n_features_in_']}")
@@ -111,6 +117,7 @@ def restore_dreamcomp(model, state, contents) -> None:
     if not (isinstance(classes, np.ndarray) and classes.shape == (C,)):
         raise contents.error("fitted.classes_", f"must be an array of the C={C} classes")
     attrs["weights_"] = _weights(attrs, (N, D + C), dtype, contents)
+    _check_counter(attrs, contents)
     _install(model, attrs)
 
 
@@ -130,6 +137,7 @@ def restore_krotov(model, state, contents) -> None:
         raise contents.error("params", f"n_inputs must be an integer >= 1, got {D!r:.40}")
     _check_features(attrs, int(D), contents)
     attrs["weights_"] = _weights(attrs, (H, int(D)), dtype, contents)
+    _check_counter(attrs, contents)
     _install(model, attrs)
 
 

@@ -17,6 +17,10 @@ and in W's dtype; a winner's drive is its float64 dot product rounded to the dty
 winner's samples are summed in sample order (the reference lets BLAS choose): float64
 agrees with the reference to ~1e-15 relative per batch, float32 to a few ulp.
 
+A fit stops after a batch on a stop request of its ``control`` (polled about every 20 ms,
+with Python's signal handlers run; ``csrc/bind_run.hpp``), and before a batch whose update
+is not finite (that batch writes nothing), as the reference's.
+
 Inputs are assumed valid (the model checks them); this module only converts the arrays to
 W's dtype and C order. ``_core.dreamcomp_fit`` checks dtypes, shapes and sample indices
 itself and raises on bad ones.
@@ -29,6 +33,7 @@ from .. import _core
 from .._arrays import as_c as _c, float_dtype as _dtype
 from .._blas import SingleThreadedBlas, gemm_capsules
 from .._rng import one_batch
+from .._runtime import DivergenceError, loop_control
 
 __all__ = ["SCREEN", "THREADS", "winners", "batch_update", "fit"]
 
@@ -41,30 +46,36 @@ SCREEN = True
 THREADS = None
 
 
-def _call(W, V, batches, zeta, eta, update):
+def _call(W, V, batches, zeta, eta, update, control=None):
     dt = _dtype(W)
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64), np.int64)
     win = np.zeros(batches.shape[-1] if batches.ndim else 0, np.int64)
     sgemm, dgemm = gemm_capsules()
     threads = 0 if THREADS is None else int(THREADS)
-    with SingleThreadedBlas() as blas:
-        if not blas.ok:  # the BLAS keeps its own threads: call it from one thread only
-            threads = 1
-        full = _core.dreamcomp_fit(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), win, sgemm, dgemm,
-                                   bool(SCREEN), threads, update)
-    if update and Ww is not W:
-        W[...] = Ww
-    return win, full
+    ctl = loop_control(control)
+    try:
+        with SingleThreadedBlas() as blas:
+            if not blas.ok:  # the BLAS keeps its own threads: call it from one thread only
+                threads = 1
+            full = _core.dreamcomp_fit(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), win, sgemm, dgemm,
+                                       bool(SCREEN), threads, update, control=ctl.array)
+    finally:  # also when a signal handler's exception comes out of the native loop
+        if update and Ww is not W:
+            W[...] = Ww
+    return win, full, ctl
 
 
 def _run(W, V, batches, zeta, eta):
     """``fit``; returns (the last batch's winners, the number of batches whose winners came
     from the product in W's dtype instead of the screening)."""
-    return _call(W, V, batches, zeta, eta, True)
+    win, full, ctl = _call(W, V, batches, zeta, eta, True)
+    ctl.raise_if_diverged("DreamComp fit (cpp)")
+    return win, full
 
 
-def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> None:
+def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray,
+        control=None) -> int:
     """Train on ``V[batches[e, i]]`` for every epoch e and batch i, in place.
 
     Parameters
@@ -73,14 +84,26 @@ def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta
     V : ndarray of shape (n, D + C), the extended samples
     batches : ndarray of shape (E, n_batches, B), int64
     zeta, eta : ndarrays of shape (D + C,), reconstruction weights and learning rates
+    control : sparsedream_fast._runtime.Control or None
+        As ``reference.fit``'s (None: raise DivergenceError when a batch's update is not finite).
+
+    Returns
+    -------
+    int : the batches completed
     """
-    _call(W, V, batches, zeta, eta, True)
+    ctl = _call(W, V, batches, zeta, eta, True, control)[2]
+    if control is None:
+        ctl.raise_if_diverged("DreamComp fit (cpp)")
+    return ctl.done
 
 
 def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> np.ndarray:
     """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64."""
     V = np.asarray(V)
-    return _call(W, V, one_batch(V.shape[0]), zeta, eta, True)[0]
+    win, _, ctl = _call(W, V, one_batch(V.shape[0]), zeta, eta, True)
+    if ctl.diverged:
+        raise DivergenceError("the update of this batch is not finite (NaN or inf); nothing was written")
+    return win
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:

@@ -16,8 +16,12 @@ unless two drives lie within float32 rounding of each other), and a winner's dri
 float64 dot product rounded to float32. Without ``SCREEN``, and always in float64, the
 winners are the argmax of the product in W's dtype, as the reference's. A winner's samples
 are summed in sample order; the element-wise update is the reference's expression (nvcc
-may fuse a multiply and an add into one rounding). A fit needs finite weights (ValueError
-otherwise).
+may fuse a multiply and an add into one rounding).
+
+A fit stops after a batch on a stop request of its ``control`` (polled between launches,
+about every 20 ms of GPU work; short epochs run whole as CUDA graphs, polled after each),
+and before a batch whose update is not finite (that batch writes nothing), as the
+reference's; weights that are not finite diverge at the first batch.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ from .._arrays import as_c as _c, float_dtype as _dtype
 from .._backends import cuda_module
 from .._gpu_gemm import gemm_args
 from .._rng import one_batch
+from .._runtime import DivergenceError, loop_control
 
 __all__ = ["GEMM", "GRAPHS", "SCREEN", "winners", "batch_update", "fit"]
 
@@ -39,43 +44,61 @@ GRAPHS = True
 SCREEN = True
 
 
-def _call(W, V, batches, zeta, eta, update):
+def _call(W, V, batches, zeta, eta, update, control=None):
     dt = _dtype(W)
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64), np.int64)
     win = np.zeros(batches.shape[-1] if batches.ndim else 0, np.int64)
     # the screening needs finite weights: winners() of a W with NaN takes the plain argmax
     screen = bool(SCREEN) and (update or bool(np.isfinite(Ww).all()))
-    info = cuda_module().dreamcomp_fit(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), win, bool(update),
-                                       screen=screen, **gemm_args(GEMM, GRAPHS))
-    if update and Ww is not W:
-        W[...] = Ww
-    return win, info
+    ctl = loop_control(control)
+    try:
+        info = cuda_module().dreamcomp_fit(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), win, bool(update),
+                                           screen=screen, control=ctl.array, **gemm_args(GEMM, GRAPHS))
+    finally:  # also when a signal handler's exception comes out of the native loop
+        if update and Ww is not W:
+            W[...] = Ww
+    return win, info, ctl
 
 
 def _fit_info(W, V, batches, zeta, eta) -> dict:
     """``fit``; returns what it used: {"gemm": "cublas" | "kernel", "graph", "screened",
     "tf32": bool}."""
-    return _call(W, V, batches, zeta, eta, True)[1]
+    _, info, ctl = _call(W, V, batches, zeta, eta, True)
+    ctl.raise_if_diverged("DreamComp fit (cuda)")
+    return info
 
 
-def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> None:
+def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray,
+        control=None) -> int:
     """Train on ``V[batches[e, i]]`` for every epoch e and batch i, in place.
 
     Parameters
     ----------
-    W : ndarray of shape (N, D + C), float32 or float64, finite, updated in place
+    W : ndarray of shape (N, D + C), float32 or float64, updated in place
     V : ndarray of shape (n, D + C), the extended samples
     batches : ndarray of shape (E, n_batches, B), int64
     zeta, eta : ndarrays of shape (D + C,), reconstruction weights and learning rates
+    control : sparsedream_fast._runtime.Control or None
+        As ``reference.fit``'s (None: raise DivergenceError when a batch's update is not finite).
+
+    Returns
+    -------
+    int : the batches completed
     """
-    _call(W, V, batches, zeta, eta, True)
+    ctl = _call(W, V, batches, zeta, eta, True, control)[2]
+    if control is None:
+        ctl.raise_if_diverged("DreamComp fit (cuda)")
+    return ctl.done
 
 
 def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> np.ndarray:
     """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64."""
     V = np.asarray(V)
-    return _call(W, V, one_batch(V.shape[0]), zeta, eta, True)[0]
+    win, _, ctl = _call(W, V, one_batch(V.shape[0]), zeta, eta, True)
+    if ctl.diverged:
+        raise DivergenceError("the update of this batch is not finite (NaN or inf); nothing was written")
+    return win
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:

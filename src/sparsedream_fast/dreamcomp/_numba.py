@@ -37,6 +37,13 @@ rounded to the dtype. A winner with one sample gets the reference's update up to
 drive; with several, ``U`` and ``s`` are summed in sample order where the reference lets
 BLAS and numpy's pairwise sum choose: they agree to rounding.
 
+Stopping: the loop is driven from Python batch by batch; it stops after a batch on a stop
+request of its ``control`` (Ctrl-C, ``_runtime.StepBoundary``), and before a batch whose
+update is not finite (a winner's new row, or any drive of the batch: the reference's s_n
+takes S[n, b] * 0): the winners' old rows are kept aside and put back, so that batch writes
+nothing (the reference's rule); a W that is not finite at the start diverges at the
+first batch.
+
 Threads: BLAS's (``BLAS_THREADS``: the process's setting by default). Measured on the
 shared 2-core VM (KH 2,000 hidden, float64, s/epoch): idle, 2 threads 1.2, 1 thread 1.9;
 with the other core busy, 2 threads 2.7-2.9 (OpenBLAS's workers spin between products
@@ -53,6 +60,7 @@ import numpy as np
 from .._arrays import as_c as _c, float_dtype as _dtype
 from .._numba_common import JIT as _JIT, typed as _typed
 from .._rng import one_batch
+from .._runtime import RUN_DIVERGED, RUN_DONE, RUN_STOPPED, DivergenceError, all_finite, loop_control
 
 __all__ = ["BLAS_THREADS", "SCREEN", "winners", "batch_update", "fit"]
 
@@ -70,6 +78,9 @@ SCREEN = True
 
 
 # ================================================================== kernels
+# outcomes of _after_product32
+_NEED_FULL, _UPDATED, _DIVERGED = 0, 1, 2
+
 @numba.njit(**_JIT)
 def _argmax_cols(S, win, best):
     """``win[b] = argmax_n S[n, b]`` for every column b (``np.argmax(S, axis=0)``).
@@ -98,8 +109,9 @@ def _argmax_cols(S, win, best):
 
 
 @numba.njit(**_JIT)
-def _update_winners(W, V, idx, sw, win, zeta, eta, head, nxt, U):
-    """Step 3 for every neuron that won a sample of the batch, in place on W.
+def _update_winners(W, V, idx, sw, win, zeta, eta, head, nxt, U, old):
+    """Step 3 for every neuron that won a sample of the batch, in place on W; False (W as
+    before: the old rows put back) when a new row is not finite.
 
     Parameters
     ----------
@@ -112,10 +124,12 @@ def _update_winners(W, V, idx, sw, win, zeta, eta, head, nxt, U):
     head : int64 array of shape (N,), all -1 on entry and on return
     nxt : int64 array of shape (B,), scratch
     U : array of shape (D + C,), scratch
+    old : array of shape (B, D + C), scratch: the winners' rows before the update
     """
     B = win.shape[0]
     Dp = W.shape[1]
     one = _typed(W, 1.0)
+    ok = True
     # linked list of each winner's samples, ascending (built from the back)
     for b in range(B - 1, -1, -1):
         n = win[b]
@@ -147,10 +161,19 @@ def _update_winners(W, V, idx, sw, win, zeta, eta, head, nxt, U):
             for j in range(Dp):
                 U[j] = U[j] * m
         w = W[n]
+        o = old[b0]
         for j in range(Dp):
+            o[j] = w[j]
             w[j] += (U[j] - s * (w[j] / zeta[j])) * eta[j]
+            if not np.isfinite(w[j]):
+                ok = False
+    for b in range(B):
+        n = win[b]
+        if not ok and head[n] == b:  # the batch writes nothing: put the old rows back
+            W[n, :] = old[b]
     for b in range(B):  # leave head all -1
         head[win[b]] = -1
+    return ok
 
 
 @numba.njit(**_JIT)
@@ -328,25 +351,29 @@ def _before_product(V, idx, Vb, wnorm, Vb32, thr, screen, cast):
 
 
 @numba.njit(**_JIT)
-def _after_product32(W, V, idx, Vb, S32, mx, thr, cand, win, best, bestd, zeta, eta, head, nxt, U,
+def _after_product32(W, V, idx, Vb, S32, mx, thr, cand, win, best, bestd, zeta, eta, head, nxt, U, old,
                      W32, wnorm, mark, cast):
-    """Winners from the float32 product, the update and the refresh; False (nothing done)
-    when the screening needs the product in W's dtype."""
+    """Winners from the float32 product, the update and the refresh: _NEED_FULL (nothing
+    done) when the screening needs the product in W's dtype, _DIVERGED (nothing written)
+    when the update is not finite, else _UPDATED."""
     if not _screened_winners(W, Vb, S32, mx, thr, cand, win, best, bestd):
-        return False
-    _update_winners(W, V, idx, best, win, zeta, eta, head, nxt, U)
+        return _NEED_FULL
+    if not _update_winners(W, V, idx, best, win, zeta, eta, head, nxt, U, old):
+        return _DIVERGED
     _refresh(W, W32, wnorm, win, mark, cast)
-    return True
+    return _UPDATED
 
 
 @numba.njit(**_JIT)
-def _after_product(W, V, idx, S, win, best, zeta, eta, head, nxt, U, W32, wnorm, mark, screen, cast):
+def _after_product(W, V, idx, S, win, best, zeta, eta, head, nxt, U, old, W32, wnorm, mark, screen, cast):
     """Winners from the product S in W's dtype and the update (and, with ``screen``, the
-    refresh)."""
+    refresh); False (nothing written) when the update is not finite."""
     _argmax_cols(S, win, best)
-    _update_winners(W, V, idx, best, win, zeta, eta, head, nxt, U)
+    if not _update_winners(W, V, idx, best, win, zeta, eta, head, nxt, U, old):
+        return False
     if screen:
         _refresh(W, W32, wnorm, win, mark, cast)
+    return True
 
 
 # ================================================================== Python side
@@ -416,60 +443,87 @@ class _Screen:
         self.mark = np.zeros(N, np.int8)
 
 
-def _loop(W, V, batches, zeta, eta, screen, win):
-    """The fit loop: per batch one kernel, numpy's gemm, one kernel. Returns the number of
-    batches whose winners came from the product in W's dtype (all of them without screening)."""
+def _loop(W, V, batches, zeta, eta, screen, win, control):
+    """The fit loop: per batch one kernel, numpy's gemm, one kernel. Returns (the number of
+    batches whose winners came from the product in W's dtype (all of them without
+    screening), the batches completed, the status)."""
     N, Dp = W.shape
     E, nb, B = batches.shape
+    if not all_finite(W):  # its update is not finite either: the first batch diverges
+        return 0, 0, RUN_DIVERGED
     dt = W.dtype
     Vb = np.empty((B, Dp), dt)
     best = np.empty(B, dt)
     head = np.full(N, -1, np.int64)
     nxt = np.empty(B, np.int64)
     U = np.empty(Dp, dt)
+    old = np.empty((B, Dp), dt)
     sc = _Screen(W, B, screen)
     if screen and not sc.cast:
         sc.Vb32 = Vb
     S = None
-    full = 0
+    full = done = 0
+    status = RUN_DONE
     with BlasThreads(BLAS_THREADS):
         for e in range(E):
             for i in range(nb):
                 idx = batches[e, i]
-                done = False
+                outcome = _NEED_FULL
                 use32 = _before_product(V, idx, Vb, sc.wnorm, sc.Vb32, sc.thr, screen, sc.cast)
                 if use32:
                     np.dot(sc.W32, sc.Vb32.T, out=sc.S32)
-                    done = _after_product32(W, V, idx, Vb, sc.S32, sc.mx, sc.thr, sc.cand, win, best,
-                                            sc.bestd, zeta, eta, head, nxt, U, sc.W32, sc.wnorm, sc.mark,
-                                            sc.cast)
-                if not done:
+                    outcome = _after_product32(W, V, idx, Vb, sc.S32, sc.mx, sc.thr, sc.cand, win, best,
+                                               sc.bestd, zeta, eta, head, nxt, U, old, sc.W32, sc.wnorm, sc.mark,
+                                               sc.cast)
+                if outcome == _NEED_FULL:
                     full += 1
                     if use32 and not sc.cast:  # float32: S32 is the product in W's dtype
                         S = sc.S32
                     else:
                         if S is None or S.dtype != dt:
                             S = np.empty((N, B), dt)
-                        np.dot(W, Vb.T, out=S)
-                    _after_product(W, V, idx, S, win, best, zeta, eta, head, nxt, U, sc.W32, sc.wnorm,
-                                   sc.mark, screen, sc.cast)
-    return full
+                        with np.errstate(all="ignore"):  # reported as the batch's divergence
+                            np.dot(W, Vb.T, out=S)
+                    # a drive that is not finite makes the reference's s_n NaN (S[n, b] * 0); the
+                    # screened products are bounded by 1e30 (_screen_margins)
+                    ok = all_finite(S) and _after_product(W, V, idx, S, win, best, zeta, eta, head, nxt, U, old,
+                                                          sc.W32, sc.wnorm, sc.mark, screen, sc.cast)
+                    outcome = _UPDATED if ok else _DIVERGED
+                if outcome == _DIVERGED:
+                    return full, done, RUN_DIVERGED
+                done += 1
+                if control is not None and control.stop_requested and done < E * nb:
+                    return full, done, RUN_STOPPED
+    return full, done, status
+
+
+def _call(W, V, batches, zeta, eta, control=None):
+    """``fit``; returns (the last batch's winners, the number of batches whose winners came
+    from the product in W's dtype, the Control reported to)."""
+    dt = _dtype(W)
+    Ww = _c(W, dt)
+    batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
+    win = np.zeros(batches.shape[2], np.int64)
+    ctl = loop_control(control)
+    try:
+        full, done, status = _loop(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), bool(SCREEN), win, ctl)
+    finally:
+        if Ww is not W:
+            W[...] = Ww
+    ctl.report(done, status)
+    return win, full, ctl
 
 
 def _run(W, V, batches, zeta, eta):
     """``fit``; returns (the last batch's winners, the number of batches whose winners came
     from the product in W's dtype)."""
-    dt = _dtype(W)
-    Ww = _c(W, dt)
-    batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
-    win = np.zeros(batches.shape[2], np.int64)
-    full = _loop(Ww, _c(V, dt), batches, _c(zeta, dt), _c(eta, dt), bool(SCREEN), win)
-    if Ww is not W:
-        W[...] = Ww
+    win, full, ctl = _call(W, V, batches, zeta, eta)
+    ctl.raise_if_diverged("DreamComp fit (numba)")
     return win, full
 
 
-def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> None:
+def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta: np.ndarray,
+        control=None) -> int:
     """Train on ``V[batches[e, i]]`` for every epoch e and batch i, in place.
 
     Parameters
@@ -478,14 +532,29 @@ def fit(W: np.ndarray, V: np.ndarray, batches: np.ndarray, zeta: np.ndarray, eta
     V : ndarray of shape (n, D + C), the extended samples
     batches : ndarray of shape (E, n_batches, B), int64
     zeta, eta : ndarrays of shape (D + C,), reconstruction weights and learning rates
+    control : sparsedream_fast._runtime.Control or None
+        As ``reference.fit``'s (None: raise DivergenceError when a batch's update is not finite).
+
+    Returns
+    -------
+    int : the batches completed
     """
-    _run(W, V, batches, zeta, eta)
+    ctl = _call(W, V, batches, zeta, eta, control)[2]
+    if control is None:
+        ctl.raise_if_diverged("DreamComp fit (numba)")
+    return ctl.done
 
 
 def batch_update(W: np.ndarray, V: np.ndarray, zeta: np.ndarray, eta: np.ndarray) -> np.ndarray:
-    """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64."""
+    """One minibatch ``V`` (B, D + C) of rule B on ``W`` in place; returns the winners (B,) int64.
+
+    Raises DivergenceError, writing nothing, when the update is not finite.
+    """
     V = np.asarray(V)
-    return _run(W, V, one_batch(V.shape[0]), zeta, eta)[0]
+    win, _, ctl = _call(W, V, one_batch(V.shape[0]), zeta, eta)
+    if ctl.diverged:
+        raise DivergenceError("the update of this batch is not finite (NaN or inf); nothing was written")
+    return win
 
 
 def winners(W: np.ndarray, V: np.ndarray) -> np.ndarray:

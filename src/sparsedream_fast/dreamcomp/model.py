@@ -14,6 +14,7 @@ from .._backends import rule_module
 from ..checkpoint import CheckpointMixin
 from .._estimator import record_names
 from .._rng import batch_order
+from .._runtime import DivergenceError, StepBoundary, refuse_non_finite
 from .._validation import as_host_array, check_data, check_dtype, check_float, check_int, init_array
 from . import reference
 
@@ -74,6 +75,10 @@ class DreamComp(CheckpointMixin, ClassifierMixin, BaseEstimator):
         The column names of a DataFrame fitted on.
     n_classes_ : int
         C.
+    n_batches_ : int
+        Minibatches the last ``fit`` completed: all of them, or, when Ctrl-C or a
+        divergence ended it early, those before; ``weights_`` is then exactly the state
+        after them (a fresh fit of that many batches gives the same bits).
     backend_ : str
 
     Notes
@@ -170,6 +175,15 @@ class DreamComp(CheckpointMixin, ClassifierMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C, at the next batch boundary (noticed within about 20 ms of work on the
+            native backends); the model holds the state after ``n_batches_`` batches.
+        DivergenceError
+            When a batch's update is not finite (a learning rate too large): training stops
+            before it, the model holds the state after the ``n_batches_`` batches before it.
         """
         D = None if self.n_inputs is None else check_int(self.n_inputs, "n_inputs", 1)
         if self.n_classes is not None:
@@ -201,10 +215,31 @@ class DreamComp(CheckpointMixin, ClassifierMixin, BaseEstimator):
         zeta, eta = reference.synapse_vectors(D, C, R, lr, llr, dtype)
         V = reference.extend(Xc, yc, C, dtype)
         batches = batch_order(rng, Xc.shape[0], epochs, B, bool(shuffle))
-        mod.fit(W, V, batches, zeta, eta)
         self.weights_, self.backend_, self.n_inputs_, self.n_classes_ = W, backend, D, C
-        self.classes_ = classes
+        self.classes_, self.n_batches_ = classes, 0
+        flat = batches.reshape(1, -1, B)  # no epoch structure in the rule: one run of batches
+        with StepBoundary() as guard:  # Ctrl-C acts between batches, with n_batches_ current
+            while self.n_batches_ < flat.shape[1]:
+                ctl = guard.begin()
+                try:
+                    mod.fit(W, V, flat[:, self.n_batches_:], zeta, eta, control=ctl)
+                finally:  # also when a signal handler's exception comes out of the native loop
+                    self.n_batches_ += ctl.done
+                if ctl.diverged:
+                    raise self._divergence(batches.shape[1], R, lr, llr)
+                guard.check()  # a deferred Ctrl-C raises here; if its handler returns, go on
         return self
+
+    def _divergence(self, per_epoch, R, lr, llr) -> DivergenceError:
+        n = self.n_batches_
+        e, i = divmod(n, per_epoch)
+        return DivergenceError(
+            f"DreamComp training diverged: the update of batch {n:,} (batch {i:,} of epoch {e}) is not finite "
+            f"(NaN or inf), so training stopped before it; the model holds the weights after the {n:,} batches "
+            f"before it (n_batches_). Likely cause: lr={lr:g} (label_lr={llr:g}) is too large: a winner's weights "
+            f"move by lr * (mean sample - drive * w / recon_weight), which overshoots and grows them once lr * "
+            f"drive / recon_weight passes 2 (recon_weight={R:g}); lower lr or label_lr, or raise recon_weight.",
+            step=n)
 
     def _init_weights(self, N, width, dtype, rng):
         init = self.init
@@ -236,6 +271,7 @@ class DreamComp(CheckpointMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         Xc = check_data(X, self.n_inputs_, self.weights_.dtype, allow_1d=True, owner=self)
         record_names(self, X, Xc, reset=False)
+        refuse_non_finite("weights_", self.weights_)
         return reference.predict_neurons(self.weights_, Xc, self.n_inputs_)
 
     def predict(self, X: ArrayLike) -> np.ndarray:

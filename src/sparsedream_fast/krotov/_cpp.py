@@ -19,6 +19,10 @@ float64 values rounded to the dtype; sums over one unit's samples run in sample 
 reference lets BLAS and numpy's pairwise sum choose). ``Wp`` is numpy's bit for bit at
 p = 2, 3, 1.5.
 
+A fit stops after a batch on a stop request of its ``control`` (polled about every 20 ms,
+with Python's signal handlers run; ``csrc/bind_run.hpp``), and before a batch whose update
+is not finite (that batch writes nothing), as the reference's.
+
 Inputs are assumed valid (the model checks them); ``_core.krotov_fit`` checks dtypes,
 shapes, k and sample indices itself and raises on bad ones.
 """
@@ -29,6 +33,7 @@ import numpy as np
 from .. import _core
 from .._blas import SingleThreadedBlas, gemm_capsules
 from .._rng import one_batch
+from .._runtime import DivergenceError, loop_control
 from ..dreamcomp._cpp import _c, _dtype
 
 __all__ = ["SCREEN", "THREADS", "weight_powers", "ranks", "batch_update", "fit"]
@@ -41,26 +46,38 @@ SCREEN = True
 THREADS = None
 
 
-def _run(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None):
-    """``fit``; returns the number of batches ranked by the product in W's dtype."""
+def _call(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None, control=None):
+    """The native fit; returns (the number of batches ranked by the product in W's dtype,
+    the Control it reported to)."""
     dt = _dtype(W)
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
     total = batches.shape[0] if total_epochs is None else total_epochs
     sgemm, dgemm = gemm_capsules()
     threads = 0 if THREADS is None else int(THREADS)
-    with SingleThreadedBlas() as blas:
-        if not blas.ok:
-            threads = 1
-        full = _core.krotov_fit(Ww, _c(X, dt), batches, float(p), int(k), float(delta), float(eps0), float(prec),
-                                int(epoch0), int(total), sgemm, dgemm, bool(SCREEN), threads)
-    if Ww is not W:
-        W[...] = Ww
+    ctl = loop_control(control)
+    try:
+        with SingleThreadedBlas() as blas:
+            if not blas.ok:
+                threads = 1
+            full = _core.krotov_fit(Ww, _c(X, dt), batches, float(p), int(k), float(delta), float(eps0),
+                                    float(prec), int(epoch0), int(total), sgemm, dgemm, bool(SCREEN), threads,
+                                    control=ctl.array)
+    finally:  # also when a signal handler's exception comes out of the native loop
+        if Ww is not W:
+            W[...] = Ww
+    return full, ctl
+
+
+def _run(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None):
+    """``fit``; returns the number of batches ranked by the product in W's dtype."""
+    full, ctl = _call(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
+    ctl.raise_if_diverged("KrotovHopfield fit (cpp)")
     return full
 
 
 def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, delta: float,
-        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None) -> None:
+        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None, control=None) -> int:
     """Train on ``X[batches[e, i]]``, annealing ``eps`` linearly over ``total_epochs``, in place.
 
     Parameters
@@ -71,16 +88,29 @@ def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, del
     p, k, delta, eps0, prec : as in ``reference.fit`` (2 <= k <= hid)
     epoch0 : int
         Index of ``batches[0]`` among ``total_epochs`` (default: E epochs from 0).
+    control : sparsedream_fast._runtime.Control or None
+        As ``reference.fit``'s (None: raise DivergenceError when a batch's update is not finite).
+
+    Returns
+    -------
+    int : the batches completed
     """
-    _run(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
+    ctl = _call(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs, control)[1]
+    if control is None:
+        ctl.raise_if_diverged("KrotovHopfield fit (cpp)")
+    return ctl.done
 
 
 def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, eps: float,
                  prec: float) -> None:
-    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
+    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place.
+
+    Raises DivergenceError, writing nothing, when the update is not finite.
+    """
     X = np.asarray(X)
     # eps0 * (1 - 0 / 1) == eps exactly
-    fit(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)
+    if _call(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)[1].diverged:
+        raise DivergenceError("the update of this batch is not finite (NaN or inf); nothing was written")
 
 
 def weight_powers(W: np.ndarray, p: float) -> np.ndarray:

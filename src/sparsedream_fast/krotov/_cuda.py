@@ -10,8 +10,12 @@ CUDA graph (``GRAPHS``), the annealed rate read from device memory.
 
 Numerics: the ranking is that of the currents in W's dtype (as the reference's, without
 the CPU backends' float64 screening); sums over a unit's samples run in sample order; eps
-and the normalizer are cast to the dtype as numpy 2 casts Python floats. A fit needs finite
-weights (ValueError otherwise).
+and the normalizer are cast to the dtype as numpy 2 casts Python floats.
+
+A fit stops after a batch on a stop request of its ``control`` (polled between launches,
+about every 20 ms of GPU work; short epochs run whole as CUDA graphs, polled after each),
+and before a batch whose update is not finite (that batch writes nothing), as the
+reference's; weights that are not finite diverge at the first batch.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from .._arrays import as_c as _c, float_dtype as _dtype
 from .._backends import cuda_module
 from .._gpu_gemm import gemm_args
 from .._rng import one_batch
+from .._runtime import DivergenceError, loop_control
 from .reference import epoch_rate
 
 __all__ = ["GEMM", "GRAPHS", "weight_powers", "ranks", "batch_update", "fit"]
@@ -31,42 +36,65 @@ GEMM = "auto"
 GRAPHS = True
 
 
-def _fit_info(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None) -> dict:
-    """``fit``; returns what it used: {"gemm": "cublas" | "kernel", "graph": bool}."""
+def _call(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None, control=None):
+    """The fit on the GPU; returns (what it used, the Control it reported to)."""
     dt = _dtype(W)
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
     total = batches.shape[0] if total_epochs is None else total_epochs
     eps = np.array([epoch_rate(eps0, epoch0 + e, total) for e in range(batches.shape[0])], np.float64)
-    info = cuda_module().krotov_fit(Ww, _c(X, dt), batches, float(p), int(k), float(delta), eps, float(prec),
-                                    **gemm_args(GEMM, GRAPHS))
-    if Ww is not W:
-        W[...] = Ww
+    ctl = loop_control(control)
+    try:
+        info = cuda_module().krotov_fit(Ww, _c(X, dt), batches, float(p), int(k), float(delta), eps, float(prec),
+                                        control=ctl.array, **gemm_args(GEMM, GRAPHS))
+    finally:  # also when a signal handler's exception comes out of the native loop
+        if Ww is not W:
+            W[...] = Ww
+    return info, ctl
+
+
+def _fit_info(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None) -> dict:
+    """``fit``; returns what it used: {"gemm": "cublas" | "kernel", "graph": bool}."""
+    info, ctl = _call(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
+    ctl.raise_if_diverged("KrotovHopfield fit (cuda)")
     return info
 
 
 def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, delta: float,
-        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None) -> None:
+        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None, control=None) -> int:
     """Train on ``X[batches[e, i]]``, annealing ``eps`` linearly over ``total_epochs``, in place.
 
     Parameters
     ----------
-    W : ndarray of shape (hid, D), float32 or float64, finite, updated in place
+    W : ndarray of shape (hid, D), float32 or float64, updated in place
     X : ndarray of shape (n, D)
     batches : ndarray of shape (E, n_batches, B), int64
     p, k, delta, eps0, prec : as in ``reference.fit`` (2 <= k <= hid)
     epoch0 : int
         Index of ``batches[0]`` among ``total_epochs`` (default: E epochs from 0).
+    control : sparsedream_fast._runtime.Control or None
+        As ``reference.fit``'s (None: raise DivergenceError when a batch's update is not finite).
+
+    Returns
+    -------
+    int : the batches completed
     """
-    _fit_info(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
+    ctl = _call(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs, control)[1]
+    if control is None:
+        ctl.raise_if_diverged("KrotovHopfield fit (cuda)")
+    return ctl.done
 
 
 def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, eps: float,
                  prec: float) -> None:
-    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
+    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place.
+
+    Raises DivergenceError, writing nothing, when the update is not finite.
+    """
     X = np.asarray(X)
     # eps0 * (1 - 0 / 1) == eps exactly
-    fit(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)
+    if _call(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)[1].diverged:
+        raise DivergenceError("the update of this batch is not finite (NaN or inf); nothing was written")
 
 
 def weight_powers(W: np.ndarray, p: float) -> np.ndarray:

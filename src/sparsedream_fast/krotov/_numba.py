@@ -42,8 +42,9 @@ import numpy as np
 
 from .._numba_common import JIT as _JIT, before as _before, typed as _typed
 from .._rng import one_batch
-from ..dreamcomp._numba import (BlasThreads, _c, _collect_candidates, _dot64, _dtype, _gather, _row_norm,
-                                _row_norms, _screen_margins)
+from .._runtime import RUN_DIVERGED, RUN_DONE, RUN_STOPPED, DivergenceError, all_finite, loop_control
+from ..dreamcomp._numba import (_DIVERGED, _NEED_FULL, _UPDATED, BlasThreads, _c, _collect_candidates, _dot64,
+                                _dtype, _gather, _row_norm, _row_norms, _screen_margins)
 from .reference import epoch_rate
 
 __all__ = ["BLAS_THREADS", "SCREEN", "weight_powers", "ranks", "batch_update", "fit"]
@@ -128,9 +129,9 @@ def _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds,
     ``bi[b, 0]`` and ``bi[b, k-1]`` are sample b's first and k-th units, ``bv`` their
     currents. ``head`` (hid,) is all -1 on entry and on return. Entry ``2b`` of the
     per-unit lists is sample b's first unit (g = 1), ``2b + 1`` its k-th (g = -delta).
-    Returns the number of rows changed, listed in ``units`` (-1: every row, NaN).
+    Returns the number of rows changed, listed in ``units``, or -1 (nothing written) when
+    the update is not finite (a NaN in ds, or a new weight that overflows).
     """
-    hid = W.shape[0]
     B = bi.shape[0]
     D = W.shape[1]
     one = _typed(W, 1.0)
@@ -185,20 +186,18 @@ def _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds,
                 isnan = True
     for u in range(nu):
         head[units[u]] = -1
+    if isnan:  # the reference's W becomes NaN everywhere (0 / NaN)
+        return -1
     # nc = max(max|ds|, prec) in Python floats, then cast as numpy 2 casts a Python float
-    if isnan:
-        nc64 = np.nan
-    else:
-        nc64 = float(amax) if float(amax) >= prec else prec
+    nc64 = float(amax) if float(amax) >= prec else prec
     nc = _typed(W, nc64)
     ep = _typed(W, eps)
-    if isnan:  # every row of the reference becomes NaN (0 / NaN): follow it
-        for n in range(hid):
-            w = W[n]
-            for j in range(D):
-                w[j] += ep * (zero / nc)
-        _powers_kernel(W, Wp, p)
-        return -1
+    for u in range(nu):  # every new value finite before any is written
+        w = W[units[u]]
+        ds = Ds[u]
+        for j in range(D):
+            if not np.isfinite(w[j] + ep * (ds[j] / nc)):
+                return -1
     for u in range(nu):
         n = units[u]
         w = W[n]
@@ -298,24 +297,30 @@ def _before_product(X, idx, Xb, wpnorm, Xb32, thr, screen, cast):
 @numba.njit(**_JIT)
 def _after_product32(W, Wp, X, idx, Xb, I32, k, delta, eps, prec, p, bv32, bi32, thr, cand, bv, bi,
                      bvd, head, nxt, units, Ds, gx, Wp32, wpnorm, cast):
-    """Ranking from the float32 product, the update and the refresh; False (nothing done)
-    when the screening needs the product in W's dtype."""
+    """Ranking from the float32 product, the update and the refresh: _NEED_FULL (nothing
+    done) when the screening needs the product in W's dtype, _DIVERGED (nothing written)
+    when the update is not finite, else _UPDATED."""
     if not _screened_ranks(Wp, Xb, I32, k, bv32, bi32, thr, cand, bv, bi, bvd):
-        return False
+        return _NEED_FULL
     nu = _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds, gx)
+    if nu < 0:
+        return _DIVERGED
     _refresh(Wp, Wp32, wpnorm, units, nu, cast)
-    return True
+    return _UPDATED
 
 
 @numba.njit(**_JIT)
 def _after_product(W, Wp, X, idx, I, k, delta, eps, prec, p, bv, bi, head, nxt, units, Ds, gx,
                    Wp32, wpnorm, screen, cast):
     """Ranking from the product I in W's dtype and the update (and, with ``screen``, the
-    refresh)."""
+    refresh); False (nothing written) when the update is not finite."""
     _rank_cols(I, k, bv, bi)
     nu = _update(W, Wp, X, idx, bv, bi, k, delta, eps, prec, p, head, nxt, units, Ds, gx)
+    if nu < 0:
+        return False
     if screen:
         _refresh(Wp, Wp32, wpnorm, units, nu, cast)
+    return True
 
 
 @numba.njit(**_JIT)
@@ -331,7 +336,7 @@ def _ranks_kernel(I, k, first, kth):
 
 # ================================================================== Python side
 def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, delta: float,
-        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None) -> None:
+        eps0: float, prec: float, epoch0: int = 0, total_epochs: int | None = None, control=None) -> int:
     """Train on ``X[batches[e, i]]``, annealing ``eps`` linearly over ``total_epochs``, in place.
 
     Parameters
@@ -342,15 +347,27 @@ def fit(W: np.ndarray, X: np.ndarray, batches: np.ndarray, p: float, k: int, del
     p, k, delta, eps0, prec : as in ``reference.fit`` (2 <= k <= hid)
     epoch0 : int
         Index of ``batches[0]`` among ``total_epochs`` (default: E epochs from 0).
+    control : sparsedream_fast._runtime.Control or None
+        As ``reference.fit``'s (None: raise DivergenceError when a batch's update is not finite).
+
+    Returns
+    -------
+    int : the batches completed
     """
-    _run(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
+    ctl = _call(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs, control)[1]
+    if control is None:
+        ctl.raise_if_diverged("KrotovHopfield fit (numba)")
+    return ctl.done
 
 
-def _loop(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
-    """The fit loop: per batch one kernel, numpy's gemm, one kernel. Returns the number of
-    batches ranked by the product in W's dtype (all of them without screening)."""
+def _loop(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen, control):
+    """The fit loop: per batch one kernel, numpy's gemm, one kernel. Returns (the number of
+    batches ranked by the product in W's dtype (all of them without screening), the batches
+    completed, the status)."""
     hid, D = W.shape
     E, nb, B = batches.shape
+    if not all_finite(W):  # its update is not finite either: the first batch diverges
+        return 0, 0, RUN_DIVERGED
     dt = W.dtype
     cast = dt != np.float32
     Wp = np.empty_like(W)
@@ -381,52 +398,77 @@ def _loop(W, X, batches, p, k, delta, eps0, prec, epoch0, total, screen):
     else:  # typed placeholders: one compiled specialization per dtype serves both modes
         Wp32, wpnorm, Xb32 = np.empty((0, 0), np.float32), np.empty(0), np.empty((0, 0), np.float32)
     I = None
-    full = 0
+    full = done = 0
     with BlasThreads(BLAS_THREADS):
         for e in range(E):
             eps = epoch_rate(eps0, epoch0 + e, total)
             for i in range(nb):
                 idx = batches[e, i]
-                done = False
+                outcome = _NEED_FULL
                 use32 = _before_product(X, idx, Xb, wpnorm, Xb32, thr, screen, cast)
                 if use32:
                     np.dot(Wp32, Xb32.T, out=I32)
-                    done = _after_product32(W, Wp, X, idx, Xb, I32, k, delta, eps, prec, p, bv32, bi32,
-                                            thr, cand, bv, bi, bvd, head, nxt, units, Ds, gx, Wp32,
-                                            wpnorm, cast)
-                if not done:
+                    outcome = _after_product32(W, Wp, X, idx, Xb, I32, k, delta, eps, prec, p, bv32, bi32,
+                                               thr, cand, bv, bi, bvd, head, nxt, units, Ds, gx, Wp32,
+                                               wpnorm, cast)
+                if outcome == _NEED_FULL:
                     full += 1
                     if use32 and not cast:  # float32: I32 is the product in W's dtype
                         I = I32
                     else:
                         if I is None or I.dtype != dt:
                             I = np.empty((hid, B), dt)
-                        np.dot(Wp, Xb.T, out=I)
-                    _after_product(W, Wp, X, idx, I, k, delta, eps, prec, p, bv, bi, head, nxt, units,
-                                   Ds, gx, Wp32, wpnorm, screen, cast)
-    return full
+                        with np.errstate(all="ignore"):  # reported as the batch's divergence
+                            np.dot(Wp, Xb.T, out=I)
+                    # a current that is not finite makes the reference's xx_n NaN (I[n, b] * 0); the
+                    # screened products are bounded by 1e30
+                    ok = all_finite(I) and _after_product(W, Wp, X, idx, I, k, delta, eps, prec, p, bv, bi, head,
+                                                          nxt, units, Ds, gx, Wp32, wpnorm, screen, cast)
+                    outcome = _UPDATED if ok else _DIVERGED
+                if outcome == _DIVERGED:
+                    return full, done, RUN_DIVERGED
+                done += 1
+                if control is not None and control.stop_requested and done < E * nb:
+                    return full, done, RUN_STOPPED
+    return full, done, RUN_DONE
 
 
-def _run(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None):
-    """``fit``; returns the number of batches that took the product in W's dtype."""
+def _call(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None, control=None):
+    """The fit; returns (the number of batches that took the product in W's dtype, the
+    Control reported to)."""
     dt = _dtype(W)
     Ww = _c(W, dt)
     batches = _c(np.asarray(batches, np.int64).reshape(-1, *np.shape(batches)[-2:]), np.int64)
     total = batches.shape[0] if total_epochs is None else total_epochs
     screen = bool(SCREEN)
-    full = _loop(Ww, _c(X, dt), batches, float(p), int(k), float(delta), float(eps0), float(prec),
-                 int(epoch0), int(total), screen)
-    if Ww is not W:
-        W[...] = Ww
+    ctl = loop_control(control)
+    try:
+        full, done, status = _loop(Ww, _c(X, dt), batches, float(p), int(k), float(delta), float(eps0),
+                                   float(prec), int(epoch0), int(total), screen, ctl)
+    finally:
+        if Ww is not W:
+            W[...] = Ww
+    ctl.report(done, status)
+    return full, ctl
+
+
+def _run(W, X, batches, p, k, delta, eps0, prec, epoch0=0, total_epochs=None):
+    """``fit``; returns the number of batches that took the product in W's dtype."""
+    full, ctl = _call(W, X, batches, p, k, delta, eps0, prec, epoch0, total_epochs)
+    ctl.raise_if_diverged("KrotovHopfield fit (numba)")
     return full
 
 
 def batch_update(W: np.ndarray, X: np.ndarray, p: float, k: int, delta: float, eps: float,
                  prec: float) -> None:
-    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place."""
+    """One minibatch ``X`` (B, D) of rule C on ``W`` (hid, D), in place.
+
+    Raises DivergenceError, writing nothing, when the update is not finite.
+    """
     X = np.asarray(X)
     # eps0 * (1 - 0 / 1) == eps exactly
-    fit(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)
+    if _call(W, X, one_batch(X.shape[0]), p, k, delta, eps, prec)[1].diverged:
+        raise DivergenceError("the update of this batch is not finite (NaN or inf); nothing was written")
 
 
 def weight_powers(W: np.ndarray, p: float) -> np.ndarray:

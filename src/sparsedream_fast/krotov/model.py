@@ -12,6 +12,7 @@ from .._backends import rule_module
 from ..checkpoint import CheckpointMixin
 from .._estimator import record_names
 from .._rng import batch_order
+from .._runtime import DivergenceError, StepBoundary, refuse_non_finite
 from .._validation import check_data, check_dtype, check_float, check_int, init_array
 from . import reference
 
@@ -58,6 +59,11 @@ class KrotovHopfield(CheckpointMixin, ClassNamePrefixFeaturesOutMixin, Transform
         D.
     feature_names_in_ : ndarray of str
         The column names of a DataFrame fitted on.
+    n_batches_ : int
+        Minibatches the last ``fit`` completed: all of them, or, when Ctrl-C or a
+        divergence ended it early, those before; ``weights_`` is then exactly the state
+        after them (a fresh fit of that many batches of the same schedule gives the same
+        bits).
     backend_ : str
 
     Examples
@@ -119,6 +125,15 @@ class KrotovHopfield(CheckpointMixin, ClassNamePrefixFeaturesOutMixin, Transform
         Returns
         -------
         self
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C, at the next batch boundary (noticed within about 20 ms of work on the
+            native backends); the model holds the state after ``n_batches_`` batches.
+        DivergenceError
+            When a batch's update is not finite (a learning rate too large): training stops
+            before it, the model holds the state after the ``n_batches_`` batches before it.
         """
         D = None if self.n_inputs is None else check_int(self.n_inputs, "n_inputs", 1)
         H = check_int(self.n_hidden, "n_hidden", 2)
@@ -143,9 +158,32 @@ class KrotovHopfield(CheckpointMixin, ClassNamePrefixFeaturesOutMixin, Transform
         rng = np.random.default_rng(self.seed)
         W = self._init_weights(H, D, dtype, rng)
         batches = batch_order(rng, Xc.shape[0], epochs, B, bool(shuffle))
-        mod.fit(W, Xc, batches, p, k, delta, lr, prec)
-        self.weights_, self.backend_ = W, backend
+        self.weights_, self.backend_, self.n_batches_ = W, backend, 0
+        E, nb = batches.shape[:2]
+        with StepBoundary() as guard:  # Ctrl-C acts between batches, with n_batches_ current
+            while self.n_batches_ < E * nb:
+                e, i = divmod(self.n_batches_, nb)
+                part = batches[e:e + 1, i:] if i else batches[e:]
+                ctl = guard.begin()
+                try:
+                    mod.fit(W, Xc, part, p, k, delta, lr, prec, epoch0=e, total_epochs=E, control=ctl)
+                finally:  # also when a signal handler's exception comes out of the native loop
+                    self.n_batches_ += ctl.done
+                if ctl.diverged:
+                    raise self._divergence(nb, lr, p)
+                guard.check()  # a deferred Ctrl-C raises here; if its handler returns, go on
         return self
+
+    def _divergence(self, per_epoch, lr, p) -> DivergenceError:
+        n = self.n_batches_
+        e, i = divmod(n, per_epoch)
+        return DivergenceError(
+            f"KrotovHopfield training diverged: the update of batch {n:,} (batch {i:,} of epoch {e}) is not "
+            f"finite (NaN or inf), so training stopped before it; the model holds the weights after the {n:,} "
+            f"batches before it (n_batches_). Likely cause: lr={lr:g} is too large: a batch moves a weight by up "
+            f"to lr, and the currents sum |w|^{p - 1:g} x over the inputs, which overflow "
+            f"{self.weights_.dtype} once the weights grow that far; lower lr (the paper's 0.02 suits inputs in "
+            f"[0, 1]) or use dtype='float64'.", step=n)
 
     def _init_weights(self, H, D, dtype, rng):
         init = self.init
@@ -179,6 +217,7 @@ class KrotovHopfield(CheckpointMixin, ClassNamePrefixFeaturesOutMixin, Transform
         p, power = self._inference_params()
         Xc = check_data(X, self.weights_.shape[1], self.weights_.dtype, allow_1d=True, owner=self)
         record_names(self, X, Xc, reset=False)
+        refuse_non_finite("weights_", self.weights_)
         I = reference.currents(self.weights_, Xc, p).T
         if power is not None:
             I = np.maximum(I, 0) ** power

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
+from .._runtime import loop_control
 from .program import Program, kernel_args
 
 __all__ = ["run_network", "THREADS"]
@@ -14,10 +15,11 @@ THREADS = None
 
 
 def run_network(prog: Program, weights: list, data: np.ndarray, learn: bool, wave0: int,
-                key: tuple[int, int]) -> tuple[np.ndarray, int]:
-    """Same contract as :func:`sparsedream_fast.tnn.reference.run_network`."""
+                key: tuple[int, int], control=None) -> tuple[np.ndarray, int]:
+    """Same contract as :func:`sparsedream_fast.tnn.reference.run_network` (training polls
+    ``control`` about every 20 ms, with Python's signal handlers run)."""
     p, cols, wdtype = kernel_args(prog, weights)
     rec, wave = _core.tnn_run(p, cols, np.ascontiguousarray(data, dtype=np.uint8), bool(learn),
                               int(wave0), int(key[0]), int(key[1]), wdtype,
-                              0 if THREADS is None else int(THREADS))
+                              0 if THREADS is None else int(THREADS), control=loop_control(control).array)
     return rec, int(wave)

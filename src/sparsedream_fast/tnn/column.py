@@ -133,8 +133,12 @@ class TNNColumn(CheckpointMixin, BaseEstimator):
             validate_data(self, X, skip_check_array=True, reset=True)
         else:
             self.__dict__.pop("feature_names_in_", None)
-        net.fit(S, epochs=epochs, shuffle=shuffle)
-        self._net, self.n_features_in_, self.backend_ = net, net.n_features_in_, net.backend_
+        try:
+            net.fit(S, epochs=epochs, shuffle=shuffle)
+        finally:  # a Ctrl-C stops training after a wave: the column then holds the waves learned
+            if net._built:
+                self._net, self.n_features_in_ = net, net.n_features_in_
+                self.backend_ = getattr(net, "backend_", net._backend()[0])
         return self
 
     def partial_fit(self, X: ArrayLike, y: object = None) -> "TNNColumn":
@@ -153,8 +157,10 @@ class TNNColumn(CheckpointMixin, BaseEstimator):
         if not self.__sklearn_is_fitted__():
             return self.fit(X)
         S, _ = self._waves(X, fitted=True, ndim=(2,))
-        self._net.partial_fit(S)
-        self.backend_ = self._net.backend_
+        try:
+            self._net.partial_fit(S)
+        finally:
+            self.backend_ = getattr(self._net, "backend_", self.backend_)
         return self
 
     def forward(self, X: ArrayLike) -> np.ndarray:

@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._backends import rule_module
+from .._runtime import Control, StepBoundary
 from ..checkpoint import CheckpointMixin
 from .._validation import as_host_array, check_choice, check_int, check_not_empty, width_error
 from .config import STDP, check_T, check_weight_dtype
@@ -83,7 +84,12 @@ class TNNNetwork(CheckpointMixin, TransformerMixin, BaseEstimator):
     feature_names_in_ : ndarray of str
         The column names of a DataFrame of single-wave sequences fitted on.
     n_waves_learned_ : int
-        Learning waves made so far (the STDP counter of the next one).
+        Learning waves made so far (the STDP counter of the next one). A Ctrl-C during
+        ``fit`` or ``partial_fit`` stops training after the sequence in progress (the waves
+        of a sequence share its delay lines): ``KeyboardInterrupt`` is raised with the
+        weights exactly as after the ``n_waves_learned_`` waves before (as a fresh
+        training on those sequences gives them). Integer weights clipped to [0, w_max]
+        cannot diverge.
     seed_ : int
         The seed in use (drawn at fit when ``seed`` is None).
     backend_ : str
@@ -371,28 +377,43 @@ class TNNNetwork(CheckpointMixin, TransformerMixin, BaseEstimator):
             out.append(W)
         return out
 
-    def _run(self, data, learn, record_lines):
+    def _run(self, data, learn, record_lines, guard=None):
+        """Present ``data``; with ``guard`` (training), stop after a sequence on its stop
+        request. Returns (the recorded lines of the sequences presented, how many)."""
         backend, mod = self._backend()
         prog = self._prog.with_record(record_lines)
         weights = self._checked_weights()
         key = split_seed(self.seed_)
-        if not learn or not self.progress or len(data) < 2:
-            rec, wave = mod.run_network(prog, weights, data, learn, self.n_waves_learned_, key)
-        else:
-            from .._progress import progress_bar   # a bar on a terminal, plain lines in a log
-            parts = []
-            wave = self.n_waves_learned_
-            chunk = max(1, len(data) // 100)
-            with progress_bar(total=len(data), desc="TNN fit", unit="seq") as bar:
-                for s in range(0, len(data), chunk):
-                    r, wave = mod.run_network(prog, weights, data[s:s + chunk], learn, wave, key)
-                    parts.append(r)
-                    bar.update(len(r))
-            rec = np.concatenate(parts)
-        if learn:
-            self.n_waves_learned_ = wave
         self.backend_ = backend
-        return rec
+        n_waves = data.shape[1]
+        chunk = len(data) if not learn or not self.progress or len(data) < 2 else max(1, len(data) // 100)
+        bar = None
+        if chunk < len(data):
+            from .._progress import progress_bar   # a bar on a terminal, plain lines in a log
+            bar = progress_bar(total=len(data), desc="TNN fit", unit="seq")
+        parts, pos = [], 0
+        try:
+            while pos < len(data):
+                ctl = guard.begin() if guard is not None else Control()
+                try:
+                    r, _ = mod.run_network(prog, weights, data[pos:pos + chunk], learn, self.n_waves_learned_, key,
+                                           control=ctl)
+                finally:  # also when a signal handler's exception comes out of the native loop
+                    done = ctl.done
+                    if learn:
+                        self.n_waves_learned_ += done * n_waves
+                    pos += done
+                    if bar is not None:
+                        bar.update(done)
+                parts.append(r[:done])
+                if ctl.stopped:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        rec = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(
+            (0, n_waves, len(prog.record)), np.uint8)
+        return rec, pos
 
     def fit(self, X: ArrayLike, y: object = None, epochs: int = 1, shuffle: bool = True) -> "TNNNetwork":
         """Initialise the weights and learn with STDP on every column, sequence after sequence.
@@ -425,9 +446,16 @@ class TNNNetwork(CheckpointMixin, TransformerMixin, BaseEstimator):
         return self
 
     def _learn(self, data, epochs, shuffle):
-        for _ in range(epochs):
-            order = self._rng.permutation(len(data)) if shuffle else np.arange(len(data))
-            self._run(np.ascontiguousarray(data[order]), True, np.zeros(0, np.int32))
+        """Every epoch of data; a Ctrl-C stops it after a sequence (KeyboardInterrupt, with
+        n_waves_learned_ current), unless the user's SIGINT handler returns: then it goes on."""
+        with StepBoundary() as guard:
+            for _ in range(epochs):
+                order = self._rng.permutation(len(data)) if shuffle else np.arange(len(data))
+                part = np.ascontiguousarray(data[order])
+                pos = 0
+                while pos < len(part):
+                    pos += self._run(part[pos:], True, np.zeros(0, np.int32), guard)[1]
+                    guard.check()
 
     def partial_fit(self, X: ArrayLike, y: object = None) -> "TNNNetwork":
         """One pass over X in the given order, continuing the STDP counter (the first call
@@ -481,7 +509,7 @@ class TNNNetwork(CheckpointMixin, TransformerMixin, BaseEstimator):
         if len(layers) == 0:
             raise ValueError("layers names no layer to record")
         parts = [self._lines_of(n) for n in layers]
-        rec = self._run(data, bool(learn), np.concatenate(parts))
+        rec = self._run(data, bool(learn), np.concatenate(parts))[0]
         out, pos = {}, 0
         for n, p in zip(layers, parts):
             out[n] = rec[:, :, pos:pos + len(p)]

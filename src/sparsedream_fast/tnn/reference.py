@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._runtime import RUN_DONE, RUN_STOPPED, loop_control
+
 from .philox import philox4x32, to_unit
 from .program import Program
 
@@ -118,7 +120,7 @@ def column_wave(W, x, spec, T, learn=False, wave=0, column=0, key=(0, 0), plasti
 
 
 def run_network(prog: Program, weights: list, data: np.ndarray, learn: bool, wave0: int,
-                key: tuple[int, int]) -> tuple[np.ndarray, int]:
+                key: tuple[int, int], control=None) -> tuple[np.ndarray, int]:
     """Present every sequence of ``data`` to the network, wave by wave (see ``program.py``).
 
     Parameters
@@ -131,13 +133,18 @@ def run_network(prog: Program, weights: list, data: np.ndarray, learn: bool, wav
     wave0 : int
         Learning waves already made by this network (the Philox counter of the first one).
     key : (int, int)
+    control : sparsedream_fast._runtime.Control or None
+        Stop request in (training stops after the sequence in progress: its waves share
+        the delay lines), sequences presented and status out.
 
     Returns
     -------
     recorded : ndarray of shape (S, n_waves, len(prog.record)), uint8
+        (rows after a stop are undefined)
     wave : int
         ``wave0`` plus the number of learning waves made.
     """
+    ctl = loop_control(control)
     T = prog.T
     S, n_waves, _ = data.shape
     rec = np.empty((S, n_waves, len(prog.record)), dtype=np.uint8)
@@ -156,4 +163,9 @@ def run_network(prog: Program, weights: list, data: np.ndarray, learn: bool, wav
             prev = lines.copy()
             if learn:
                 wave += 1
+        done = s + 1
+        if learn and ctl.stop_requested and done < S:
+            ctl.report(done, RUN_STOPPED)
+            return rec, wave
+    ctl.report(S, RUN_DONE)
     return rec, wave
