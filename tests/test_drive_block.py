@@ -242,6 +242,15 @@ def test_nonfinite_weights_are_not_skipped(backend, block):
 _WILD = dict(lr=3e3, error_clip=None)
 
 
+def _ramp(X, dtype):
+    """X with frame t scaled by 10**(t E / n), up to near the dtype's largest value (E = 37 for
+    float32, 300 for float64): a multiplicative update keeps nonnegative weights bounded, so
+    it is the growing inputs that overflow the drive, the reconstruction or the weighted
+    average's v * v, late in the epoch (steps 155-299 here) and inside a block."""
+    E = 37 if dtype == "float32" else 300
+    return X * 10.0 ** (np.arange(X.shape[0])[:, None] * E / X.shape[0])
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("case", ["seed001_default", "trace", "normalized_learned_bounds", "weighted_average"])
 def test_blocked_fit_stops_at_the_first_nonfinite_step(backend, block, case, dtype):
@@ -250,7 +259,7 @@ def test_blocked_fit_stops_at_the_first_nonfinite_step(backend, block, case, dty
     frames, so the stop falls inside a block) stops at the same step as the dense pass and as
     the reference, with the same state (float64: the tests' tolerance; float32 sums the drive
     in another order, so there only the step is compared)."""
-    X = _frames("sparse", 300, D, 9)
+    X = _ramp(_frames("sparse", 300, D, 9), dtype)
     kw = _kw(case, dtype, backend=backend, **_WILD)
     runs = {}
     for b in BLOCKS:

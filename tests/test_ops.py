@@ -148,6 +148,19 @@ def test_topk_random_with_many_ties(backend, dtype, n, k):
         np.testing.assert_array_equal(ref.topk(c, k), expected)
 
 
+@pytest.mark.parametrize("c,k,expected", [([np.nan, 1.0, np.nan, 3.0, 2.0], 4, [3, 4, 1, 0]),
+                                            ([np.nan] * 5, 3, [0, 1, 2]),
+                                            ([1.0, np.nan, 3.0, 2.0, 5.0], 2, [4, 2])])
+def test_reference_topk_ranks_nan_last_and_keeps_k(c, k, expected):
+    """The reference always picks k winners, NaN after every number: a competition that
+    overflowed to NaN (weighted average of inputs whose squares overflow) must not make a
+    step with no winners, which trained on silently where the C++ and Numba fits stopped
+    (tests/test_drive_block.py, the weighted-average divergence). ops.topk refuses NaN."""
+    np.testing.assert_array_equal(ref.topk(np.array(c), k), expected)
+    with pytest.raises(ValueError, match="NaN"):
+        ops.topk(np.array(c), k)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_topk_does_not_modify_input(backend):
     c = np.random.default_rng(0).random(100)

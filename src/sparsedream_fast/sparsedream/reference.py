@@ -48,7 +48,8 @@ def competition(W: np.ndarray, v: np.ndarray, lateral, cfg: SparseDreamConfig):
 
 
 def topk(c: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k largest entries of c, by value descending, ties to the lower index.
+    """Indices of the k largest entries of c, by value descending, ties to the lower index,
+    NaN after every number.
 
     Parameters
     ----------
@@ -60,10 +61,13 @@ def topk(c: np.ndarray, k: int) -> np.ndarray:
     ndarray of shape (k,), int64
     """
     n = c.shape[0]
-    if k < n:
+    if k < n and not np.isnan(c).any():
         kth = np.partition(c, n - k)[n - k]
         cand = np.flatnonzero(c >= kth)
     else:
+        # NaN compares false with every k-th value, so the shortcut could keep fewer than k;
+        # k winners are always chosen, NaN after every number (a NaN winner's activity then
+        # makes the step's update non-finite: training stops there)
         cand = np.arange(n)
     order = np.lexsort((cand, -c[cand]))
     return cand[order[:k]].astype(np.int64)
