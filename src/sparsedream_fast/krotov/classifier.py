@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.multiclass import check_classification_targets
@@ -196,7 +197,8 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
         return init_array(init, (C, H), "(n_classes, n_hidden)", dtype)
 
     # --------------------------------------------------------------------- fit
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X: ArrayLike, y: ArrayLike,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None) -> KrotovHopfieldClassifier:
         """Train the hidden units on X (unless frozen), then the top layer on (X, y).
 
         The draws, in order: the features' own (``KrotovHopfield.fit``, seeded by its
@@ -283,7 +285,7 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
                              f"{name}={value:g}: set it back or fit again")
         return value
 
-    def hidden_activity(self, X) -> np.ndarray:
+    def hidden_activity(self, X: ArrayLike) -> np.ndarray:
         """``max(W x, 0) ** n`` of every sample (W: ``hidden_weights_``), shape
         (n_samples, n_hidden), model dtype."""
         check_is_fitted(self, "weights_")
@@ -298,7 +300,7 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
         u = self._currents(X)
         return np.tanh(self._trained("beta") * u)
 
-    def decision_function(self, X) -> np.ndarray:
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """The output units ``c = tanh(beta * S h)``.
 
         Returns
@@ -310,7 +312,7 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
         c = self._outputs(X)
         return c[:, 1] - c[:, 0] if c.shape[1] == 2 else c
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """The class of the largest output unit, shape (n_samples,), from ``classes_``.
 
         The units are compared before the tanh (``S h``; the same order, but outputs
