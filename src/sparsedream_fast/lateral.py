@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "box", "normalized_box", "stencil", "random",
@@ -88,7 +89,7 @@ def normalized_box(radius: int = 1, strength: float = 1.0) -> NormalizedBox:
     return NormalizedBox(radius, float(strength))
 
 
-def stencil(kernel) -> StencilSpec:
+def stencil(kernel: ArrayLike) -> StencilSpec:
     """A general stencil: ``kernel`` of shape (2r+1, 2r+1) whose centre must be 0."""
     k = np.asarray(kernel, dtype=np.float64)
     if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] % 2 != 1:
@@ -134,7 +135,8 @@ class Stencil:
 
     kind = "stencil"
 
-    def __init__(self, kernel, grid, row_scale=None, dtype=np.float64, names=("kernel", "row_scale")):
+    def __init__(self, kernel: ArrayLike, grid: tuple[int, int], row_scale: ArrayLike | None = None,
+                 dtype: DTypeLike = np.float64, names: tuple[str, str] = ("kernel", "row_scale")):
         kernel = _real_array(kernel, names[0])
         if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 != 1:
             raise ValueError(f"{names[0]} must be a square stencil kernel with an odd side, got shape {kernel.shape}")
@@ -216,7 +218,7 @@ class Stencil:
         return Stencil(self.kernel.copy(), self.grid,
                        None if self.row_scale is None else self.row_scale.copy(), self.kernel.dtype)
 
-    def astype(self, dtype) -> "Stencil":
+    def astype(self, dtype: DTypeLike) -> "Stencil":
         """The same stencil in another dtype."""
         return Stencil(self.kernel, self.grid, self.row_scale, dtype)
 
@@ -233,7 +235,8 @@ class CSR:
 
     kind = "csr"
 
-    def __init__(self, indptr, indices, data, n, names=("indptr", "indices", "data")):
+    def __init__(self, indptr: ArrayLike, indices: ArrayLike, data: ArrayLike, n: int,
+                 names: tuple[str, str, str] = ("indptr", "indices", "data")):
         # checked before the casts: an int64 index beyond int32 would wrap into range
         indptr, indices, data = check_csr(indptr, indices, data, n, n, names, canonical=True)
         self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
@@ -247,7 +250,7 @@ class CSR:
         return self._n
 
     @classmethod
-    def from_scipy(cls, m, dtype) -> "CSR":
+    def from_scipy(cls, m: sp.spmatrix | sp.sparray, dtype: DTypeLike) -> "CSR":
         """From any scipy.sparse matrix/array (explicit zeros dropped, indices sorted)."""
         m = sp.csr_array(m, dtype=dtype, copy=True)
         m.sum_duplicates()  # also sorts the indices
@@ -274,7 +277,7 @@ class CSR:
         """A deep copy."""
         return CSR(self.indptr.copy(), self.indices.copy(), self.data.copy(), self._n)
 
-    def astype(self, dtype) -> "CSR":
+    def astype(self, dtype: DTypeLike) -> "CSR":
         """The same matrix in another dtype."""
         return CSR(self.indptr, self.indices, self.data.astype(dtype), self._n)
 
@@ -297,8 +300,9 @@ def _index_array(a, name) -> np.ndarray:
     return a
 
 
-def check_csr(indptr, indices, data, n_rows: int, n_cols: int, names=("indptr", "indices", "data"),
-              canonical: bool = False):
+def check_csr(indptr: ArrayLike, indices: ArrayLike, data: ArrayLike, n_rows: int, n_cols: int,
+              names: tuple[str, str, str] = ("indptr", "indices", "data"),
+              canonical: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check the arrays of a compressed-sparse-rows matrix before any kernel indexes with them.
 
     Parameters
@@ -347,7 +351,7 @@ def check_csr(indptr, indices, data, n_rows: int, n_cols: int, names=("indptr", 
     return indptr, indices, data
 
 
-def check_sparse(m) -> None:
+def check_sparse(m: sp.spmatrix | sp.sparray) -> None:
     """Range checks of a scipy.sparse matrix on its own arrays, before scipy converts it.
 
     scipy trusts the index arrays of a matrix built from them (or edited later): an index out
@@ -381,7 +385,7 @@ def check_sparse(m) -> None:
             raise ValueError("lateral matrix's data (bsr) must hold one block per index")
 
 
-def needs_clip(op, w_max: float) -> bool:
+def needs_clip(op: Stencil | CSR | None, w_max: float) -> bool:
     """True when clipping the operator's matrix to [0, w_max] would change it."""
     if op is None:
         return False
@@ -393,7 +397,7 @@ def needs_clip(op, w_max: float) -> bool:
     return bool(vals.size and (vals.min() < 0 or vals.max() > w_max))
 
 
-def box_matrix(grid, radius: int, strength: float = 1.0) -> sp.csr_array:
+def box_matrix(grid: tuple[int, int], radius: int, strength: float = 1.0) -> sp.csr_array:
     """The (N, N) box matrix (correct box, diagonal 0) as a scipy ``csr_array``."""
     k = np.full((2 * radius + 1, 2 * radius + 1), float(strength))
     k[radius, radius] = 0.0
@@ -408,7 +412,9 @@ def _neighbour_count(grid, radius: int) -> np.ndarray:
     return (ny * nx - 1).ravel().astype(np.float64)
 
 
-def resolve(spec, grid, dtype, rng=None, learn: bool = False):
+def resolve(spec: Box | NormalizedBox | StencilSpec | RandomLateral | ArrayLike | sp.spmatrix | sp.sparray | None,
+            grid: tuple[int, int], dtype: DTypeLike, rng: np.random.Generator | None = None,
+            learn: bool = False) -> Stencil | CSR | None:
     """Turn a user's ``lateral=`` argument into an operator (``Stencil``, ``CSR`` or None).
 
     Parameters

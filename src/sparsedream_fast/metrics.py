@@ -39,9 +39,18 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # annotations only: importing the metrics imports neither the model nor matplotlib
+    from matplotlib.figure import Figure
+    from sklearn.base import BaseEstimator
+
+    from .sparsedream.model import SparseDream
 
 __all__ = [
     "DEFAULT_CHUNK", "Usage", "reconstruction_error", "winner_usage", "dead_units", "usage_entropy",
@@ -114,7 +123,7 @@ def _chunks(n, chunk):
 
 
 # ----------------------------------------------------------------------- reconstruction
-def reconstruction_error(model, X, chunk: int = DEFAULT_CHUNK) -> float:
+def reconstruction_error(model: SparseDream, X: ArrayLike, chunk: int = DEFAULT_CHUNK) -> float:
     """Mean squared reconstruction error per input value, without learning.
 
     ``mean_i mean_d (x_id - r_id)^2`` with ``r = W^T a`` the reconstruction from the
@@ -218,7 +227,7 @@ def _usage_counts(win, N, first_only):
     return np.bincount(w, minlength=N).astype(np.int64)
 
 
-def winner_usage(model, X, first_only: bool = False, chunk: int = DEFAULT_CHUNK) -> Usage:
+def winner_usage(model: SparseDream, X: ArrayLike, first_only: bool = False, chunk: int = DEFAULT_CHUNK) -> Usage:
     """Histogram of the winners (``model.winners``) over the inputs, with entropy and dead neurons.
 
     Parameters
@@ -243,7 +252,7 @@ def winner_usage(model, X, first_only: bool = False, chunk: int = DEFAULT_CHUNK)
     return Usage(counts, tuple(model.config_.grid), int(X.shape[0]), 1 if first_only else model.config_.k)
 
 
-def dead_units(model, X, chunk: int = DEFAULT_CHUNK) -> int:
+def dead_units(model: SparseDream, X: ArrayLike, chunk: int = DEFAULT_CHUNK) -> int:
     """Number of neurons that are never among the ``k`` winners of any input of X.
 
     ``winner_usage(model, X).n_dead`` as a plain number (a column of a sweep's table).
@@ -261,7 +270,7 @@ def dead_units(model, X, chunk: int = DEFAULT_CHUNK) -> int:
     return winner_usage(model, X, chunk=chunk).n_dead
 
 
-def usage_entropy(model, X, chunk: int = DEFAULT_CHUNK) -> float:
+def usage_entropy(model: SparseDream, X: ArrayLike, chunk: int = DEFAULT_CHUNK) -> float:
     """Shannon entropy, in nats, of how the wins over X are spread over the neurons.
 
     ``winner_usage(model, X).entropy``: 0 when one neuron wins everything, ``log N`` when
@@ -296,7 +305,8 @@ def _euclid_bmus_chunk(W, w2, Xc):
     return first, second, dist
 
 
-def best_matching_units(model_or_W, X, n_units: int = 1, grid=None, bmu: str = "euclidean",
+def best_matching_units(model_or_W: SparseDream | ArrayLike, X: ArrayLike, n_units: int = 1,
+                        grid: tuple[int, int] | None = None, bmu: str = "euclidean",
                         chunk: int = DEFAULT_CHUNK) -> np.ndarray:
     """The first (and second) best-matching unit of every input.
 
@@ -344,7 +354,8 @@ def best_matching_units(model_or_W, X, n_units: int = 1, grid=None, bmu: str = "
     return out
 
 
-def quantization_error(model_or_W, X, grid=None, bmu: str = "euclidean", chunk: int = DEFAULT_CHUNK) -> float:
+def quantization_error(model_or_W: SparseDream | ArrayLike, X: ArrayLike, grid: tuple[int, int] | None = None,
+                       bmu: str = "euclidean", chunk: int = DEFAULT_CHUNK) -> float:
     """Mean Euclidean distance from each input to its best-matching unit's weight row.
 
     ``QE = mean_i ||x_i - W_{b(i)}||`` with ``b(i)`` the BMU (see the module docstring:
@@ -378,7 +389,8 @@ def _not_neighbours(a, b, cols):
     return np.maximum(np.abs(a // cols - b // cols), np.abs(a % cols - b % cols)) > 1
 
 
-def topographic_error(model_or_W, X, grid=None, bmu: str = "euclidean", chunk: int = DEFAULT_CHUNK) -> float:
+def topographic_error(model_or_W: SparseDream | ArrayLike, X: ArrayLike, grid: tuple[int, int] | None = None,
+                      bmu: str = "euclidean", chunk: int = DEFAULT_CHUNK) -> float:
     """Fraction of inputs whose first and second best-matching units are not grid neighbours.
 
     Neighbours: the 8-neighbourhood (``max(|dy|, |dx|) == 1``, no wrap-around). BMUs as in
@@ -404,7 +416,7 @@ def topographic_error(model_or_W, X, grid=None, bmu: str = "euclidean", chunk: i
 
 
 # ----------------------------------------------------------------------- classifiers
-def accuracy(model, X, y) -> float:
+def accuracy(model: BaseEstimator, X: ArrayLike, y: ArrayLike) -> float:
     """Fraction of the inputs whose predicted class is their label: ``mean(predict(X) == y)``.
 
     Meant for held-out inputs (a sweep measures it on the part of the data it held out).
@@ -432,7 +444,7 @@ def accuracy(model, X, y) -> float:
 
 
 # ------------------------------------------------------------------------- all at once
-def evaluate(model, X, chunk: int = DEFAULT_CHUNK, som: bool = True) -> dict:
+def evaluate(model: SparseDream, X: ArrayLike, chunk: int = DEFAULT_CHUNK, som: bool = True) -> dict:
     """Every measure in one pass over X (one inference and one distance product per chunk).
 
     Parameters
@@ -492,19 +504,23 @@ def evaluate(model, X, chunk: int = DEFAULT_CHUNK, som: bool = True) -> dict:
 
 
 # --------------------------------------------------------------------------- callbacks
+#: a callback's own class (``start`` returns self)
+_Callback = TypeVar("_Callback", bound="_Periodic")
+
+
 class _Periodic:
     """Base of the callbacks: acts when the model's step count reaches the next multiple
     of ``every`` (or has passed it since the last action); at every call when ``every``
     is None. Counting starts at 0, or at the step count of the model given to ``start``.
     """
 
-    def __init__(self, every=None):
+    def __init__(self, every: int | None = None):
         if every is not None and (isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1):
             raise ValueError(f"every must be an integer >= 1 or None, got {every!r}")
         self.every = None if every is None else int(every)
         self._next = None
 
-    def start(self, model=None):
+    def start(self: _Callback, model: SparseDream | None = None) -> _Callback:
         """Count the periods from ``model``'s current step count (from 0 without a model,
         or when the model is not fitted yet); returns self."""
         n0 = int(getattr(model, "n_steps_", 0) or 0) if model is not None else 0
@@ -525,7 +541,7 @@ class _Periodic:
         if self._due(model):
             self.on_call(model, epoch, step)
 
-    def on_call(self, model, epoch, step):  # pragma: no cover - overridden
+    def on_call(self, model: SparseDream, epoch: int, step: int) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
 
@@ -564,7 +580,8 @@ class History(_Periodic):
     periods and speeds count from its current step.
     """
 
-    def __init__(self, X, every=None, som: bool = False, chunk: int = DEFAULT_CHUNK, verbose: bool = False):
+    def __init__(self, X: ArrayLike, every: int | None = None, som: bool = False, chunk: int = DEFAULT_CHUNK,
+                 verbose: bool = False):
         super().__init__(every)
         self.X = np.asarray(X)
         self.som = bool(som)
@@ -573,7 +590,7 @@ class History(_Periodic):
         self.records = []
         self.start()
 
-    def start(self, model=None):
+    def start(self: _Callback, model: SparseDream | None = None) -> _Callback:
         """(Re)start the training clock and the period count (from ``model``'s step count
         when given, for a model that continues training); returns self."""
         super().start(model)
@@ -582,7 +599,7 @@ class History(_Periodic):
         self._steps_last = int(getattr(model, "n_steps_", 0) or 0) if model is not None else 0
         return self
 
-    def on_call(self, model, epoch, step):
+    def on_call(self, model: SparseDream, epoch: int, step: int) -> None:
         t0 = time.perf_counter()
         dt = t0 - self._t_last
         self._seconds += dt
@@ -615,11 +632,11 @@ class History(_Periodic):
     def __getitem__(self, i):
         return self.records[i]
 
-    def column(self, key) -> np.ndarray:
+    def column(self, key: str) -> np.ndarray:
         """One measure over the records as an array (NaN where a record lacks it)."""
         return np.array([r.get(key, np.nan) for r in self.records], dtype=float)
 
-    def to_json(self, path) -> str:
+    def to_json(self, path: str | os.PathLike) -> str:
         """Write the records to ``path`` as JSON; returns the path."""
         with open(path, "w") as f:
             json.dump(self.records, f, indent=1)
@@ -646,7 +663,8 @@ class Snapshots(_Periodic):
         The files written, in order.
     """
 
-    def __init__(self, out_dir, every=None, prefix: str = "weights", picture=None, dpi=None):
+    def __init__(self, out_dir: str | os.PathLike, every: int | None = None, prefix: str = "weights",
+                 picture: Callable[[SparseDream], Figure] | None = None, dpi: int | None = None):
         super().__init__(every)
         self.out_dir = os.fspath(out_dir)
         self.prefix = prefix
@@ -654,7 +672,7 @@ class Snapshots(_Periodic):
         self.dpi = dpi
         self.paths = []
 
-    def on_call(self, model, epoch, step):
+    def on_call(self, model: SparseDream, epoch: int, step: int) -> None:
         from . import plot
         os.makedirs(self.out_dir, exist_ok=True)
         if self.picture is None:
@@ -673,13 +691,13 @@ class Checkpoints(_Periodic):
     paths : list of str
     """
 
-    def __init__(self, out_dir, every=None, prefix: str = "model"):
+    def __init__(self, out_dir: str | os.PathLike, every: int | None = None, prefix: str = "model"):
         super().__init__(every)
         self.out_dir = os.fspath(out_dir)
         self.prefix = prefix
         self.paths = []
 
-    def on_call(self, model, epoch, step):
+    def on_call(self, model: SparseDream, epoch: int, step: int) -> None:
         os.makedirs(self.out_dir, exist_ok=True)
         self.paths.append(model.save(os.path.join(self.out_dir, f"{self.prefix}_{int(model.n_steps_):09d}.npz")))
 

@@ -131,7 +131,7 @@ def topk(c: ArrayLike, k: int, backend: str = "auto") -> np.ndarray:
 
 def compete(W: ArrayLike, v: ArrayLike, competition: str = "lateral", lateral: object = None,
             grid: tuple[int, int] | None = None, prec: float = 1e-10,
-            backend: str = "auto"):
+            backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Drive ``p = W v`` and competition value ``c`` (docs/rules/sparsedream.md, steps 1-2).
 
     Parameters

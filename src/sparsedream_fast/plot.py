@@ -30,8 +30,24 @@ from __future__ import annotations
 import math
 import os
 import shutil
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # annotations only: importing this module imports neither matplotlib nor pandas
+    import pandas as pd
+    import scipy.sparse as sp
+    from matplotlib.animation import FuncAnimation
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .dreamcomp.model import DreamComp
+    from .metrics import Usage
+    from .sparsedream.model import SparseDream
+    from .tnn.column import TNNColumn
+    from .tnn.network import TNNNetwork
 
 __all__ = [
     "class_weights",
@@ -157,7 +173,8 @@ def _square_grid(n):
 
 
 # ----------------------------------------------------------------------------- tapestry
-def tile_image(W, grid, tile_shape=None, pad=1) -> np.ndarray:
+def tile_image(W: ArrayLike, grid: tuple[int, int], tile_shape: tuple[int, int] | None = None,
+               pad: int = 1) -> np.ndarray:
     """Lay the rows of W out as tiles on the neuron grid (the notebooks' ``draw_weights``).
 
     Parameters
@@ -211,8 +228,11 @@ def _image_figure(plt, img_shape, ax, target_px=1600, budget_in=10.0, labelled=F
     return fig, ax, cax
 
 
-def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, cmap=None,
-                    region=None, vmax=None, normalize=None, signed=False):
+def weight_tapestry(W: SparseDream | ArrayLike, grid: tuple[int, int] | None = None,
+                    tile_shape: tuple[int, int] | None = None, pad: int = 1, title: str | None = None,
+                    ax: Axes | None = None, cmap: str | None = None,
+                    region: tuple[int, int, int, int] | None = None, vmax: float | None = None,
+                    normalize: str | None = None, signed: bool = False) -> Figure:
     """The weight tapestry: one tile per neuron, placed at its grid position.
 
     Parameters
@@ -288,7 +308,9 @@ def weight_tapestry(W, grid=None, tile_shape=None, pad=1, title=None, ax=None, c
 
 
 # ----------------------------------------------------------------------------- lateral
-def lateral_map(model_or_L, neuron, grid=None, ax=None, title=None, cmap="Greys", crop="auto", margin=2):
+def lateral_map(model_or_L: SparseDream | ArrayLike | sp.spmatrix | sp.sparray, neuron: int,
+                grid: tuple[int, int] | None = None, ax: Axes | None = None, title: str | None = None,
+                cmap: str = "Greys", crop: str | bool = "auto", margin: int = 2) -> Figure:
     """One neuron's lateral row drawn on the grid (seed 000, In [13]).
 
     Pixel ``(y, x)`` is ``L[neuron, y * cols + x]``: how strongly the neuron at ``(y, x)``
@@ -353,8 +375,10 @@ def lateral_map(model_or_L, neuron, grid=None, ax=None, title=None, cmap="Greys"
     return fig
 
 
-def lateral_tapestry(model_or_W, neuron, grid=None, lateral=None, tile_shape=None, crop="auto", margin=1,
-                     pad=1, title=None, ax=None):
+def lateral_tapestry(model_or_W: SparseDream | ArrayLike, neuron: int, grid: tuple[int, int] | None = None,
+                     lateral: ArrayLike | sp.spmatrix | sp.sparray | None = None,
+                     tile_shape: tuple[int, int] | None = None, crop: str | bool = "auto", margin: int = 1,
+                     pad: int = 1, title: str | None = None, ax: Axes | None = None) -> Figure:
     """The weight tapestry weighted by one neuron's lateral row (seed 000, In [22]/[42]).
 
     The seed's picture: ``nf = L[neuron]``, ``nf[neuron] = -max(nf)``, then the tapestry of
@@ -414,7 +438,8 @@ def lateral_tapestry(model_or_W, neuron, grid=None, lateral=None, tile_shape=Non
 
 
 # ----------------------------------------------------------------------------- usage
-def usage_map(usage, grid=None, ax=None, title=None, cmap="viridis", log="auto"):
+def usage_map(usage: Usage | ArrayLike, grid: tuple[int, int] | None = None, ax: Axes | None = None,
+              title: str | None = None, cmap: str = "viridis", log: str | bool = "auto") -> Figure:
     """How often each neuron wins, drawn on the grid; neurons that never win in light grey.
 
     Parameters
@@ -476,7 +501,8 @@ _CURVE_UNITS = {"reconstruction_mse": "squared error per pixel", "quantization_e
                 "topographic_error_winners": "fraction of inputs", "dead_fraction": "fraction of neurons"}
 
 
-def training_curves(history, keys=None, x="n_steps", title=None, log="auto"):
+def training_curves(history: Iterable[dict], keys: list[str] | None = None, x: str = "n_steps",
+                    title: str | None = None, log: str | bool = "auto") -> Figure:
     """Measures recorded during training, one panel per measure, against training steps.
 
     Parameters
@@ -538,7 +564,8 @@ def training_curves(history, keys=None, x="n_steps", title=None, log="auto"):
 
 
 # ----------------------------------------------------------------------------- activity
-def activity_frames(model, X, trace="auto", tile_shape=None) -> dict:
+def activity_frames(model: SparseDream, X: ArrayLike, trace: str | float | None = "auto",
+                    tile_shape: tuple[int, int] | None = None) -> dict:
     """What the side-by-side pictures show, for every row of X (no learning).
 
     Parameters
@@ -649,7 +676,9 @@ class _ActivityPanel:
         return self.im_in, self.im_act, self.im_rec, self.dots, self.sup
 
 
-def activity_figure(model, X, index=0, trace="auto", normalize=False, tile_shape=None, title=None):
+def activity_figure(model: SparseDream, X: ArrayLike, index: int = 0, trace: str | float | None = "auto",
+                    normalize: bool = False, tile_shape: tuple[int, int] | None = None,
+                    title: str | None = None) -> Figure:
     """Input, activity on the grid and reconstruction of one input, side by side.
 
     The activity panel shows ``a`` (or the trace ``o``) divided by its maximum, with the
@@ -680,7 +709,9 @@ def activity_figure(model, X, index=0, trace="auto", normalize=False, tile_shape
     return panel.fig
 
 
-def class_weights(model_or_W, n_classes=None, grid=None, max_neurons=100, title=None, class_names=None):
+def class_weights(model_or_W: DreamComp | ArrayLike, n_classes: int | None = None,
+                  grid: tuple[int, int] | None = None, max_neurons: int = 100, title: str | None = None,
+                  class_names: Sequence[str] | None = None) -> Figure:
     """The label-synapse bars of a DreamComp model (seed 002's ``plot_class_weights``).
 
     One small bar chart per neuron (its C label synapses, the neuron's class in red), laid
@@ -775,8 +806,9 @@ def _spike_times(times, T):
     return (S[None, :] if S.ndim == 1 else S), T
 
 
-def spike_raster(times, T, layout="side", ax=None, title=None, ylabel="line", color="black",
-                 markersize=None, separator_colour="#8fa3bf"):
+def spike_raster(times: ArrayLike, T: int, layout: str = "side", ax: Axes | None = None, title: str | None = None,
+                 ylabel: str = "line", color: str | tuple[float, ...] = "black", markersize: float | None = None,
+                 separator_colour: str | tuple[float, ...] = "#8fa3bf") -> Figure:
     """Spike raster of one TNN wave or of a sequence of waves: a dot per spike.
 
     Parameters
@@ -895,8 +927,10 @@ def _column_blocks(net, column):
     return [(f"from {c.source} ({len(c.lines)})", len(c.lines)) for c in net._connections if c.target == column]
 
 
-def column_weights(weights, shape=None, w_max=None, grid=None, pad=None, ax=None, title=None,
-                   cmap="Greys", column=None, blocks=None):
+def column_weights(weights: TNNColumn | TNNNetwork | ArrayLike, shape: tuple[int, int] | None = None,
+                   w_max: int | None = None, grid: tuple[int, int] | None = None, pad: int | None = None,
+                   ax: Axes | None = None, title: str | None = None, cmap: str = "Greys",
+                   column: str | None = None, blocks: list[tuple[str, int]] | None = None) -> Figure:
     """A TNN column's weights: one small image per neuron, on an integer colour scale 0..w_max.
 
     Parameters
@@ -1032,8 +1066,9 @@ def can_write_mp4() -> bool:
     return shutil.which(exe) is not None
 
 
-def animate_activity(model, X, path=None, fps=10, dpi=80, trace="auto", normalize=False, tile_shape=None,
-                     title=None):
+def animate_activity(model: SparseDream, X: ArrayLike, path: str | os.PathLike | None = None, fps: int = 10,
+                     dpi: int = 80, trace: str | float | None = "auto", normalize: bool = False,
+                     tile_shape: tuple[int, int] | None = None, title: str | None = None) -> FuncAnimation | str:
     """The side-by-side animation of seeds 000/001: input, activity on the grid, reconstruction.
 
     Parameters
@@ -1081,7 +1116,7 @@ def animate_activity(model, X, path=None, fps=10, dpi=80, trace="auto", normaliz
 
 
 # ----------------------------------------------------------------------------- saving
-def save_figure(fig, path, dpi=None, close=True) -> str:
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: float | None = None, close: bool = True) -> str:
     """Save a figure (folders made as needed) and, by default, close it; returns the path.
 
     ``dpi=None`` keeps the figure's own dpi (:func:`weight_tapestry` picks one that shows
@@ -1131,7 +1166,8 @@ def _numeric(levels) -> bool:
                for v in levels)
 
 
-def sweep_metric(table, metric, params=None, ax=None, title=None, cmap="viridis"):
+def sweep_metric(table: pd.DataFrame, metric: str, params: list[str] | None = None, ax: Axes | None = None,
+                 title: str | None = None, cmap: str = "viridis") -> Figure:
     """One measure of a sweep against its swept parameters (mean over the seeds).
 
     Two parameters: a heat map (first parameter down, second across, each cell the mean

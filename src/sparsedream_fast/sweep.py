@@ -86,8 +86,16 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # annotations only: importing this module needs neither pandas nor distributed
+    import pandas as pd
+    from distributed import Client
+    from sklearn.base import BaseEstimator
 
 __all__ = ["run", "plan", "Run", "SweepConfigError", "default_metrics", "resolve_metrics", "limit_threads",
            "execute", "MAP_METRICS", "CLASSIFIER_METRICS", "RESULT_COLUMNS"]
@@ -120,7 +128,7 @@ def _require_extra():
 
 # ------------------------------------------------------------------------------ threads
 @contextlib.contextmanager
-def limit_threads(n):
+def limit_threads(n: int | None) -> Iterator[None]:
     """Hold the BLAS libraries and OpenMP to ``n`` threads inside the block (None: no change).
 
     OpenMP's count (``omp_set_num_threads``, per calling thread) is what the cpp backend's
@@ -302,7 +310,7 @@ def _prepare_data(X, y, X_test, y_test, test_fraction, split_seed):
 
 
 # ------------------------------------------------------------------------------ metrics
-def default_metrics(estimator) -> tuple:
+def default_metrics(estimator: BaseEstimator) -> tuple:
     """The metrics of ``metrics="auto"``: :data:`MAP_METRICS` for a map (an estimator with
     ``winners`` and ``weights_``), :data:`CLASSIFIER_METRICS` for a classifier (``predict``),
     none otherwise (the timing columns are always there)."""
@@ -320,7 +328,8 @@ def _wants_y(fn) -> bool:
         return False
 
 
-def resolve_metrics(metrics, estimator=None) -> list:
+def resolve_metrics(metrics: str | Callable[..., float] | Iterable[str | Callable[..., float]] | None,
+                    estimator: BaseEstimator | None = None) -> list:
     """``[(column name, function), ...]`` from names of :mod:`sparsedream_fast.metrics`
     functions, callables ``f(model, X[, y])`` (named by ``__name__``), or ``"auto"``.
 
@@ -463,7 +472,8 @@ def _seeds(seeds) -> list:
     return [int(s) for s in seeds]
 
 
-def plan(estimator, grid, seeds=(0,), fit_params=None, data_token: str = "", metric_names=()) -> list:
+def plan(estimator: BaseEstimator, grid: dict | list[dict], seeds: Iterable[int] = (0,), fit_params: dict | None = None,
+         data_token: str = "", metric_names: Sequence[str] = ()) -> list[Run]:
     """The runs of a sweep, in table order, each with its key; checks every parameter.
 
     Parameters
@@ -561,7 +571,9 @@ def _measure(model, metrics, Xe, ye):
     return row
 
 
-def execute(estimator, params, seed_param, seed, data, metrics, fit_params, threads_plan=None) -> dict:
+def execute(estimator: BaseEstimator, params: dict, seed_param: str | None, seed: int, data: dict,
+            metrics: list[tuple[str, Callable[..., float]]], fit_params: dict,
+            threads_plan: dict | None = None) -> dict:
     """One run, where it executes (a worker, or this process): clone, set the parameters and
     the seed, fit, measure. Returns the measured part of its row; never raises for the run's
     own failure (the row's ``error`` holds it, ``traceback`` the traceback).
@@ -717,9 +729,15 @@ def _cancelled_errors() -> tuple:
 
 
 # --------------------------------------------------------------------------------- run
-def run(estimator, grid, X, y=None, seeds=(0,), metrics="auto", client=None, store=None, *, fit_params=None,
-        X_test=None, y_test=None, test_fraction=0.2, split_seed=0, n_workers=None, threads_per_run=None,
-        check=True, retry_errors=False, progress=None, on_result=None, connect_timeout=10):
+def run(estimator: BaseEstimator, grid: dict | list[dict], X: ArrayLike | str | os.PathLike,
+        y: ArrayLike | None = None, seeds: Iterable[int] = (0,),
+        metrics: str | Callable[..., float] | Iterable[str | Callable[..., float]] | None = "auto",
+        client: Client | str | None = None, store: str | os.PathLike | None = None, *,
+        fit_params: dict | None = None, X_test: ArrayLike | None = None, y_test: ArrayLike | None = None,
+        test_fraction: float = 0.2, split_seed: int = 0, n_workers: int | None = None,
+        threads_per_run: int | None = None, check: bool = True, retry_errors: bool = False,
+        progress: bool | None = None, on_result: Callable[[dict], object] | None = None,
+        connect_timeout: float = 10) -> pd.DataFrame:
     """Train a clone of ``estimator`` for every combination of ``grid`` and seed on a Dask
     cluster and measure it; one row per run (see the module docstring for the details).
 

@@ -34,9 +34,10 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
 from ._fields import Contents, generator, generator_state, integer
 from ._io import CheckpointError, NpzReader, write_npz
@@ -114,7 +115,7 @@ def _npz_path(path) -> str:
     return path if path.endswith(".npz") else path + ".npz"
 
 
-def save(model, path) -> str:
+def save(model: BaseEstimator, path: str | os.PathLike) -> str:
     """Write ``model`` (fitted or not) to ``path``, atomically.
 
     Parameters
@@ -139,7 +140,7 @@ def save(model, path) -> str:
     return path
 
 
-def model_arrays(model) -> dict:
+def model_arrays(model: BaseEstimator) -> dict:
     """Every key of ``model``'s checkpoint (``format``, ``params``, ``state`` and the arrays),
     as :func:`save` writes them; a model among the parameters or fitted attributes (the
     features of a KrotovHopfieldClassifier) is held under ``<its key>/``."""
@@ -157,7 +158,7 @@ def model_arrays(model) -> dict:
     return out
 
 
-def has_schema(value) -> bool:
+def has_schema(value: object) -> bool:
     """Whether ``value`` is a model with a checkpoint format."""
     try:
         _schema_of(value)
@@ -204,7 +205,7 @@ def _format(contents: Contents, expect=None) -> tuple:
     return schema, version
 
 
-def info(path) -> dict:
+def info(path: str | os.PathLike) -> dict:
     """What a checkpoint holds, without building the model.
 
     Returns
@@ -231,7 +232,7 @@ def _params_and_state(schema, version, contents):
     return params, state
 
 
-def load(path, backend=None, expect=None):
+def load(path: str | os.PathLike, backend: str | None = None, expect: type | None = None) -> BaseEstimator:
     """Read a model saved by :func:`save` (any model, by the file's format tag).
 
     Parameters
@@ -265,7 +266,7 @@ def load(path, backend=None, expect=None):
 _MAX_DEPTH = 4
 
 
-def read_model(contents: Contents, expect=None):
+def read_model(contents: Contents, expect: type | None = None) -> BaseEstimator:
     """The model whose keys ``contents`` holds, checked (see :func:`load`); ``contents.backend``
     replaces the saved backend of this model and of the models inside it."""
     if contents.depth > _MAX_DEPTH:
@@ -302,10 +303,14 @@ def _construct(cls, params: dict, contents: Contents):
         raise contents.error("params", f"{cls.__name__}(**params) refused them: {exc}") from None
 
 
+#: the class ``CheckpointMixin.load`` is called on (it returns an instance of that class)
+_Model = TypeVar("_Model", bound="CheckpointMixin")
+
+
 class CheckpointMixin:
     """``save`` and ``load`` for a model class with a registered :class:`Schema`."""
 
-    def save(self, path) -> str:
+    def save(self, path: str | os.PathLike) -> str:
         """Write the model (fitted or not) to ``path`` (``.npz`` is appended when missing),
         atomically: an existing file is replaced only once the new one is complete.
 
@@ -321,7 +326,7 @@ class CheckpointMixin:
         return save(self, path)
 
     @classmethod
-    def load(cls, path, backend=None):
+    def load(cls: type[_Model], path: str | os.PathLike, backend: str | None = None) -> _Model:
         """Read a model written by ``save``; ``backend`` replaces the saved backend choice.
 
         Raises FileNotFoundError for a missing file and ValueError (``CheckpointError``)

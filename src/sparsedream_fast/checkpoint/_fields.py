@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import numbers
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._io import CheckpointError, NpzReader
 
@@ -22,7 +24,7 @@ class Contents:
     reader : NpzReader
     """
 
-    def __init__(self, reader: NpzReader, prefix: str = "", backend=None, depth: int = 0):
+    def __init__(self, reader: NpzReader, prefix: str = "", backend: str | None = None, depth: int = 0):
         self.reader = reader
         self.path = reader.path
         self.prefix = prefix
@@ -38,14 +40,16 @@ class Contents:
         n = len(self.prefix)
         return [k[n:] for k in self.reader.keys() if k.startswith(self.prefix)]
 
-    def error(self, key, msg) -> CheckpointError:
+    def error(self, key: str, msg: str) -> CheckpointError:
         """The error for a bad ``key``."""
         return CheckpointError(f"{self.path}: checkpoint key {self.prefix + key!r}: {msg}")
 
     def __contains__(self, key) -> bool:
         return self.prefix + key in self.reader
 
-    def array(self, key, dtype=None, shape=None, kind=None, finite=True, low=None, high=None) -> np.ndarray:
+    def array(self, key: str, dtype: DTypeLike | None = None, shape: tuple[int | None, ...] | None = None,
+              kind: str | None = None, finite: bool = True, low: float | None = None,
+              high: float | None = None) -> np.ndarray:
         """The array ``key``, checked.
 
         Parameters
@@ -86,11 +90,11 @@ class Contents:
                 raise self.error(key, f"entries must be <= {high}, got {a.max()}")
         return a
 
-    def text(self, key) -> str:
+    def text(self, key: str) -> str:
         """A string stored as a 0-d unicode array."""
         return str(self.array(key, shape=(), kind="U", finite=False)[()])
 
-    def json(self, key):
+    def json(self, key: str) -> Any:
         """A JSON document stored as text."""
         return json_value(self.text(key), key, self)
 
@@ -103,7 +107,7 @@ def json_value(s: str, key, contents: Contents):
         raise contents.error(key, f"is not valid JSON ({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
-def integer(doc: dict, name: str, key: str, contents: Contents, low=None, high=None) -> int:
+def integer(doc: dict, name: str, key: str, contents: Contents, low: int | None = None, high: int | None = None) -> int:
     """``doc[name]``: a JSON integer (not a bool) in [low, high]."""
     if not isinstance(doc, dict) or name not in doc:
         raise contents.error(key, f"has no {name!r}")
@@ -115,7 +119,7 @@ def integer(doc: dict, name: str, key: str, contents: Contents, low=None, high=N
     return int(v)
 
 
-def generator(doc, key: str, contents: Contents) -> np.random.Generator:
+def generator(doc: object, key: str, contents: Contents) -> np.random.Generator:
     """A ``numpy.random.Generator`` (PCG64) from the state saved by ``bit_generator.state``."""
     if not isinstance(doc, dict) or doc.get("bit_generator") != "PCG64":
         raise contents.error(key, "must be the state of a PCG64 generator")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import numbers
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,7 +39,8 @@ __all__ = ["encode_params", "decode_params", "encode_values", "decode_values", "
 _TYPES: dict = {}
 
 
-def register_type(name: str, cls: str, fields=None, factory: str | None = None) -> None:
+def register_type(name: str, cls: str, fields: Callable[[object], dict] | None = None,
+                  factory: str | None = None) -> None:
     """Let parameters of the class ``cls`` be saved as ``{"__object__": name, "fields": ...}``.
 
     Parameters

@@ -122,9 +122,11 @@ class KrotovHopfieldClassifier(CheckpointMixin, ClassifierMixin, BaseEstimator):
     >>> clf.score(X_test, y_test)                                  # doctest: +SKIP
     """
 
-    def __init__(self, features=None, feature_epochs=20, normalize=True, n=4.5, m=6.0, beta=0.01, epochs=100,
-                 batch_size=100, lr=1e-3, adam_betas=(0.9, 0.999), adam_eps=1e-8, anneal=True, init=0.0,
-                 dtype="float32", seed=0):
+    def __init__(self, features: KrotovHopfield | BaseEstimator | None = None, feature_epochs: int = 20,
+                 normalize: bool = True, n: float = 4.5, m: float = 6.0, beta: float = 0.01, epochs: int = 100,
+                 batch_size: int = 100, lr: float = 1e-3, adam_betas: tuple[float, float] = (0.9, 0.999),
+                 adam_eps: float = 1e-8, anneal: bool = True, init: float | ArrayLike = 0.0,
+                 dtype: str = "float32", seed: int | None = 0):
         self.features = features
         self.feature_epochs = feature_epochs
         self.normalize = normalize

@@ -214,7 +214,7 @@ class TNNColumn(CheckpointMixin, BaseEstimator):
         """Learning waves made so far (the STDP counter of the next one)."""
         return self._built_net().n_waves_learned_
 
-    def set_params(self, **params):
+    def set_params(self, **params) -> "TNNColumn":
         """Set constructor parameters (scikit-learn); the column starts afresh."""
         super().set_params(**params)
         for name in ("_net", "n_features_in_", "feature_names_in_", "backend_"):

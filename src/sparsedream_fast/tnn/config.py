@@ -44,7 +44,7 @@ class STDP:
         return np.array([self.capture, self.minus, self.search, self.backoff, self.u_min])
 
     @classmethod
-    def coerce(cls, value) -> "STDP":
+    def coerce(cls, value: STDP | dict | None) -> "STDP":
         """An STDP from an STDP, a dict of its fields (notebook names like ``ucapture`` too), or None."""
         if value is None:
             return cls()

@@ -171,7 +171,8 @@ class TNNNetwork(CheckpointMixin, TransformerMixin, BaseEstimator):
         self.structure = self._edit().add_delay(name, source, waves)
         return self
 
-    def connect(self, source: str, target: str, init=(0, 1), lines=None, learn: bool = True,
+    def connect(self, source: str, target: str, init: tuple[int, int] | ArrayLike = (0, 1),
+                lines: slice | ArrayLike | None = None, learn: bool = True,
                 density: float = 1.0) -> "TNNNetwork":
         """Feed ``source``'s spikes to the column ``target``; returns self.
 

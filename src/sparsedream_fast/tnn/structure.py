@@ -18,6 +18,7 @@ import numbers
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .._validation import check_int
 from .config import STDP, ColumnSpec
@@ -186,7 +187,7 @@ class Structure:
         return replace(self, layers=self.layers + (Layer(name, "input", n),))
 
     def add_column(self, name: str, n_neurons: int, threshold: int, k: int, w_max: int = 16,
-                   stdp: STDP | dict | None = None, dtype="int32") -> "Structure":
+                   stdp: STDP | dict | None = None, dtype: str = "int32") -> "Structure":
         """A column of ``n_neurons`` temporal neurons with k-WTA and STDP.
 
         Parameters
@@ -211,7 +212,8 @@ class Structure:
         layer = Layer(name, "delay", src.n, source=source, waves=check_int(waves, "delay waves", 1))
         return replace(self, layers=self.layers + (layer,))
 
-    def connect(self, source: str, target: str, init=(0, 1), lines=None, learn: bool = True,
+    def connect(self, source: str, target: str, init: tuple[int, int] | ArrayLike = (0, 1),
+                lines: slice | ArrayLike | None = None, learn: bool = True,
                 density: float = 1.0) -> "Structure":
         """Feed ``source``'s spikes to the column ``target``.
 
