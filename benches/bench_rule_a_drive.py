@@ -20,7 +20,9 @@ Settings are seed 001's: D = 400 (20 x 20 windows of the MNIST digit tapestry wa
 k = 5, box lateral radius 2 strength 0.1, competition ``lateral``, output ``drive``, error
 clip 1, lr 0.1, init U(0.15, 0.16), float32. Every timing starts from the same state (the
 model after 20 checked steps), so that all repeats measure the same stretch of training;
-``--seconds`` sets the length of one repeat, the median of ``--repeat`` is reported. The
+``--seconds`` sets the length of one repeat, within ``--min-steps`` (blocked fits: at least
+two full blocks, as in a fit of thousands of frames) and ``--max-steps`` (one pass over the
+10,000 frames); the median of ``--repeat`` is reported. The
 C++ and Numba runs are first checked against the numpy reference (20 steps, the tests'
 tolerance) up to ``--check-max-n`` neurons.
 
@@ -101,7 +103,11 @@ def child_fit(spec):
         if dt >= spec["seconds"] / 5 or s >= 1 << 20:
             break
         s *= 2
-    steps = int(max(8, min(1 << 20, s / dt * spec["seconds"])))
+    steps = int(max(8, min(spec["max_steps"], s / dt * spec["seconds"])))
+    if spec["block"] != 0:
+        # a block's pass over W is shared by its frames: a repeat shorter than a few blocks
+        # would time the start of a fit (a block cut short by the end of the call), not a fit
+        steps = max(steps, spec["min_steps"])
     with PeakMemory() as pm:
         run(steps)
     times = [run(steps) for _ in range(spec["repeat"])]
@@ -330,6 +336,12 @@ def main(argv=None):
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     ap.add_argument("--seconds", type=float, default=1.0, help="length of one timed repeat (default %(default)s)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--min-steps", type=int, default=512,
+                    help="steps of a timed repeat of a blocked fit at least (default %(default)s: two blocks "
+                         "of the largest size, so that the pass over W per block is shared as in a long fit)")
+    ap.add_argument("--max-steps", type=int, default=10_000,
+                    help="steps of a timed repeat at most (default %(default)s: one pass over the frames; "
+                         "longer trainings reach float32 subnormal weights, see BENCHMARKS.md)")
     ap.add_argument("--check-max-n", type=int, default=40_000,
                     help="check against the numpy reference up to this many neurons (default %(default)s)")
     ap.add_argument("--no-numba", action="store_true")
@@ -364,7 +376,7 @@ def main(argv=None):
     t_start = time.perf_counter()
     for g in grids:
         base = dict(grid=[g, g], dtype=a.dtype, seconds=a.seconds, repeat=a.repeat, check=True,
-                    check_max_n=a.check_max_n)
+                    check_max_n=a.check_max_n, min_steps=a.min_steps, max_steps=a.max_steps)
         for t in (1, 2):
             f = _run_child("floor", dict(base, frames=data["tapestry"][0], threads=t), t)
             floors.append(f)

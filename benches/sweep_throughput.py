@@ -72,6 +72,8 @@ def main(argv=None) -> int:
     p.add_argument("--backend", default="cpp")
     p.add_argument("--small", action="store_true",
                    help="smoke run: 10 x 10 maps, 1,000 frames, 1 epoch, 8 runs (not a measurement)")
+    p.add_argument("--dask-defaults", action="store_true",
+                   help="a plain distributed.LocalCluster instead of sweep.local_cluster (for comparison)")
     p.add_argument("--out", metavar="DIR", default=None, help="write sweep_throughput.json there")
     args = p.parse_args(argv)
 
@@ -100,6 +102,7 @@ def main(argv=None) -> int:
                             python=sys.version.split()[0], platform=platform.platform()),
                sweep=dict(runs=len(runs), grid=grid, seeds=seeds, map=f"{args.side}x{args.side}", frames=args.frames,
                           epochs=args.epochs, backend=args.backend, workers=args.workers, threads_per_worker=1,
+                          cluster="distributed.LocalCluster" if args.dask_defaults else "sweep.local_cluster",
                           data=source, small=args.small),
                date=time.strftime("%Y-%m-%d %H:%M"))
     print(f"{len(runs)} runs of {args.side}x{args.side} maps, {args.frames} frames x {args.epochs} epochs, "
@@ -111,9 +114,14 @@ def main(argv=None) -> int:
     seq1 = timed("sequential_1_thread",
                  lambda: [sweep.execute(est, c, "seed", s, inputs, mets, fit, {"*": 1}) for c, s in runs], log)
 
-    cluster = timed("cluster_start", lambda: distributed.LocalCluster(
-        n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR), log)
+    # the cluster sweep.run starts itself (client=None); --dask-defaults: Dask's own
+    # LocalCluster, whose nannies set MALLOC_TRIM_THRESHOLD_ (sweep.local_cluster says why it matters)
+    if args.dask_defaults:
+        cluster = timed("cluster_start", lambda: distributed.LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR), log)
+    else:
+        cluster = timed("cluster_start", lambda: sweep.local_cluster(args.workers), log)
     try:
         with distributed.Client(cluster) as client:
             # the workers import the library and scikit-learn once, as any long-lived cluster has

@@ -281,3 +281,36 @@ def test_blocked_fit_stops_at_the_first_nonfinite_step(backend, block, case, dty
         assert (nr, errr) == (n0, err0)
         rtol, atol = tol(dtype)
         np.testing.assert_allclose(W0, Wr, rtol=rtol, atol=atol)
+
+
+@needs_cpp
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cpp_dirty_rows_split_over_threads(dtype):
+    """A 20 x 20 map with k = 8 and blocks of 128 frames: late in a block hundreds of rows are
+    dirty, more than the 96 from which the C++ team recomputes them in parallel. Two threads
+    give the bits of one, and float64 equals the reference."""
+    from sparsedream_fast import _core
+    from sparsedream_fast.data import digit_tapestry_frames
+    from sparsedream_fast.sparsedream import _cpp
+    X, _ = digit_tapestry_frames(n_frames=300, source="generated", seed=2)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    kw = dict(n_inputs=400, grid=(20, 20), k=8, lr=0.1, lateral=sdf.lateral.box(2, 0.1), error_clip=1.0,
+              init=(0.15, 0.16), dtype=dtype, seed=4)
+    m = sdf.SparseDream(backend="cpp", **kw).fit(X[:1], epochs=1, shuffle=False)
+    st = m._state
+    W0, o0 = st.W.copy(), st.trace.copy()
+    order = np.arange(1, X.shape[0], dtype=np.int64)[None, :]
+    out = []
+    for nt in (1, 2):
+        st.W[...] = W0
+        st.trace[...] = o0
+        _core.sparsedream_fit(st.W, st.trace, X, order, m.config_.native_dict(), n_threads=nt, block=128,
+                              **_cpp._lateral_args(st.lateral, np.dtype(dtype), learn=False))
+        out.append(st.W.copy())
+    np.testing.assert_array_equal(out[0], out[1])
+    # the rows the threads split: unique winners of a block's first 127 frames
+    assert len(np.unique(sdf.SparseDream(backend="numpy", **kw).fit(X[:1], epochs=1).winners(X[1:128]))) > 96
+    if dtype == "float64":
+        ref = sdf.SparseDream(backend="numpy", **kw).fit(X, epochs=1, shuffle=False)
+        rtol, atol = tol(dtype)
+        np.testing.assert_allclose(out[1], ref.weights_, rtol=rtol, atol=atol)

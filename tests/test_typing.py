@@ -70,13 +70,13 @@ def _type_checking_names():
     import matplotlib.figure
     import pandas as pd
     import scipy.sparse as sp
-    from distributed import Client
+    from distributed import Client, LocalCluster
     from sklearn.base import BaseEstimator
 
     import sparsedream_fast as sdf
     from sparsedream_fast.metrics import Usage
     return {"Figure": matplotlib.figure.Figure, "Axes": matplotlib.axes.Axes,
-            "FuncAnimation": matplotlib.animation.FuncAnimation, "pd": pd, "sp": sp, "Client": Client,
+            "FuncAnimation": matplotlib.animation.FuncAnimation, "pd": pd, "sp": sp, "Client": Client, "LocalCluster": LocalCluster,
             "BaseEstimator": BaseEstimator, "Usage": Usage, "SparseDream": sdf.SparseDream,
             "DreamComp": sdf.DreamComp, "TNNColumn": sdf.TNNColumn, "TNNNetwork": sdf.TNNNetwork}
 

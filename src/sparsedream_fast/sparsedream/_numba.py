@@ -1176,7 +1176,9 @@ def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds, control=None,
     try:
         with _blas_limit():
             while pos < total:
-                n = min(chunk, total - pos)
+                # a call starts a fresh block (one pass over W for its frames): a call shorter
+                # than the block would pay that pass for fewer frames, so calls are whole blocks
+                n = min(chunk if block <= 0 else -(-max(chunk, block) // block) * block, total - pos)
                 t0 = time.perf_counter()
                 done = _fit_kernel(W.work, Xc, order, o.work, last_win, pos, pos + n, *largs,
                                    a["k"], a["mode"], a["output"], a["use_clip"], a["clip"], a["use_trace"],
@@ -1187,7 +1189,7 @@ def _run_fit(state, X, order, cfg, reset_trace, step0, use_bounds, control=None,
                 if done < n:
                     status = RUN_DIVERGED
                     break
-                chunk = next_chunk(chunk, time.perf_counter() - t0, CHUNK_SECONDS)
+                chunk = next_chunk(n, time.perf_counter() - t0, CHUNK_SECONDS)
                 if pos < total and control is not None and control.stop_requested:
                     status = RUN_STOPPED
                     break
