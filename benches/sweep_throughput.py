@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     inputs = dict(X=X, y=None, X_eval=None, y_eval=None)
     log = dict(machine=dict(cpu=cpu_name(), cpus=os.cpu_count(), usable_cpus=len(os.sched_getaffinity(0)),
                             python=sys.version.split()[0], platform=platform.platform()),
-               sweep=dict(runs=len(runs), grid=grid, seeds=seeds, map=f"{args.side}x{args.side}", frames=args.frames,
+               config=dict(runs=len(runs), grid=grid, seeds=seeds, map=f"{args.side}x{args.side}", frames=args.frames,
                           epochs=args.epochs, backend=args.backend, workers=args.workers, threads_per_worker=1,
                           cluster="distributed.LocalCluster" if args.dask_defaults else "sweep.local_cluster",
                           data=source, small=args.small),

@@ -370,3 +370,17 @@ def test_sweep_picture_one_and_two_parameters():
     plt.close("all")
     with pytest.raises(ValueError, match="not a sweep table"):
         sdf.plot.sweep_metric(table, "nope")
+
+
+def test_docs_cluster_config_removes_malloc_trim():
+    """docs/sweeps.md's YAML for a user's own cluster names the key local_cluster sets."""
+    import re
+
+    import yaml
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "sweeps.md")) as f:
+        blocks = re.findall(r"^```yaml\n(.*?)^```", f.read(), re.S | re.M)
+    assert len(blocks) == 1
+    cfg = dask.config.merge(dask.config.config, yaml.safe_load(blocks[0]))
+    env = dask.config.get("distributed.nanny.pre-spawn-environ", config=cfg)
+    assert "MALLOC_TRIM_THRESHOLD_" in env and env["MALLOC_TRIM_THRESHOLD_"] is None
+    assert dask.config.get("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_") is not None  # Dask's default
