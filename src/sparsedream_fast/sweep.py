@@ -2,7 +2,7 @@
 
 :func:`run` trains a clone of an estimator for every combination of a parameter grid
 (scikit-learn's ``ParameterGrid``) and seed on the workers of a ``dask.distributed``
-cluster (a ``LocalCluster`` of processes on this machine by default, or any scheduler by
+cluster (:func:`local_cluster`'s processes on this machine by default, or any scheduler by
 address), measures each fitted model with functions of :mod:`sparsedream_fast.metrics`,
 and returns a pandas DataFrame with one row per run. Needs the ``distributed`` extra
 (``pip install "sparsedream-fast[distributed]"``: dask, distributed, pandas); importing
