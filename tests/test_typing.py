@@ -76,7 +76,8 @@ def _type_checking_names():
     import sparsedream_fast as sdf
     from sparsedream_fast.metrics import Usage
     return {"Figure": matplotlib.figure.Figure, "Axes": matplotlib.axes.Axes,
-            "FuncAnimation": matplotlib.animation.FuncAnimation, "pd": pd, "sp": sp, "Client": Client, "LocalCluster": LocalCluster,
+            "FuncAnimation": matplotlib.animation.FuncAnimation, "pd": pd, "sp": sp, "Client": Client,
+            "LocalCluster": LocalCluster,
             "BaseEstimator": BaseEstimator, "Usage": Usage, "SparseDream": sdf.SparseDream,
             "DreamComp": sdf.DreamComp, "TNNColumn": sdf.TNNColumn, "TNNNetwork": sdf.TNNNetwork}
 

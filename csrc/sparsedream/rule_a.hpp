@@ -471,7 +471,7 @@ private:
     /// The drives of frame b of the block for the rows updated since the block began. Each
     /// row's sum is one chain whatever range it falls in, so splitting the rows over the
     /// threads changes no bit; it pays from about a hundred rows (each ~75 gathered
-    /// multiply-adds on tapestry frames; a phase costs about a microsecond).
+    /// multiply-adds on tapestry frames; handing out an empty phase costs ~0.4 us on 2 threads).
     void recompute_dirty(i64 b) {
         const i64 nd = i64(dirty_.size());
         if (team_.threads() > 1 && nd >= kDirtyParallelMinRows) {
