@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "common.hpp"
@@ -38,6 +39,16 @@ inline i64 tile_width(int lvl) {
 #endif
     (void)lvl;
     return simd::kTileVecs * i64(16 / sizeof(T));
+}
+
+/// Frames per group of the tile kernel at SIMD level `lvl` (at most simd::kTileGroupMax).
+inline i64 tile_group(int lvl) {
+#if SD_HAVE_SIMD_DISPATCH
+    if (lvl == simd::AVX512) return simd::avx512::kTileGroup;
+    if (lvl == simd::AVX2) return simd::avx2::kTileGroup;
+#endif
+    (void)lvl;
+    return simd::kTileGroup;
 }
 
 template <class T>
@@ -84,7 +95,7 @@ inline bool tile_load(int lvl, const T* W, i64 D, i64 n0, i64 rows, T* tile) {
     return tile_load_scalar(W, D, n0, rows, tile_width<T>(lvl), tile);
 }
 
-/// Drives of the tile's lanes for one group of simd::kTileGroup frames (simd_tile.inc).
+/// Drives of the tile's lanes for one group of tile_group(lvl) frames (simd_tile.inc).
 template <class T>
 inline void tile_drive(int lvl, const T* tile, const i32* gidx, const T* gval, const T* gval2, i64 len,
                        T* const* out, T* const* out2) {
@@ -175,7 +186,7 @@ inline i64 choose_block(i64 N, i64 D, i64 rows_per_step, i64 item, bool two, i64
 template <class T>
 class Block {
 public:
-    static constexpr i64 G = simd::kTileGroup;
+    static constexpr i64 GM = simd::kTileGroupMax;
 
     /// N neurons, D inputs, up to B frames per block; `two`: also W (v*v) (weighted average);
     /// `threads`: scratch for that many; `lvl`: the SIMD level (fixes the tile width).
@@ -185,11 +196,16 @@ public:
         two_ = two;
         lvl_ = lvl;
         TW_ = tile_width<T>(lvl);
+        G_ = tile_group(lvl);
+        const i64 G = G_;
         ntiles_ = (N + TW_ - 1) / TW_;
         P_.assign(size_t(B) * N, T(0));
         if (two) P2_.assign(size_t(B) * N, T(0));
-        scratch_stride_ = (D + 1) * TW_ + 2 * G * TW_ + D * G * (two ? 2 : 1);
-        scratch_.assign(size_t(threads) * scratch_stride_, T(0));
+        // each thread's tile starts on a cache line (and on its own lines): a column of the
+        // tile is then one aligned vector, never a load split over two lines
+        constexpr i64 line = 64 / i64(sizeof(T));
+        scratch_stride_ = ((D + 1) * TW_ + 2 * G * TW_ + D * G * (two ? 2 : 1) + line - 1) / line * line;
+        scratch_.assign(size_t(threads) * scratch_stride_ + line, T(0));
         dense_idx_.resize(size_t(D) * G);
         for (i64 t = 0; t < D; ++t)
             for (i64 f = 0; f < G; ++f) dense_idx_[t * G + f] = i32(t);
@@ -221,6 +237,7 @@ public:
     /// of G frames the tile kernel runs together (frames by decreasing count of nonzeros,
     /// so that little padding is needed).
     void set_frames(const T* const* frames, i64 nb) {
+        const i64 G = G_;
         nb_ = nb;
         idx_.clear();
         val_.clear();
@@ -273,11 +290,12 @@ public:
 
     /// The drives of tiles [t0, t1) for every frame of the block (thread `tid`'s scratch).
     void product(const T* W, i64 t0, i64 t1, int tid) {
-        T* tile = scratch_.data() + size_t(tid) * scratch_stride_;
+        const i64 G = G_;
+        T* tile = aligned_scratch() + size_t(tid) * scratch_stride_;
         T* part = tile + (D_ + 1) * TW_;  // G x TW drives (and G x TW of W (v*v)) of a partial tile
         T* dval = part + 2 * G * TW_;      // a group's values over every input (non-finite tile)
-        T* out[G];
-        T* out2[G];
+        T* out[GM];
+        T* out2[GM];
         for (i64 t = t0; t < t1; ++t) {
             const i64 n0 = t * TW_, rows = std::min(TW_, N_ - n0);
             const bool finite = tile_load(lvl_, W, D_, n0, rows, tile);
@@ -324,7 +342,12 @@ public:
     }
 
 private:
-    i64 N_ = 0, D_ = 0, TW_ = 0, ntiles_ = 0, nb_ = 0, ng_ = 0, scratch_stride_ = 0;
+    T* aligned_scratch() {
+        const auto a = reinterpret_cast<std::uintptr_t>(scratch_.data());
+        return scratch_.data() + ((64 - a % 64) % 64) / sizeof(T);
+    }
+
+    i64 N_ = 0, D_ = 0, TW_ = 0, G_ = 1, ntiles_ = 0, nb_ = 0, ng_ = 0, scratch_stride_ = 0;
     bool two_ = false;
     int lvl_ = 0;
     std::vector<T> P_, P2_, scratch_, val_, val2_, gval_, gval2_, dval2_;

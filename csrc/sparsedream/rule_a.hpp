@@ -26,6 +26,7 @@
 #include <vector>
 #ifdef SD_PROFILE_ENGINE
 #include <chrono>
+#include <cstdio>
 #endif
 
 #include "common.hpp"
@@ -180,6 +181,12 @@ struct EngineProfile {
     double drive = 0, lateral = 0, select = 0, update = 0, upd_part = 0, upd_sum = 0, upd_rows = 0, block = 0,
            dirty = 0;
     long steps = 0;
+    ~EngineProfile() {  // per-step microseconds on stderr at exit
+        if (steps <= 0) return;
+        const double f = 1e6 / double(steps);
+        std::fprintf(stderr, "steps %ld us/step: block %.2f dirty %.2f drive %.2f lateral %.2f select %.2f update %.2f\n",
+                     steps, block * f, dirty * f, drive * f, lateral * f, select * f, update * f);
+    }
 };
 inline EngineProfile& engine_profile() {
     static EngineProfile p;
@@ -449,11 +456,8 @@ private:
             serial_phase_ = true;
         }
         SD_PROF_ADD(drive, t0);
-        const bool ok = finish_step(v);
+        const bool ok = finish_step(v);  // counts the step in the profile
         serial_phase_ = false;
-#ifdef SD_PROFILE_ENGINE
-        ++engine_profile().steps;
-#endif
         if (!ok) return false;
         for (i64 j : active_) {  // dirty for the rest of the block, touched for the next clip
             if (dstamp_[j] != blk_serial_) {

@@ -28,11 +28,12 @@ namespace simd {
 
 enum Level : int { SCALAR = 0, AVX2 = 1, AVX512 = 2 };
 
-/// Frames the blocked drive's tile kernel runs in lockstep (simd_tile.inc): eight chains of
-/// fused multiply-adds keep both FMA units busy.
+// The blocked drive's tile kernel (simd_tile.inc) runs kTileGroup frames in lockstep over
+// tiles of kTileVecs vectors of neurons; each level sets the two in its namespace below
+// (kTileGroup * kTileVecs chains of fused multiply-adds in flight). These are the scalar
+// level's, and the most frames a group may hold.
+constexpr i64 kTileGroupMax = 8;
 constexpr i64 kTileGroup = 8;
-/// SIMD vectors of neurons per tile of the blocked drive: one keeps a tile (D x 16 float32
-/// with AVX-512) in L1; two and four measured the same at 80 x 80 (one thread).
 constexpr int kTileVecs = 1;
 
 inline const char* level_name(int lvl) {
@@ -120,6 +121,10 @@ inline void dot2_rows_scalar(const T* W, i64 D, i64 n0, i64 n1, const T* v, cons
 // --------------------------------------------------------------------------- AVX-512
 namespace avx512 {
 #define SD_TGT SD_TARGET_AVX512
+/// Eight frames over one vector: the tile (D x 16 float32) stays in L1, and eight chains keep
+/// both FMA units busy; two and four vectors measured the same at 80 x 80 (one thread).
+constexpr i64 kTileGroup = 8;
+constexpr int kTileVecs = 1;
 template <class T> struct W_;
 template <> struct W_<float> { static constexpr int w = 16; };
 template <> struct W_<double> { static constexpr int w = 8; };
@@ -231,6 +236,12 @@ SD_TGT SD_INLINE void transpose_block(const double* src, i64 ls, double* dst, i6
 // ------------------------------------------------------------------------------ AVX2
 namespace avx2 {
 #define SD_TGT SD_TARGET_AVX2
+/// Four frames over two vectors: each index and value loaded serves two fused multiply-adds
+/// (loads, three per FMA with one vector, are what limits the kernel), eight accumulators of
+/// the sixteen registers. Zen 3, 80 x 80, one thread: 32-35 us a frame against 41-46 with
+/// eight frames over one vector (five runs each, on a noisy VM).
+constexpr i64 kTileGroup = 4;
+constexpr int kTileVecs = 2;
 template <class T> struct W_;
 template <> struct W_<float> { static constexpr int w = 8; };
 template <> struct W_<double> { static constexpr int w = 4; };
@@ -327,15 +338,18 @@ SD_TGT SD_INLINE void transpose_block(const double* src, i64 ls, double* dst, i6
 #endif  // SD_HAVE_SIMD_DISPATCH
 
 // ------------------------------------------------------------------- generic vectors
-// 64-byte GCC/clang vector types for register-blocked element-wise code (stencil): one
-// zmm with AVX-512, two ymm with AVX2, four xmm with SSE2, chosen by the target attribute
-// of the function that uses them. Lane-wise IEEE operations, so every level gives the
+// GCC/clang vector types for register-blocked element-wise code (the stencil), as wide as
+// the registers of the level a function is compiled for: 64 bytes (one zmm) for AVX-512,
+// 32 (one ymm) for AVX2, 16 (one xmm) for SSE2. A type wider than the registers is not
+// split into registers but kept on the stack (64-byte vectors under AVX2 ran the 5 x 5
+// stencil 7x slower on a Zen 3 core: stores to the stack reloaded as vectors, which the
+// store forwarding cannot serve). Lane-wise IEEE operations, so every width gives the
 // same bits.
-typedef float vf64b __attribute__((vector_size(64)));
-typedef double vd64b __attribute__((vector_size(64)));
-template <class T> struct GVec;
-template <> struct GVec<float> { using type = vf64b; static constexpr int n = 16; };
-template <> struct GVec<double> { using type = vd64b; static constexpr int n = 8; };
+template <class T, int Bytes>
+struct GVec {
+    typedef T type __attribute__((vector_size(Bytes)));
+    static constexpr int n = Bytes / int(sizeof(T));
+};
 
 // ------------------------------------------------------------------------- dispatch
 /// out[n] = W[n, :] . v for n in [n0, n1) (W row-major, D columns).
@@ -423,8 +437,28 @@ inline void dot_rows_batch(const T* W, i64 D, i64 n0, i64 n1, const T* const* xs
             default: return name##_scalar(a...);                                     \
         }                                                                            \
     }
+// Likewise for a kernel written with generic vectors: `impl<Bytes>(args...)` gets the
+// vector width of the level it is compiled for (GVec).
+#define SD_MULTIVERSION_VEC(name, impl)                                              \
+    template <class... A>                                                            \
+    SD_TARGET_AVX512 auto name##_avx512(A... a) { return impl<64>(a...); }           \
+    template <class... A>                                                            \
+    SD_TARGET_AVX2 auto name##_avx2(A... a) { return impl<32>(a...); }               \
+    template <class... A>                                                            \
+    auto name##_scalar(A... a) { return impl<16>(a...); }                            \
+    template <class... A>                                                            \
+    inline auto name(A... a) {                                                       \
+        switch (::sd::simd::level()) {                                               \
+            case ::sd::simd::AVX512: return name##_avx512(a...);                     \
+            case ::sd::simd::AVX2: return name##_avx2(a...);                         \
+            default: return name##_scalar(a...);                                     \
+        }                                                                            \
+    }
 #else
 #define SD_MULTIVERSION(name, impl)                                                  \
     template <class... A>                                                            \
     inline auto name(A... a) { return impl(a...); }
+#define SD_MULTIVERSION_VEC(name, impl)                                              \
+    template <class... A>                                                            \
+    inline auto name(A... a) { return impl<16>(a...); }
 #endif
