@@ -880,8 +880,11 @@ private:
 /// blocked drive (20 x 20 x 400 float32, one thread: 10.6 against 15.5 us a step on frames
 /// without zeros; the two meet near 32 x 32, 1.6 MB; on the tapestry's frames, 19% nonzero,
 /// the blocked drive is faster at every size, 7.5 against 12.2 us at 20 x 20). A linear fit
-/// of the two puts the switch at 60% nonzero inputs.
-constexpr i64 kDenseSwitchBytes = i64(2) << 20;
+/// of the two puts the switch at 60% nonzero inputs. The size: on an AVX2 Zen 3 core (two
+/// threads, dense frames, benches/bench_rule_a_drive.py) the dense pass is still 1.1x faster at
+/// 40 x 40 (2.6 MB; 0.90 and 0.92 in two runs) and 1.18x slower at 48 x 48 (3.7 MB); on the
+/// AVX-512 Xeon the two were even at 40 x 40 (1.03). So up to 3 MB.
+constexpr i64 kDenseSwitchBytes = i64(3) << 20;
 constexpr double kDenseSwitchDensity = 0.6;
 
 /// Mean share of nonzero inputs over the first (at most) 1,024 frames of a call.
