@@ -50,3 +50,37 @@ def test_tiny_run_writes_table_and_benchmarks_section(bench, tmp_path):
     assert "old text" not in text and text.startswith("# B\n\nbefore") and text.rstrip().endswith("after")
     assert "Machine: " in text and "x numpy W@v" in text and "floor held to" in text and "drive.png" in text
     assert (out / "drive.png").exists()
+
+
+def _avx2_rows():
+    with open(os.path.join(ROOT, "docs", "benchmarks", "cpu", "avx2", "drive.json")) as f:
+        res = json.load(f)
+    fits = {(tuple(r["grid"]), r["threads"]): r for r in res["rows"]
+            if r.get("kind") == "fit" and r["backend"] == "cpp" and r.get("block") is None and r["data"] == "tapestry"}
+    floors = {(tuple(r["grid"]), r["threads"]): r for r in res["floors"]}
+    return res, fits, floors
+
+
+def test_avx2_table_is_the_stored_run():
+    """BENCHMARKS.md's AVX2 table and the README's AVX2 sentence quote
+    docs/benchmarks/cpu/avx2/drive.json: steps/s and the ratio to numpy's W @ v of that run."""
+    res, fits, floors = _avx2_rows()
+    assert res["machine"]["Model name"] == "AMD EPYC" and "avx2" in res["machine"]["build"]
+    with open(os.path.join(ROOT, "BENCHMARKS.md")) as f:
+        text = f.read()
+    section = text[text.index("### The same on an AVX2 machine"):]
+    section = section[:section.index("\n## ")]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "x" in line.split("|")[1]
+            and line.split("|")[2].strip().isdigit()]
+    assert len(rows) == len(fits) == 14
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        g = int(cells[0].split("x")[0])
+        r = fits[((g, g), int(cells[1]))]
+        assert int(cells[2].replace(",", "")) == round(r["steps_per_s"])
+        ratio = r["steps_per_s"] / floors[((g, g), int(cells[1]))]["steps_per_s"]
+        assert float(cells[3]) == pytest.approx(ratio, abs=0.006)
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    for key in [((80, 80), 1), ((80, 80), 2), ((200, 200), 1), ((200, 200), 2), ((1000, 1000), 1), ((1000, 1000), 2)]:
+        assert f"{round(fits[key]['steps_per_s']):,}" in readme
