@@ -167,3 +167,28 @@ def test_krotov_bad_input(bad, match):
     kw.update(bad)
     with pytest.raises((ValueError, TypeError), match=match):
         sdf.KrotovHopfield(**kw).fit(X)
+
+
+def test_dreamcomp_hands_the_backend_whole_epochs(monkeypatch):
+    """DreamComp.fit passes the batch order epoch by epoch, (epochs, batches, B), and after a
+    call that stopped inside an epoch the rest of that epoch, then the whole epochs left. (It
+    once passed every batch as one "epoch": the GPU fit then gathered every epoch's samples
+    at once and never replayed an epoch as a graph.) The weights are those of one call."""
+    from sparsedream_fast.dreamcomp import reference
+    rng = np.random.default_rng(0)
+    X, y = rng.random((60, 5)), rng.integers(0, 3, 60)
+    kw = dict(n_neurons=6, batch_size=10, backend="numpy", seed=1)
+    want = sdf.DreamComp(**kw).fit(X, y, epochs=4).weights_
+    real = reference.fit
+    shapes = []
+
+    def three_batches_a_call(W, V, batches, zeta, eta, control=None):
+        shapes.append(np.shape(batches))
+        part = np.asarray(batches).reshape(-1, np.shape(batches)[-1])[:3].reshape(1, -1, np.shape(batches)[-1])
+        return real(W, V, part, zeta, eta, control=control)
+
+    monkeypatch.setattr(reference, "fit", three_batches_a_call)
+    got = sdf.DreamComp(**kw).fit(X, y, epochs=4)
+    assert shapes[:4] == [(4, 6, 10), (1, 3, 10), (3, 6, 10), (1, 3, 10)], shapes
+    assert got.n_batches_ == 24
+    np.testing.assert_array_equal(got.weights_, want)

@@ -217,12 +217,18 @@ class DreamComp(CheckpointMixin, ClassifierMixin, BaseEstimator):
         batches = batch_order(rng, Xc.shape[0], epochs, B, bool(shuffle))
         self.weights_, self.backend_, self.n_inputs_, self.n_classes_ = W, backend, D, C
         self.classes_, self.n_batches_ = classes, 0
-        flat = batches.reshape(1, -1, B)  # no epoch structure in the rule: one run of batches
+        E, nb = batches.shape[0], batches.shape[1]
         with StepBoundary() as guard:  # Ctrl-C acts between batches, with n_batches_ current
-            while self.n_batches_ < flat.shape[1]:
+            while self.n_batches_ < E * nb:
+                # the rest of the current epoch, or every epoch left whole: the rule has no
+                # epoch structure, but the GPU fit gathers one epoch's samples at a time and
+                # replays epochs as a graph (one run of all the batches as a single "epoch" made
+                # it gather every epoch's samples at once: epochs x samples x (D + C) values)
+                e, i = divmod(self.n_batches_, nb)
+                part = batches[e:e + 1, i:] if i else batches[e:]
                 ctl = guard.begin()
                 try:
-                    mod.fit(W, V, flat[:, self.n_batches_:], zeta, eta, control=ctl)
+                    mod.fit(W, V, part, zeta, eta, control=ctl)
                 finally:  # also when a signal handler's exception comes out of the native loop
                     self.n_batches_ += ctl.done
                 if ctl.diverged:
