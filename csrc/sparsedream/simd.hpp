@@ -420,32 +420,18 @@ inline void dot_rows_batch(const T* W, i64 D, i64 n0, i64 n1, const T* const* xs
 }  // namespace sd
 
 // Compile an element-wise kernel `impl` (an always-inline template, plain C++) once per
-// SIMD level and dispatch at run time: `name(args...)`.
+// SIMD level and dispatch at run time: `name(args...)`. SD_MULTIVERSION_VEC does the same for
+// a kernel written with generic vectors: `impl<Bytes>(args...)` gets the vector width of the
+// level it is compiled for (GVec). Both are SD_MULTIVERSION_EACH, which takes the callee of
+// each level.
 #if SD_HAVE_SIMD_DISPATCH
-#define SD_MULTIVERSION(name, impl)                                                  \
+#define SD_MULTIVERSION_EACH(name, f512, f2, fscalar)                                \
     template <class... A>                                                            \
-    SD_TARGET_AVX512 auto name##_avx512(A... a) { return impl(a...); }               \
+    SD_TARGET_AVX512 auto name##_avx512(A... a) { return f512(a...); }               \
     template <class... A>                                                            \
-    SD_TARGET_AVX2 auto name##_avx2(A... a) { return impl(a...); }                   \
+    SD_TARGET_AVX2 auto name##_avx2(A... a) { return f2(a...); }                     \
     template <class... A>                                                            \
-    auto name##_scalar(A... a) { return impl(a...); }                                \
-    template <class... A>                                                            \
-    inline auto name(A... a) {                                                       \
-        switch (::sd::simd::level()) {                                               \
-            case ::sd::simd::AVX512: return name##_avx512(a...);                     \
-            case ::sd::simd::AVX2: return name##_avx2(a...);                         \
-            default: return name##_scalar(a...);                                     \
-        }                                                                            \
-    }
-// Likewise for a kernel written with generic vectors: `impl<Bytes>(args...)` gets the
-// vector width of the level it is compiled for (GVec).
-#define SD_MULTIVERSION_VEC(name, impl)                                              \
-    template <class... A>                                                            \
-    SD_TARGET_AVX512 auto name##_avx512(A... a) { return impl<64>(a...); }           \
-    template <class... A>                                                            \
-    SD_TARGET_AVX2 auto name##_avx2(A... a) { return impl<32>(a...); }               \
-    template <class... A>                                                            \
-    auto name##_scalar(A... a) { return impl<16>(a...); }                            \
+    auto name##_scalar(A... a) { return fscalar(a...); }                             \
     template <class... A>                                                            \
     inline auto name(A... a) {                                                       \
         switch (::sd::simd::level()) {                                               \
@@ -454,6 +440,8 @@ inline void dot_rows_batch(const T* W, i64 D, i64 n0, i64 n1, const T* const* xs
             default: return name##_scalar(a...);                                     \
         }                                                                            \
     }
+#define SD_MULTIVERSION(name, impl) SD_MULTIVERSION_EACH(name, impl, impl, impl)
+#define SD_MULTIVERSION_VEC(name, impl) SD_MULTIVERSION_EACH(name, impl<64>, impl<32>, impl<16>)
 #else
 #define SD_MULTIVERSION(name, impl)                                                  \
     template <class... A>                                                            \

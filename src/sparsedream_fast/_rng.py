@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["epoch_order", "batch_order", "one_batch"]
+__all__ = ["epoch_order", "batch_order", "batches_left", "one_batch"]
 
 
 #: sample indices one fit orders at once (int64: 8 GB)
@@ -47,6 +47,15 @@ def batch_order(rng: np.random.Generator, n_samples: int, epochs: int, batch_siz
     nb = n_samples // batch_size
     order = epoch_order(rng, n_samples, epochs, shuffle)[:, : nb * batch_size]
     return np.ascontiguousarray(order.reshape(epochs, nb, batch_size))
+
+
+def batches_left(batches: np.ndarray, done: int) -> tuple[int, np.ndarray]:
+    """What a fit of ``batches`` (epochs, n_batches, B) has left after ``done`` batches, for
+    the next backend call: ``(epoch, part)`` with part the rest of the current epoch, shape
+    (1, n_batches - i, B), when ``done`` stops inside one, else every epoch left, whole (the
+    GPU fits gather one epoch's samples at a time and replay whole epochs as a graph)."""
+    e, i = divmod(int(done), batches.shape[1])
+    return e, (batches[e:e + 1, i:] if i else batches[e:])
 
 
 def one_batch(n_samples: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from .._backends import rule_module
 from ..checkpoint import CheckpointMixin
 from .._estimator import record_names
-from .._rng import batch_order
+from .._rng import batch_order, batches_left
 from .._runtime import DivergenceError, StepBoundary, refuse_non_finite
 from .._validation import as_host_array, check_data, check_dtype, check_float, check_int, init_array
 from . import reference
@@ -217,15 +217,12 @@ class DreamComp(CheckpointMixin, ClassifierMixin, BaseEstimator):
         batches = batch_order(rng, Xc.shape[0], epochs, B, bool(shuffle))
         self.weights_, self.backend_, self.n_inputs_, self.n_classes_ = W, backend, D, C
         self.classes_, self.n_batches_ = classes, 0
-        E, nb = batches.shape[0], batches.shape[1]
+        E, nb = batches.shape[:2]
         with StepBoundary() as guard:  # Ctrl-C acts between batches, with n_batches_ current
             while self.n_batches_ < E * nb:
-                # the rest of the current epoch, or every epoch left whole: the rule has no
-                # epoch structure, but the GPU fit gathers one epoch's samples at a time and
-                # replays epochs as a graph (one run of all the batches as a single "epoch" made
-                # it gather every epoch's samples at once: epochs x samples x (D + C) values)
-                e, i = divmod(self.n_batches_, nb)
-                part = batches[e:e + 1, i:] if i else batches[e:]
+                # by epochs although the rule has none: one run of every batch as a single
+                # "epoch" made the GPU fit gather all epochs' samples at once
+                _, part = batches_left(batches, self.n_batches_)
                 ctl = guard.begin()
                 try:
                     mod.fit(W, V, part, zeta, eta, control=ctl)

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._backends import rule_module
 from ..checkpoint import CheckpointMixin
 from .._estimator import record_names
-from .._rng import batch_order
+from .._rng import batch_order, batches_left
 from .._runtime import DivergenceError, StepBoundary, refuse_non_finite
 from .._validation import check_data, check_dtype, check_float, check_int, init_array
 from . import reference
@@ -162,8 +162,7 @@ class KrotovHopfield(CheckpointMixin, ClassNamePrefixFeaturesOutMixin, Transform
         E, nb = batches.shape[:2]
         with StepBoundary() as guard:  # Ctrl-C acts between batches, with n_batches_ current
             while self.n_batches_ < E * nb:
-                e, i = divmod(self.n_batches_, nb)
-                part = batches[e:e + 1, i:] if i else batches[e:]
+                e, part = batches_left(batches, self.n_batches_)
                 ctl = guard.begin()
                 try:
                     mod.fit(W, Xc, part, p, k, delta, lr, prec, epoch0=e, total_epochs=E, control=ctl)
